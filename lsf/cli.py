@@ -1,0 +1,138 @@
+"""The `lsf` command: one verb per pipeline stage, plus `run` for all of them.
+
+Every verb takes `--config FILE` (a pipeline YAML; flags override its values), `--address`
+(Ray; default: a local instance) and `--help` with examples. Bad input prints one line
+`lsf VERB: error: ...` and exits with code 2. Run `lsf --help` for the list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from lsf.config import SOURCES, load_config, with_overrides
+from lsf.errors import LsfError
+
+EXAMPLES = {
+    "prepare": """examples:
+  lsf prepare --source synthetic --out work/shards --n 20000
+  lsf prepare --source celeba --path ~/data/celeba --out work/shards --size 64
+  lsf prepare --source folder --path ./faces --out s3://bucket/shards --address auto""",
+    "run": """examples:
+  lsf run --workdir work                       # built-in synthetic faces
+  lsf run --config jobs/configs/celeba.yaml --workdir /data/lsf""",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) instead of a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="pipeline YAML; flags override its values")
+    parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _verb(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=EXAMPLES.get(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler, verb=name)
+    _common(parser)
+    return parser
+
+
+def _prepare_config(args):
+    config = load_config(args.config)
+    return with_overrides(
+        config.prepare,
+        "prepare",
+        source=args.source,
+        path=args.path,
+        size=args.size,
+        n=args.n,
+        seed=args.seed,
+        rows_per_shard=args.rows_per_shard,
+    )
+
+
+def cmd_prepare(args) -> int:
+    from lsf.data.prepare import prepare
+
+    summary = prepare(
+        _prepare_config(args),
+        args.out,
+        overwrite=args.overwrite,
+        address=args.address,
+        progress=not args.quiet,
+    )
+    _report_skipped(summary.skipped)
+    print(
+        f"prepared {summary.n} images in {summary.shards} shards at {summary.out} "
+        f"({summary.seconds:.1f} s, {len(summary.skipped)} skipped)"
+    )
+    return 0
+
+
+def _report_skipped(skipped: list[tuple[str, str]], shown: int = 10) -> None:
+    for name, reason in skipped[:shown]:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"... and {len(skipped) - shown} more (see manifest.json)", file=sys.stderr)
+
+
+def cmd_run(args) -> int:
+    from lsf.pipeline import run_pipeline
+
+    config = load_config(args.config)
+    report = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)
+    print(f"done: {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lsf",
+        description="Latent space fragmentation: autoencoder latents of faces, at scale.",
+        epilog="Run `lsf VERB --help` for each verb's options and examples.",
+    )
+    sub = parser.add_subparsers(title="verbs", required=True, parser_class=_Parser)
+
+    p = _verb(sub, "prepare", "images to Parquet shards (Ray Data)", cmd_prepare)
+    p.add_argument("--source", choices=SOURCES, help="image source (default: synthetic)")
+    p.add_argument("--path", help="image folder or CelebA root")
+    p.add_argument("--out", required=True, help="output shard folder (path or fsspec URL)")
+    p.add_argument("--size", type=int, help="square image size in pixels (default 64)")
+    p.add_argument("--n", type=int, help="synthetic: images to render; others: a cap")
+    p.add_argument("--seed", type=int, help="synthetic seed (default 0)")
+    p.add_argument("--rows-per-shard", type=int, help="rows per Parquet file (default 4096)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
+    p.add_argument("--workdir", required=True, help="folder for every stage's output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except LsfError as exc:
+        print(f"lsf {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lsf {args.verb}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Typed configuration for every stage, loaded from YAML and validated in one place.
+
+`load_config(path)` reads a pipeline YAML (sections `prepare`, `model`, `train`, `encode`)
+with `yaml.safe_load` into a `PipelineConfig`; `with_overrides(section, **flags)` applies CLI
+flags on top (None means "not given"). Unknown keys, wrong types and out-of-range values
+raise `LsfError` naming the key, e.g. `config: train.epochs must be >= 1, got 0`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lsf.errors import LsfError
+
+SOURCES = ("synthetic", "celeba", "folder")
+
+
+def _opt(default, *, min=None, max=None, choices=None, help=""):
+    """A dataclass field with validation metadata (bounds are inclusive)."""
+    meta = {"min": min, "max": max, "choices": choices, "help": help}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class PrepareConfig:
+    source: str = _opt("synthetic", choices=SOURCES)
+    path: str | None = _opt(None, help="image folder or CelebA root (not for synthetic)")
+    size: int = _opt(64, min=16, max=512, help="square output size in pixels")
+    n: int | None = _opt(None, min=1, help="images: synthetic count (default 20000), else a cap")
+    seed: int = _opt(0, min=0)
+    rows_per_shard: int = _opt(4096, min=1)
+    val_fraction: float = _opt(0.05, min=0.0, max=0.5, help="used when no partition file")
+
+
+@dataclass
+class ModelConfig:
+    image_size: int = _opt(64, min=16, max=512)
+    channels: int = _opt(3, min=1, max=4)
+    widths: list[int] = _opt([32, 64, 128, 256], help="channels of each strided conv block")
+    kernel: int = _opt(4, min=2, max=7)
+    latent_dim: int = _opt(256, min=2)
+    activation: str = _opt("leaky_relu", choices=("leaky_relu", "relu", "elu"))
+    batch_norm: bool = _opt(False)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _opt(8, min=1)
+    batch_size: int = _opt(128, min=1)
+    lr: float = _opt(1e-3, min=1e-7, max=1.0)
+    loss: str = _opt("mse", choices=("mse", "bce"))
+    lr_schedule: str = _opt("cosine", choices=("none", "cosine"))
+    workers: int = _opt(1, min=1)
+    cpus_per_worker: float = _opt(1.0, min=0.1, help="fractional: leave CPUs for data reads")
+    gpus_per_worker: float = _opt(0.0, min=0.0)
+    mixed_precision: bool = _opt(True, help="bf16/fp16 autocast, used only on GPUs")
+    max_failures: int = _opt(2, min=0, help="worker failures retried from the checkpoint")
+    seed: int = _opt(0, min=0)
+
+
+@dataclass
+class EncodeConfig:
+    batch_size: int = _opt(512, min=1)
+    rows_per_chunk: int = _opt(4096, min=1, help="latent store chunk rows")
+    actors: int = _opt(2, min=1, help="maximum encoder actors (the pool autoscales from 1)")
+    cpus_per_actor: float = _opt(0.5, min=0.1)
+    gpus_per_actor: float = _opt(0.0, min=0.0)
+
+
+@dataclass
+class PipelineConfig:
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+
+
+def _check_value(value, annotation, key: str):
+    """Coerce `value` to `annotation` (int, float, str, bool, list[...], X | None) or raise."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check_value(value, inner, key)
+    if typing.get_origin(annotation) is list:
+        if not isinstance(value, list | tuple) or not value:
+            raise LsfError(f"config: {key} must be a non-empty list, got {value!r}")
+        return [_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise LsfError(f"config: {key} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LsfError(f"config: {key} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise LsfError(f"config: {key} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise LsfError(f"config: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {annotation!r} for {key}")
+
+
+def validate(section, name: str):
+    """Return a copy of the dataclass `section` with every field coerced and range-checked."""
+    hints = typing.get_type_hints(type(section))
+    values = {}
+    for f in dataclasses.fields(section):
+        key = f"{name}.{f.name}"
+        value = _check_value(getattr(section, f.name), hints[f.name], key)
+        checks = [value] if not isinstance(value, list) else value
+        for v in checks:
+            if v is None:
+                continue
+            if f.metadata.get("choices") and v not in f.metadata["choices"]:
+                known = ", ".join(f.metadata["choices"])
+                raise LsfError(f"config: {key} must be one of {known}, got {v!r}")
+            if f.metadata.get("min") is not None and v < f.metadata["min"]:
+                raise LsfError(f"config: {key} must be >= {f.metadata['min']}, got {v!r}")
+            if f.metadata.get("max") is not None and v > f.metadata["max"]:
+                raise LsfError(f"config: {key} must be <= {f.metadata['max']}, got {v!r}")
+        values[f.name] = value
+    return dataclasses.replace(section, **values)
+
+
+def _section_from_mapping(cls, data, name: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise LsfError(f"config: section {name!r} must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise LsfError(
+            f"config: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(known))})"
+        )
+    defaults = cls()
+    merged = dataclasses.replace(defaults, **data) if data else defaults
+    return validate(merged, name)
+
+
+def config_from_mapping(data) -> PipelineConfig:
+    """Validate a parsed YAML mapping into a `PipelineConfig`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise LsfError("config: the top level must be a mapping of sections")
+    hints = typing.get_type_hints(PipelineConfig)
+    sections = {f.name for f in dataclasses.fields(PipelineConfig)}
+    unknown = sorted(set(data) - sections)
+    if unknown:
+        raise LsfError(
+            f"config: unknown section {unknown[0]!r} (known: {', '.join(sorted(sections))})"
+        )
+    return PipelineConfig(
+        **{name: _section_from_mapping(hints[name], data.get(name), name) for name in sections}
+    )
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """Read and validate a pipeline YAML; None gives the built-in defaults."""
+    if path is None:
+        return PipelineConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise LsfError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LsfError(f"config: {path} is not valid YAML{where}") from None
+    return config_from_mapping(data)
+
+
+def with_overrides(section, name: str, **flags):
+    """Apply the CLI flags that were given (not None) to a config section and re-validate."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    return validate(dataclasses.replace(section, **given), name)
+
+
+def as_dict(config) -> dict:
+    """A plain mapping of a config (for JSON summaries and Ray task arguments)."""
+    return dataclasses.asdict(config)

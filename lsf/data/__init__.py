@@ -1,0 +1,1 @@
+"""Image sources (synthetic faces, CelebA, image folders) and the Parquet shard format."""

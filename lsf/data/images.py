@@ -1,0 +1,83 @@
+"""Image files on disk: listing a folder or a CelebA tree, decoding, centre-crop and resize.
+
+`load_square_image(path, size)` is the one preprocessing step for every file source: decode
+fully (a truncated JPEG fails here, not later), convert to RGB, crop the centred square of
+the short side and resize it to `size` with Lanczos filtering.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+CELEBA_IMAGE_DIR = "img_align_celeba"
+CELEBA_PARTITION_FILE = "list_eval_partition.txt"
+CELEBA_ATTRIBUTE_FILE = "list_attr_celeba.txt"
+
+
+def list_image_files(folder: str) -> list[str]:
+    """Names of the JPEG/PNG files directly in `folder`, sorted (the id order)."""
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name))
+    )
+
+
+def celeba_image_folder(root: str) -> str:
+    """The folder holding CelebA's JPEGs: `root/img_align_celeba`, or `root` itself."""
+    nested = os.path.join(root, CELEBA_IMAGE_DIR)
+    return nested if os.path.isdir(nested) else root
+
+
+def read_celeba_partition(root: str) -> dict[str, int] | None:
+    """CelebA's split per file name (0 train, 1 validation, 2 test), or None without the file."""
+    path = os.path.join(root, CELEBA_PARTITION_FILE)
+    if not os.path.isfile(path):
+        return None
+    partition = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2:
+                partition[parts[0]] = int(parts[1])
+    return partition
+
+
+def read_celeba_attributes(root: str) -> tuple[list[str], dict[str, list[int]]] | None:
+    """CelebA's 40 binary attributes (+1/-1) per file name, or None without the file."""
+    path = os.path.join(root, CELEBA_ATTRIBUTE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        lines = f.read().splitlines()
+    names = lines[1].split()
+    values = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) == len(names) + 1:
+            values[parts[0]] = [int(v) for v in parts[1:]]
+    return names, values
+
+
+def load_square_image(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
+    """Decode, centre-crop and resize one file: `(uint8 (size, size, 3), None)` or
+    `(None, reason)` when the file is corrupt, truncated or smaller than `size`."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = image.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        return None, f"unreadable image ({type(exc).__name__}: {exc})"
+    width, height = image.size
+    side = min(width, height)
+    if side < size:
+        return None, f"smaller than --size {size} ({width}x{height})"
+    left, top = (width - side) // 2, (height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if side != size:
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.uint8), None

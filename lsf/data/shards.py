@@ -1,0 +1,110 @@
+"""The Parquet shard format that `lsf prepare` writes and train/encode read.
+
+A shard folder holds `shard-00000.parquet`, ... and `manifest.json`. Columns: `id` (int64,
+0..n-1), `name` (source file name or synthetic index), `split` (int8: 0 train, 1 validation,
+2 test) and `image` (fixed-size binary of H*W*3 uint8 pixels, row-major HWC); the image
+shape is in the schema metadata and the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lsf.errors import LsfError
+
+MANIFEST = "manifest.json"
+SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = 0, 1, 2
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.parquet"
+
+
+def images_to_table(
+    ids: np.ndarray, names: list[str], splits: np.ndarray, images: np.ndarray
+) -> pa.Table:
+    """Rows of a shard from uint8 images `(n, H, W, C)`."""
+    n, h, w, c = images.shape
+    pixels = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(h * w * c), n, [None, pa.py_buffer(np.ascontiguousarray(images).tobytes())]
+    )
+    table = pa.table(
+        {
+            "id": pa.array(np.asarray(ids, dtype=np.int64)),
+            "name": pa.array(names, type=pa.string()),
+            "split": pa.array(np.asarray(splits, dtype=np.int8)),
+            "image": pixels,
+        }
+    )
+    return table.replace_schema_metadata({"lsf.image_shape": f"{h},{w},{c}"})
+
+
+def image_shape_of(schema: pa.Schema) -> tuple[int, int, int]:
+    meta = schema.metadata or {}
+    raw = meta.get(b"lsf.image_shape")
+    if raw is None:
+        raise LsfError("shard has no lsf.image_shape metadata: it was not written by lsf prepare")
+    h, w, c = (int(v) for v in raw.decode().split(","))
+    return h, w, c
+
+
+def column_images(column: pa.Array | pa.ChunkedArray, shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 images `(n, H, W, C)` from an `image` column (fixed-size binary)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if len(column) == 0:
+        return np.empty((0, *shape), dtype=np.uint8)
+    offset = column.offset * int(np.prod(shape))
+    data = np.frombuffer(column.buffers()[1], dtype=np.uint8)
+    return data[offset : offset + len(column) * int(np.prod(shape))].reshape(-1, *shape)
+
+
+def write_table(table: pa.Table, url: str) -> None:
+    fs, path = fsspec.core.url_to_fs(url)
+    with fs.open(path, "wb") as f:
+        pq.write_table(table, f)
+
+
+def read_table(url: str, columns: list[str] | None = None) -> pa.Table:
+    fs, path = fsspec.core.url_to_fs(url)
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f, columns=columns)
+
+
+def read_manifest(shards: str) -> dict:
+    """The manifest of a shard folder; a clear error when the folder is not one."""
+    fs, path = fsspec.core.url_to_fs(shards)
+    manifest_path = f"{path.rstrip('/')}/{MANIFEST}"
+    if not fs.exists(manifest_path):
+        raise LsfError(f"no shards at {shards} (missing {MANIFEST}); run `lsf prepare` first")
+    with fs.open(manifest_path, "r") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:
+            raise LsfError(f"{shards}/{MANIFEST} is not valid JSON") from None
+
+
+def shard_urls(shards: str, manifest: dict) -> list[str]:
+    return [f"{shards.rstrip('/')}/{s['file']}" for s in manifest["shards"]]
+
+
+def read_images(shards: str, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load `(ids, images)` of a whole shard folder, or only the given ids, into memory."""
+    manifest = read_manifest(shards)
+    shape = tuple(manifest["image_shape"])
+    out_ids, out_images = [], []
+    for url in shard_urls(shards, manifest):
+        table = read_table(url, columns=["id", "image"])
+        table_ids = table["id"].to_numpy()
+        images = column_images(table["image"], shape)
+        if ids is not None:
+            keep = np.isin(table_ids, ids)
+            table_ids, images = table_ids[keep], images[keep]
+        out_ids.append(table_ids)
+        out_images.append(images)
+    return np.concatenate(out_ids), np.concatenate(out_images)

@@ -1,0 +1,40 @@
+"""Connection to Ray (local or a cluster) and the Dask scheduler that goes with it.
+
+`init_ray(address)` starts a local Ray instance (address None), joins a running cluster
+("auto", or `RAY_ADDRESS` inside `ray job submit`), or a Ray Client address ("ray://...");
+it is a no-op when Ray is already initialised (tests share one instance).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to Ray once per process, quietly; Ray Data progress bars stay off (lsf draws
+    its own)."""
+    import ray
+    from ray.data import DataContext
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if address is None else None,
+            include_dashboard=False if address is None else None,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
+    context = DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def uses_gpus(gpus: float) -> bool:
+    """Whether to ask for GPUs: only when configured and the cluster has some."""
+    import ray
+
+    return gpus > 0 and ray.cluster_resources().get("GPU", 0) > 0
