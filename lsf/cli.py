@@ -19,9 +19,18 @@ EXAMPLES = {
   lsf prepare --source synthetic --out work/shards --n 20000
   lsf prepare --source celeba --path ~/data/celeba --out work/shards --size 64
   lsf prepare --source folder --path ./faces --out s3://bucket/shards --address auto""",
+    "train": """examples:
+  lsf train --shards work/shards --out work/run --epochs 8
+  lsf train --shards work/shards --out work/run --workers 2 --resume
+  lsf train --config celeba --shards s3://b/shards --out /shared/run --workers 8 \\
+            --gpus-per-worker 1 --address auto""",
+    "encode": """examples:
+  lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr
+  lsf encode --shards s3://b/shards --model /shared/run/model.pt --out s3://b/latents.zarr \\
+             --actors 8 --gpus-per-actor 0.5 --address auto""",
     "run": """examples:
-  lsf run --workdir work                       # built-in synthetic faces
-  lsf run --config jobs/configs/celeba.yaml --workdir /data/lsf""",
+  lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
+  lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
 }
 
 
@@ -33,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="pipeline YAML; flags override its values")
+    parser.add_argument("--config", help="pipeline YAML or built-in name (synthetic, celeba, tiny)")
     parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -90,12 +99,72 @@ def _report_skipped(skipped: list[tuple[str, str]], shown: int = 10) -> None:
         print(f"... and {len(skipped) - shown} more (see manifest.json)", file=sys.stderr)
 
 
+def cmd_train(args) -> int:
+    from lsf.train import train
+
+    config = load_config(args.config)
+    train_config = with_overrides(
+        config.train,
+        "train",
+        epochs=args.epochs,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    s = train(
+        config.model,
+        train_config,
+        args.shards,
+        args.out,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        address=args.address,
+    )
+    resumed = f", resumed after epoch {s.resumed_from_epoch}" if s.resumed_from_epoch else ""
+    print(
+        f"trained {s.epochs} epochs: train loss {s.train_loss:.5f}, val loss {s.val_loss:.5f}, "
+        f"{s.images_per_second:.0f} img/s, {s.seconds:.1f} s{resumed}; model at {s.out}/model.pt"
+    )
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from lsf.encode import encode
+
+    config = load_config(args.config)
+    encode_config = with_overrides(
+        config.encode,
+        "encode",
+        batch_size=args.batch_size,
+        rows_per_chunk=args.rows_per_chunk,
+        actors=args.actors,
+        gpus_per_actor=args.gpus_per_actor,
+    )
+    s = encode(
+        encode_config,
+        args.shards,
+        args.model,
+        args.out,
+        overwrite=args.overwrite,
+        address=args.address,
+        progress=not args.quiet,
+    )
+    print(
+        f"encoded {s.rows} rows in {s.chunks_written} of {s.chunks_total} chunks "
+        f"({s.chunks_total - s.chunks_written} already done), {s.seconds:.1f} s, "
+        f"{s.images_per_second:.0f} img/s; store at {s.out}"
+    )
+    return 0
+
+
 def cmd_run(args) -> int:
     from lsf.pipeline import run_pipeline
 
-    config = load_config(args.config)
-    report = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)
-    print(f"done: {report}")
+    config = load_config(args.config or "synthetic")
+    result = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)
+    print(f"done: ran {result.ran or 'nothing'}, skipped {result.skipped or 'nothing'}")
+    print(f"latent store: {result.paths.latents}")
     return 0
 
 
@@ -116,6 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="synthetic seed (default 0)")
     p.add_argument("--rows-per-shard", type=int, help="rows per Parquet file (default 4096)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    p = _verb(sub, "train", "train the autoencoder (Ray Train, DDP)", cmd_train)
+    p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, model.pt, metrics)")
+    p.add_argument("--epochs", type=int, help="total epochs (a resumed run continues to it)")
+    p.add_argument("--workers", type=int, help="Ray Train workers (DDP ranks)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (0: CPU)")
+    p.add_argument("--batch-size", type=int, help="images per worker step")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--resume", action="store_true", help="require resuming an earlier run")
+    p.add_argument("--overwrite", action="store_true", help="discard an earlier run in --out")
+
+    p = _verb(sub, "encode", "encode every image into the Zarr latent store (Ray Data)", cmd_encode)
+    p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
+    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
+    p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--rows-per-chunk", type=int, help="store chunk rows (default 4096)")
+    p.add_argument("--actors", type=int, help="maximum encoder actors")
+    p.add_argument("--gpus-per-actor", type=float, help="GPUs per actor (0: CPU)")
+    p.add_argument("--overwrite", action="store_true", help="replace a store of another model")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

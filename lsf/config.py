@@ -60,8 +60,10 @@ class TrainConfig:
     lr_schedule: str = _opt("cosine", choices=("none", "cosine"))
     workers: int = _opt(1, min=1)
     cpus_per_worker: float = _opt(1.0, min=0.1, help="fractional: leave CPUs for data reads")
+    threads_per_worker: int = _opt(0, min=0, help="torch threads; 0 = node cores / workers")
     gpus_per_worker: float = _opt(0.0, min=0.0)
     mixed_precision: bool = _opt(True, help="bf16/fp16 autocast, used only on GPUs")
+    cache_dataset: bool = _opt(True, help="hold decoded shards in the object store")
     max_failures: int = _opt(2, min=0, help="worker failures retried from the checkpoint")
     seed: int = _opt(0, min=0)
 
@@ -170,13 +172,24 @@ def config_from_mapping(data) -> PipelineConfig:
     )
 
 
+BUILTIN_CONFIGS = Path(__file__).parent / "configs"
+
+
+def builtin_config_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml"))
+
+
 def load_config(path: str | Path | None) -> PipelineConfig:
-    """Read and validate a pipeline YAML; None gives the built-in defaults."""
+    """Read and validate a pipeline YAML (a path, or a built-in name such as `synthetic`);
+    None gives the class defaults."""
     if path is None:
         return PipelineConfig()
+    if str(path) in builtin_config_names():
+        path = BUILTIN_CONFIGS / f"{path}.yaml"
     path = Path(path)
     if not path.is_file():
-        raise LsfError(f"config file not found: {path}")
+        known = ", ".join(builtin_config_names())
+        raise LsfError(f"config file not found: {path} (built-in configs: {known})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

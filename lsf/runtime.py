@@ -11,6 +11,9 @@ import logging
 import os
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Ray Train: worker prints go to the driver once, without structured-log duplicates.
+os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+os.environ.setdefault("RAY_TRAIN_ENABLE_WORKER_STRUCTURED_LOGGING", "0")
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -23,14 +26,15 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(
             address=address,
             num_cpus=num_cpus if address is None else None,
-            include_dashboard=False if address is None else None,
             logging_level=logging.WARNING,
             log_to_driver=True,
         )
+    data_logger = logging.getLogger("ray.data")
+    data_logger.setLevel(logging.ERROR)  # setting the flag below logs a warning
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    data_logger.setLevel(logging.WARNING)
 
 
 def uses_gpus(gpus: float) -> bool:

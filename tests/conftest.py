@@ -29,3 +29,18 @@ def synthetic_shards(tmp_path_factory, ray_local):
     out = str(tmp_path_factory.mktemp("shared") / "shards")
     prepare(PrepareConfig(n=600, size=32, rows_per_shard=256, seed=3), out, progress=False)
     return out
+
+
+TINY_MODEL = {"image_size": 32, "widths": [8, 16, 32], "latent_dim": 16}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, synthetic_shards):
+    """A tiny autoencoder trained for 2 epochs with 2 Ray Train workers (shared, read-only)."""
+    from lsf.config import ModelConfig, TrainConfig
+    from lsf.train import train
+
+    out = tmp_path_factory.mktemp("shared") / "run"
+    config = TrainConfig(epochs=2, workers=2, cpus_per_worker=0.5, batch_size=32, lr=3e-3)
+    summary = train(ModelConfig(**TINY_MODEL), config, synthetic_shards, str(out))
+    return out, summary

@@ -13,7 +13,9 @@ def test_yaml_values_are_typed_and_validated(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"train": {"epochs": 3, "lr": 1}, "model": {"widths": [8, 16]}}))
     config = load_config(path)
-    assert config.train.epochs == 3 and config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    assert (
+        config.train.epochs == 3 and config.train.lr == 1.0 and isinstance(config.train.lr, float)
+    )
     assert config.model.widths == [8, 16]
 
 

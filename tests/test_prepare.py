@@ -46,7 +46,9 @@ def _fake_celeba(root, n=30):
     data = (folder / names[9]).read_bytes()
     (folder / names[9]).write_bytes(data[: len(data) // 3])
     Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(folder / names[20])
-    partition = "\n".join(f"{name} {0 if i < 20 else (1 if i < 25 else 2)}" for i, name in enumerate(names))
+    partition = "\n".join(
+        f"{name} {0 if i < 20 else (1 if i < 25 else 2)}" for i, name in enumerate(names)
+    )
     (root / "list_eval_partition.txt").write_text(partition + "\n")
     return folder, names
 
@@ -55,13 +57,17 @@ def _crop_resize(path, size):
     image = Image.open(path).convert("RGB")
     w, h = image.size
     top = (h - w) // 2
-    return np.asarray(image.crop((0, top, w, top + w)).resize((size, size), Image.Resampling.LANCZOS))
+    return np.asarray(
+        image.crop((0, top, w, top + w)).resize((size, size), Image.Resampling.LANCZOS)
+    )
 
 
 def test_fake_celeba_is_prepared_with_bad_files_skipped_and_ids_contiguous(tmp_path, ray_local):
     folder, names = _fake_celeba(tmp_path / "celeba")
     out = str(tmp_path / "shards")
-    config = PrepareConfig(source="celeba", path=str(tmp_path / "celeba"), size=32, rows_per_shard=8)
+    config = PrepareConfig(
+        source="celeba", path=str(tmp_path / "celeba"), size=32, rows_per_shard=8
+    )
     summary = prepare(config, out, progress=False)
     bad = {names[4], names[9], names[20]}
     assert summary.n == 27 and {name for name, _ in summary.skipped} == bad
@@ -72,7 +78,14 @@ def test_fake_celeba_is_prepared_with_bad_files_skipped_and_ids_contiguous(tmp_p
     rows = []
     for entry in manifest["shards"]:
         table = read_table(f"{out}/{entry['file']}")
-        rows += list(zip(table["id"].to_pylist(), table["name"].to_pylist(), table["split"].to_pylist(), strict=True))
+        rows += list(
+            zip(
+                table["id"].to_pylist(),
+                table["name"].to_pylist(),
+                table["split"].to_pylist(),
+                strict=True,
+            )
+        )
     assert [r[0] for r in rows] == list(range(27))
     assert [r[1] for r in rows] == good
     expected_split = {name: 0 if i < 20 else (1 if i < 25 else 2) for i, name in enumerate(names)}
@@ -127,9 +140,13 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path):
 
 
 def test_cli_help_lists_verbs_and_examples():
-    result = subprocess.run([sys.executable, "-m", "lsf.cli", "prepare", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lsf.cli", "prepare", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "examples:" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "lsf.cli", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lsf.cli", "--help"], capture_output=True, text=True
+    )
     for verb in ("prepare", "run"):
         assert verb in result.stdout
 

@@ -22,7 +22,9 @@ def test_image_k_is_the_same_whatever_range_renders_it():
     whole = face_parameters(0, 3000, seed=1)
     assert np.array_equal(face_parameters(1000, 2100, seed=1), whole[1000:2100])
     assert np.array_equal(face_parameters(5, 6, seed=1), whole[5:6])
-    assert np.array_equal(synthetic_faces(1020, 1030, seed=1, size=16), render_faces(whole[1020:1030], 16))
+    assert np.array_equal(
+        synthetic_faces(1020, 1030, seed=1, size=16), render_faces(whole[1020:1030], 16)
+    )
 
 
 def test_parameter_covariance_matches_the_configured_correlation():
@@ -39,7 +41,9 @@ def test_parameter_covariance_matches_the_configured_correlation():
 def test_faces_render_at_any_size_with_skin_in_the_middle(size):
     images = synthetic_faces(0, 8, seed=0, size=size)
     assert images.shape == (8, size, size, 3) and images.dtype == np.uint8
-    centre = images[:, size // 2 - 2 : size // 2 + 2, size // 2 - 2 : size // 2 + 2].mean(axis=(1, 2))
+    centre = images[:, size // 2 - 2 : size // 2 + 2, size // 2 - 2 : size // 2 + 2].mean(
+        axis=(1, 2)
+    )
     assert np.all(centre[:, 0] > centre[:, 2])  # skin: more red than blue
     assert images.std() > 20  # not a flat image
 

@@ -59,9 +59,7 @@ def _source_files(config: PrepareConfig) -> tuple[str, list[str]]:
     if not os.path.isdir(config.path):
         raise LsfError(f"source folder not found: {config.path}")
     folder = (
-        image_files.celeba_image_folder(config.path)
-        if config.source == "celeba"
-        else config.path
+        image_files.celeba_image_folder(config.path) if config.source == "celeba" else config.path
     )
     names = image_files.list_image_files(folder)
     if not names:

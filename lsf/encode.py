@@ -1,0 +1,220 @@
+"""`lsf encode`: every image through the encoder into the chunked Zarr latent store.
+
+Ray Data pipeline, aligned to the store's chunks: a read task gathers the rows of one
+missing chunk from the Parquet shards, an autoscaling pool of `LatentEncoder` actors
+encodes it (fixed micro-batches, so a rerun is bit-identical), and the driver, the only
+writer, writes each chunk whole. A rerun writes only the chunks that are missing.
+Run: `lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+
+from lsf.config import EncodeConfig, ModelConfig
+from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
+from lsf.errors import LsfError
+from lsf.store import (
+    chunk_rows,
+    chunks_done,
+    create_store,
+    finalize,
+    n_chunks,
+    open_store,
+    write_chunk,
+)
+
+
+@dataclass
+class EncodeSummary:
+    out: str
+    rows: int
+    chunks_written: int
+    chunks_total: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.rows / max(self.seconds, 1e-9)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with fsspec.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chunk: int):
+    """Ray Data task: the `(ids, images)` of one chunk, gathered from the shards it spans."""
+    (index,) = batch["chunk"].to_pylist()
+    start, stop = chunk_rows(index, manifest["n"], rows_per_chunk)
+    shape = tuple(manifest["image_shape"])
+    images = np.empty((stop - start, *shape), dtype=np.uint8)
+    seen = np.zeros(stop - start, dtype=bool)
+    for entry, url in zip(manifest["shards"], shard_urls(shards, manifest), strict=True):
+        first, last = entry["first_id"], entry["first_id"] + entry["rows"]
+        if last <= start or first >= stop:
+            continue
+        table = read_table(url, columns=["id", "image"])
+        ids = table["id"].to_numpy()
+        keep = (ids >= start) & (ids < stop)
+        images[ids[keep] - start] = column_images(table["image"], shape)[keep]
+        seen[ids[keep] - start] = True
+    if not seen.all():
+        raise LsfError(f"shards lack ids {start + np.flatnonzero(~seen)[:5]} of chunk {index}")
+    return {"chunk": np.array([index]), "images": images.reshape(1, -1)}
+
+
+class LatentEncoder:
+    """Ray Data actor: the encoder in eval mode, on a GPU when the actor has one."""
+
+    def __init__(self, model_config: dict, encoder_state: dict, image_shape, batch_size: int):
+        import torch
+
+        from lsf.model import Encoder
+
+        self.torch = torch
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.encoder = Encoder(ModelConfig(**model_config))
+        self.encoder.load_state_dict(encoder_state)
+        self.encoder.to(self.device).eval()
+        self.shape = tuple(image_shape)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict) -> dict:
+        from lsf.model import images_to_tensor
+
+        (index,) = batch["chunk"]
+        images = batch["images"][0].reshape(-1, *self.shape)
+        parts = []
+        with self.torch.inference_mode():
+            for offset in range(0, len(images), self.batch_size):
+                tensor = images_to_tensor(images[offset : offset + self.batch_size])
+                parts.append(self.encoder(tensor.to(self.device)).float().cpu().numpy())
+        latents = np.concatenate(parts)
+        return {"chunk": np.array([index]), "z": latents.reshape(1, -1)}
+
+
+def _open_or_create(
+    out: str, n: int, latent_dim: int, rows: int, model: dict, source: dict, overwrite: bool
+):
+    fs, path = fsspec.core.url_to_fs(out)
+    if fs.exists(path) and overwrite:
+        fs.rm(path, recursive=True)
+    if not fs.exists(path):
+        return create_store(out, n, latent_dim, rows, model=model, source=source)
+    group = open_store(out, mode="r+", require_complete=False)
+    attrs = group.attrs
+    if attrs.get("model", {}).get("sha256") != model["sha256"]:
+        raise LsfError(
+            f"{out} holds latents of a different model ({attrs.get('model', {}).get('path')}); "
+            "pass --overwrite to replace them"
+        )
+    if attrs.get("source", {}).get("fingerprint") != source["fingerprint"]:
+        raise LsfError(f"{out} holds latents of different shards; pass --overwrite to replace")
+    if attrs["rows_per_chunk"] != rows:
+        raise LsfError(
+            f"{out} was started with rows_per_chunk {attrs['rows_per_chunk']}, not {rows}; "
+            "rerun with the same value or pass --overwrite"
+        )
+    return group
+
+
+def encode(
+    config: EncodeConfig,
+    shards: str,
+    model_path: str,
+    out: str,
+    *,
+    overwrite: bool = False,
+    address: str | None = None,
+    progress: bool = True,
+) -> EncodeSummary:
+    """Encode every image of `shards` with the model at `model_path` into the store `out`."""
+    import ray
+    from tqdm import tqdm
+
+    from lsf.model import load_model
+    from lsf.runtime import init_ray, uses_gpus
+
+    started = time.perf_counter()
+    manifest = read_manifest(shards)
+    model, info = load_model(model_path)
+    height, _, channels = manifest["image_shape"]
+    mc = model.config
+    if (height, channels) != (mc.image_size, mc.channels):
+        raise LsfError(
+            f"the model expects {mc.image_size}px images with {mc.channels} channels but the "
+            f"shards hold {height}px with {channels}; encode shards prepared for this model"
+        )
+    model_ref = {"path": str(model_path), "sha256": file_sha256(model_path)}
+    source = {
+        "dataset": manifest["source"],
+        "image_shape": manifest["image_shape"],
+        "fingerprint": manifest["fingerprint"],
+        "shards": str(shards),
+    }
+    n, rows = manifest["n"], config.rows_per_chunk
+    group = _open_or_create(out, n, mc.latent_dim, rows, model_ref, source, overwrite)
+    total = n_chunks(n, rows)
+    if group.attrs.get("complete") is True:
+        return EncodeSummary(out, 0, 0, total, time.perf_counter() - started)
+    missing = np.flatnonzero(~chunks_done(group)).tolist()
+    written_rows = 0
+    if missing:
+        init_ray(address)
+        gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
+        encoder_state = {k: v for k, v in model.encoder.state_dict().items()}
+        dataset = (
+            ray.data.from_items([{"chunk": c} for c in missing], override_num_blocks=len(missing))
+            .map_batches(
+                read_chunk_images,
+                batch_size=1,
+                batch_format="pyarrow",
+                fn_kwargs={"shards": shards, "manifest": manifest, "rows_per_chunk": rows},
+                num_cpus=0.5,
+            )
+            .map_batches(
+                LatentEncoder,
+                batch_size=1,
+                batch_format="numpy",
+                fn_constructor_kwargs={
+                    "model_config": info["model"],
+                    "encoder_state": encoder_state,
+                    "image_shape": manifest["image_shape"],
+                    "batch_size": config.batch_size,
+                },
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=config.actors),
+                num_cpus=config.cpus_per_actor,
+                num_gpus=gpus,
+            )
+        )
+        pending = sum(chunk_rows(c, n, rows)[1] - chunk_rows(c, n, rows)[0] for c in missing)
+        bad_ids = []
+        with tqdm(total=pending, unit="img", desc="encode", disable=not progress) as bar:
+            for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
+                index = int(batch["chunk"][0])
+                start, stop = chunk_rows(index, n, rows)
+                latents = batch["z"][0].reshape(stop - start, mc.latent_dim)
+                finite = np.isfinite(latents).all(axis=1)
+                if finite.all():
+                    write_chunk(group, index, np.arange(start, stop), latents)
+                else:
+                    bad_ids += (start + np.flatnonzero(~finite)).tolist()
+                written_rows += stop - start
+                bar.update(stop - start)
+        if bad_ids:
+            raise LsfError(
+                f"non-finite latents for {len(bad_ids)} images (ids {bad_ids[:10]}); "
+                "their chunks were not written and the store stays incomplete"
+            )
+    finalize(group)
+    return EncodeSummary(out, written_rows, len(missing), total, time.perf_counter() - started)

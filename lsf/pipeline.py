@@ -1,0 +1,105 @@
+"""`lsf run`: every stage in order under one work folder, skipping stages already complete.
+
+Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode).
+A stage counts as complete when its completion marker exists (manifest.json, model.json,
+the store's `complete` attribute); a train or encode stage that was interrupted resumes.
+Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lsf.config import PipelineConfig
+from lsf.errors import LsfError
+
+
+@dataclass
+class StagePaths:
+    shards: str
+    run: str
+    model: str
+    latents: str
+
+    @classmethod
+    def under(cls, workdir: str) -> StagePaths:
+        root = str(workdir).rstrip("/")
+        return cls(
+            shards=f"{root}/shards",
+            run=f"{root}/run",
+            model=f"{root}/run/model.pt",
+            latents=f"{root}/latents.zarr",
+        )
+
+
+@dataclass
+class PipelineResult:
+    paths: StagePaths
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _store_complete(url: str) -> bool:
+    meta = Path(url) / "zarr.json"
+    if not meta.is_file():
+        return False
+    return json.loads(meta.read_text()).get("attributes", {}).get("complete") is True
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    workdir: str,
+    *,
+    address: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> PipelineResult:
+    """Run prepare, train and encode under `workdir`; returns what ran and what was skipped."""
+    from lsf.data.prepare import prepare
+    from lsf.encode import encode
+    from lsf.train import train
+
+    if config.model.image_size != config.prepare.size:
+        raise LsfError(
+            f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
+            f"({config.prepare.size})"
+        )
+    paths = StagePaths.under(workdir)
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    result = PipelineResult(paths)
+
+    def stage(name: str, done: bool, action) -> None:
+        if done:
+            log(f"[{name}] complete, skipped")
+            result.skipped.append(name)
+            return
+        log(f"[{name}] running")
+        summary = action()
+        log(f"[{name}] {summary}")
+        result.ran.append(name)
+
+    stage(
+        "prepare",
+        Path(paths.shards, "manifest.json").is_file(),
+        lambda: prepare(config.prepare, paths.shards, address=address, progress=progress),
+    )
+    stage(
+        "train",
+        Path(paths.run, "model.json").is_file(),
+        lambda: train(config.model, config.train, paths.shards, paths.run, address=address),
+    )
+    stage(
+        "encode",
+        _store_complete(paths.latents),
+        lambda: encode(
+            config.encode,
+            paths.shards,
+            paths.model,
+            paths.latents,
+            address=address,
+            progress=progress,
+        ),
+    )
+    return result

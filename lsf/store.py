@@ -1,0 +1,157 @@
+"""The latent store: a Zarr v3 group that other tools read (see DESIGN.md, "The latent store").
+
+`z` float32 `[n, latent_dim]` and `id` int64 `[n]`, both chunked by `rows_per_chunk` rows.
+A chunk is done when its `id` chunk holds the expected ids: `write_chunk` writes `z` first
+and `id` last, so a chunk interrupted mid-write is simply redone on resume. `complete` is
+set only after `finalize` has verified every chunk. Readers use `open_latents`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import fsspec
+import numpy as np
+import zarr
+
+from lsf import __version__
+from lsf.errors import LsfError
+
+Z, ID = "z", "id"
+
+
+def n_chunks(n_samples: int, rows_per_chunk: int) -> int:
+    return math.ceil(n_samples / rows_per_chunk)
+
+
+def chunk_rows(index: int, n_samples: int, rows_per_chunk: int) -> tuple[int, int]:
+    """`(start, stop)` rows of chunk `index`."""
+    start = index * rows_per_chunk
+    return start, min(start + rows_per_chunk, n_samples)
+
+
+def create_store(
+    url: str, n_samples: int, latent_dim: int, rows_per_chunk: int, *, model: dict, source: dict
+) -> zarr.Group:
+    """A new, empty (incomplete) latent store at `url`; an existing one is replaced."""
+    group = zarr.open_group(url, mode="w", zarr_format=3)
+    group.create_array(
+        Z,
+        shape=(n_samples, latent_dim),
+        chunks=(rows_per_chunk, latent_dim),
+        dtype="float32",
+        fill_value=np.nan,
+        dimension_names=("sample", "component"),
+    )
+    group.create_array(
+        ID,
+        shape=(n_samples,),
+        chunks=(rows_per_chunk,),
+        dtype="int64",
+        fill_value=-1,
+        dimension_names=("sample",),
+    )
+    group.attrs.update(
+        {
+            "lsf_version": __version__,
+            "latent_dim": latent_dim,
+            "n_samples": n_samples,
+            "rows_per_chunk": rows_per_chunk,
+            "model": model,
+            "source": source,
+            "complete": False,
+        }
+    )
+    return group
+
+
+def _open_group(url: str, mode: str = "r") -> zarr.Group:
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.exists(path):
+        raise LsfError(f"no latent store at {url}; run `lsf encode` first")
+    try:
+        group = zarr.open_group(url, mode=mode)
+    except Exception as exc:  # zarr raises several types for a folder that is not a group
+        raise LsfError(f"{url} is not a Zarr latent store ({type(exc).__name__})") from None
+    missing = [
+        key for key in ("n_samples", "rows_per_chunk", "latent_dim") if key not in group.attrs
+    ]
+    if missing or Z not in group or ID not in group:
+        raise LsfError(f"{url} is not an lsf latent store (missing {missing or 'arrays'})")
+    z = group[Z]
+    n, d = group.attrs["n_samples"], group.attrs["latent_dim"]
+    if z.shape != (n, d) or z.dtype != np.float32 or group[ID].shape != (n,):
+        raise LsfError(
+            f"{url}: z has shape {z.shape} and dtype {z.dtype}, expected ({n}, {d}) float32"
+        )
+    return group
+
+
+def open_store(url: str, mode: str = "r", require_complete: bool = True) -> zarr.Group:
+    """Open a latent store; refuse (one clear line) one that is not complete."""
+    group = _open_group(url, mode)
+    if require_complete and group.attrs.get("complete") is not True:
+        attrs = group.attrs
+        total = n_chunks(attrs["n_samples"], attrs["rows_per_chunk"])
+        missing = total - int(chunks_done(group).sum())
+        raise LsfError(
+            f"latent store {url} is incomplete: {missing} of {total} chunks missing"
+            "; rerun `lsf encode` to resume"
+        )
+    return group
+
+
+def chunks_done(group: zarr.Group) -> np.ndarray:
+    """Bool per chunk: its `id` chunk holds exactly the ids of its rows."""
+    attrs = group.attrs
+    n, rows = attrs["n_samples"], attrs["rows_per_chunk"]
+    done = np.zeros(n_chunks(n, rows), dtype=bool)
+    ids = group[ID]
+    for index in range(len(done)):
+        start, stop = chunk_rows(index, n, rows)
+        try:
+            done[index] = np.array_equal(ids[start:stop], np.arange(start, stop))
+        except Exception:  # a chunk file cut short by a kill: not done
+            done[index] = False
+    return done
+
+
+def write_chunk(group: zarr.Group, index: int, ids: np.ndarray, latents: np.ndarray) -> None:
+    """Write chunk `index` whole: `z` first, then `id`, which marks the chunk done."""
+    attrs = group.attrs
+    start, stop = chunk_rows(index, attrs["n_samples"], attrs["rows_per_chunk"])
+    if not np.array_equal(ids, np.arange(start, stop)):
+        raise ValueError(f"chunk {index} must hold ids {start}..{stop - 1} in order")
+    if latents.shape != (stop - start, attrs["latent_dim"]):
+        raise ValueError(f"chunk {index}: latents of shape {latents.shape}")
+    group[Z][start:stop] = latents.astype(np.float32, copy=False)
+    group[ID][start:stop] = ids
+
+
+def finalize(group: zarr.Group) -> None:
+    """Verify every chunk (ids in place, latents finite) and mark the store complete."""
+    done = chunks_done(group)
+    if not done.all():
+        raise LsfError(f"cannot mark the store complete: {int((~done).sum())} chunks missing")
+    attrs = group.attrs
+    n, rows = attrs["n_samples"], attrs["rows_per_chunk"]
+    z = group[Z]
+    for index in range(len(done)):
+        start, stop = chunk_rows(index, n, rows)
+        block = z[start:stop]
+        if not np.isfinite(block).all():
+            bad = start + np.flatnonzero(~np.isfinite(block).all(axis=1))
+            raise LsfError(f"non-finite latents for ids {bad[:10].tolist()}; store left incomplete")
+    group.attrs["complete"] = True
+    with warnings.catch_warnings():  # consolidated metadata is a zarr-python v3 extension
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(group.store)
+
+
+def open_latents(url: str):
+    """`z` of a complete store as a lazy Dask array (one Dask chunk per Zarr chunk)."""
+    import dask.array as da
+
+    open_store(url)
+    return da.from_zarr(url, component=Z, inline_array=True)

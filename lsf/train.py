@@ -1,0 +1,414 @@
+"""`lsf train`: the autoencoder trained with Ray Train (DDP over N workers, GPU or CPU).
+
+`train_loop_per_worker` is a plain PyTorch loop (Adam, MSE/BCE, optional cosine schedule)
+fed by Ray Data shards; Ray Train runs it under DDP, checkpoints every epoch and resumes a
+killed run that is started again with the same `--out`. The driver writes RUN/model.pt,
+model.json, metrics.csv and reconstructions.png.
+Run: `lsf train --shards work/shards --out work/run --workers 2` (or `jobs/train.py`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lsf.config import ModelConfig, TrainConfig, as_dict
+from lsf.data.shards import (
+    SPLIT_TRAIN,
+    SPLIT_VALIDATION,
+    column_images,
+    read_manifest,
+    read_table,
+    shard_urls,
+)
+from lsf.errors import LsfError
+from lsf.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
+
+RUN_IDENTITY = "run.json"
+CHECKPOINT_STATE = "state.pt"
+CHECKPOINT_INFO = "state.json"
+RECONSTRUCTION_COUNT = 8
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+@dataclass
+class TrainSummary:
+    out: str
+    epochs: int
+    train_loss: float
+    val_loss: float
+    images_per_second: float
+    seconds: float
+    resumed_from_epoch: int
+
+
+# ---- the plain PyTorch part (no Ray) -------------------------------------------------------
+
+
+def reconstruction_loss(name: str):
+    """Mean per-pixel loss between reconstructions and images, both in [0, 1]."""
+    if name == "mse":
+        return F.mse_loss
+    if name == "bce":
+        return F.binary_cross_entropy
+    raise LsfError(f"unknown loss {name!r} (known: mse, bce)")
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    batches: Iterable[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    loss_fn,
+    *,
+    epoch: int,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[float, int]:
+    """One pass over `batches` (float (B, C, H, W) in [0, 1]): `(sum of losses, images)`."""
+    model.train()
+    total, count = 0.0, 0
+    for step, images in enumerate(batches):
+        images = images.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            outputs = model(images)
+        loss = loss_fn(outputs.float(), images)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(images)
+        count += len(images)
+    return total, count
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, batches, loss_fn, device: torch.device) -> tuple[float, int]:
+    """`(sum of losses, images)` over `batches` without training."""
+    model.eval()
+    total, count = 0.0, 0
+    for images in batches:
+        images = images.to(device)
+        total += loss_fn(model(images).float(), images).item() * len(images)
+        count += len(images)
+    return total, count
+
+
+def autocast_dtype_for(device: torch.device, mixed_precision: bool) -> torch.dtype | None:
+    """bf16 autocast on GPUs that support it; full precision elsewhere."""
+    if mixed_precision and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+# ---- Ray Train wiring ----------------------------------------------------------------------
+
+
+def _tensor_batches(iterator, batch_size: int, shape, shuffle_seed: int | None) -> Iterator:
+    kwargs = {}
+    if shuffle_seed is not None:
+        kwargs = {"local_shuffle_buffer_size": 4 * batch_size, "local_shuffle_seed": shuffle_seed}
+    for table in iterator.iter_batches(
+        batch_size=batch_size, batch_format="pyarrow", prefetch_batches=2, **kwargs
+    ):
+        yield images_to_tensor(np.array(column_images(table["image"], shape)))
+
+
+def _all_reduce_sum(values: list[float], device) -> list[float]:
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def _load_checkpoint(checkpoint, model, optimizer, scheduler) -> tuple[int, list[dict]]:
+    if checkpoint is None:
+        return 0, []
+    with checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=True)
+        info = json.loads((Path(folder) / CHECKPOINT_INFO).read_text())
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    return info["epoch"], info["history"]
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """The per-worker loop Ray Train runs: ordinary PyTorch with a few Ray calls."""
+    import ray.train
+    import ray.train.torch
+
+    context = ray.train.get_context()
+    train_cfg = TrainConfig(**config["train"])
+    threads = train_cfg.threads_per_worker or max(
+        1, (os.cpu_count() or 1) // context.get_local_world_size()
+    )
+    torch.set_num_threads(threads)
+    torch.manual_seed(train_cfg.seed)
+    model = Autoencoder(ModelConfig(**config["model"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    scheduler = None
+    if train_cfg.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train_cfg.epochs)
+    start_epoch, history = _load_checkpoint(ray.train.get_checkpoint(), model, optimizer, scheduler)
+    if start_epoch and context.get_world_rank() == 0:
+        print(f"resuming from the checkpoint of epoch {start_epoch}")
+    device = ray.train.torch.get_device()
+    ddp_model = ray.train.torch.prepare_model(model)
+    autocast = autocast_dtype_for(device, train_cfg.mixed_precision)
+    loss_fn = reconstruction_loss(train_cfg.loss)
+    shape = tuple(config["image_shape"])
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    for epoch in range(start_epoch + 1, train_cfg.epochs + 1):
+        started = time.perf_counter()
+        batches = _tensor_batches(train_shard, train_cfg.batch_size, shape, train_cfg.seed + epoch)
+        train_sum, train_n = train_epoch(
+            ddp_model,
+            batches,
+            optimizer,
+            loss_fn,
+            epoch=epoch,
+            device=device,
+            autocast_dtype=autocast,
+        )
+        elapsed = time.perf_counter() - started
+        val_batches = _tensor_batches(val_shard, train_cfg.batch_size, shape, None)
+        val_sum, val_n = evaluate(ddp_model, val_batches, loss_fn, device)
+        if scheduler is not None:
+            scheduler.step()
+        train_sum, train_n, val_sum, val_n, elapsed = _all_reduce_sum(
+            [train_sum, train_n, val_sum, val_n, elapsed], device
+        )
+        world = context.get_world_size()
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_sum / max(train_n, 1),
+            "val_loss": val_sum / max(val_n, 1),
+            "images_per_second": train_n / max(elapsed / world, 1e-9),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        history = [*history, metrics]
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if context.get_world_rank() == 0:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+                if scheduler is not None:
+                    state["scheduler"] = scheduler.state_dict()
+                torch.save(state, Path(folder) / CHECKPOINT_STATE)
+                info = {
+                    "epoch": epoch,
+                    "history": history,
+                    "resumed_from": start_epoch,
+                    "model": config["model"],
+                }
+                (Path(folder) / CHECKPOINT_INFO).write_text(json.dumps(info))
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+                print(
+                    f"epoch {epoch}/{train_cfg.epochs}: train {metrics['train_loss']:.5f} "
+                    f"val {metrics['val_loss']:.5f} ({metrics['images_per_second']:.0f} img/s)"
+                )
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _split_dataset(urls: list[str], split: int, cache: bool):
+    import pyarrow.compute as pc
+    import ray.data
+
+    def rows_of_split(table):
+        return table.filter(pc.equal(table["split"], split))
+
+    dataset = ray.data.read_parquet(urls, columns=["id", "split", "image"]).map_batches(
+        rows_of_split, batch_format="pyarrow", batch_size=None
+    )
+    return dataset.materialize() if cache else dataset
+
+
+def _run_identity(model_config: ModelConfig, train_config: TrainConfig, manifest: dict) -> dict:
+    """What must match for a rerun to resume a run (epochs may grow; workers may change)."""
+    keep = {k: v for k, v in as_dict(train_config).items() if k in ("loss", "batch_size", "seed")}
+    return {"model": as_dict(model_config), "train": keep, "shards": manifest["fingerprint"]}
+
+
+def _check_run_folder(out: Path, identity: dict, overwrite: bool, resume: bool) -> None:
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    if (out / "model.json").exists():
+        raise LsfError(f"{out} already holds a trained model; pass --overwrite to retrain")
+    existing = out / RUN_IDENTITY
+    if existing.exists():
+        previous = json.loads(existing.read_text())
+        if previous != identity:
+            changed = sorted(k for k in identity if previous.get(k) != identity[k])
+            raise LsfError(
+                f"{out} holds checkpoints of an incompatible run ({', '.join(changed)} differ); "
+                "pass --overwrite or choose another --out"
+            )
+    elif resume:
+        raise LsfError(f"nothing to resume in {out}: no checkpoints from an earlier run")
+
+
+def _fixed_validation_images(shards: str, manifest: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The first RECONSTRUCTION_COUNT validation images by id (train images if none)."""
+    shape = tuple(manifest["image_shape"])
+    found_ids, found = [], []
+    for wanted in (SPLIT_VALIDATION, SPLIT_TRAIN):
+        for url in shard_urls(shards, manifest):
+            table = read_table(url, columns=["id", "split", "image"])
+            keep = np.flatnonzero(table["split"].to_numpy() == wanted)
+            images = column_images(table["image"], shape)
+            found_ids += list(table["id"].to_numpy()[keep])
+            found += list(images[keep])
+            if len(found) >= RECONSTRUCTION_COUNT:
+                ids = np.array(found_ids[:RECONSTRUCTION_COUNT])
+                return ids, np.stack(found[:RECONSTRUCTION_COUNT])
+    return np.array(found_ids), np.stack(found)
+
+
+def reconstruct(model: Autoencoder, images: np.ndarray) -> np.ndarray:
+    """uint8 reconstructions of uint8 images `(B, H, W, C)`."""
+    with torch.inference_mode():
+        return tensor_to_images(model(images_to_tensor(images)))
+
+
+def _write_artifacts(out: Path, model, history, shards, manifest, summary: dict) -> None:
+    from PIL import Image
+
+    from lsf.data.synthetic import image_grid
+
+    with open(out / "metrics.csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    (out / "metrics.csv.tmp").replace(out / "metrics.csv")
+    ids, images = _fixed_validation_images(shards, manifest)
+    grid = image_grid(np.concatenate([images, reconstruct(model, images)]), columns=len(images))
+    Image.fromarray(grid).save(out / "reconstructions.png.tmp", format="PNG")
+    (out / "reconstructions.png.tmp").replace(out / "reconstructions.png")
+    save_model(model, out, {**summary, "reconstruction_ids": [int(i) for i in ids]})
+
+
+def train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    shards: str,
+    out: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    address: str | None = None,
+) -> TrainSummary:
+    """Train on `shards` with Ray Train and write the run artifacts to `out`."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from lsf.runtime import init_ray, uses_gpus
+
+    started = time.perf_counter()
+    manifest = read_manifest(shards)
+    height, width, channels = manifest["image_shape"]
+    if (height, channels) != (model_config.image_size, model_config.channels):
+        raise LsfError(
+            f"shards hold {height}px images with {channels} channels but the model expects "
+            f"{model_config.image_size}px with {model_config.channels}; set model.image_size "
+            "in the config or prepare the shards with a matching --size"
+        )
+    if manifest["splits"]["validation"] == 0:
+        raise LsfError(f"{shards} has no validation images; prepare with a val_fraction > 0")
+    out_path = Path(out).absolute()
+    identity = _run_identity(model_config, train_config, manifest)
+    _check_run_folder(out_path, identity, overwrite, resume)
+    out_path.mkdir(parents=True, exist_ok=True)
+    (out_path / RUN_IDENTITY).write_text(json.dumps(identity, indent=2))
+    print(Autoencoder(model_config).describe())
+
+    init_ray(address)
+    use_gpu = uses_gpus(train_config.gpus_per_worker)
+    resources = {"CPU": train_config.cpus_per_worker}
+    if use_gpu:
+        resources["GPU"] = train_config.gpus_per_worker
+    urls = shard_urls(shards, manifest)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "model": as_dict(model_config),
+            "train": as_dict(train_config),
+            "image_shape": manifest["image_shape"],
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=train_config.workers, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=ray.train.RunConfig(
+            name="train",
+            storage_path=str(out_path / "ray"),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=train_config.max_failures),
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
+        ),
+        datasets={
+            "train": _split_dataset(urls, SPLIT_TRAIN, train_config.cache_dataset),
+            "val": _split_dataset(urls, SPLIT_VALIDATION, train_config.cache_dataset),
+        },
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train", "val"]),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as exc:  # Ray wraps worker errors; surface the lsf ones as one line
+        raise _as_lsf_error(exc) from None
+    if result.error is not None:
+        raise _as_lsf_error(result.error)
+    with result.checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=True)
+        info = json.loads((Path(folder) / CHECKPOINT_INFO).read_text())
+    model = Autoencoder(model_config)
+    model.load_state_dict(state["model"])
+    model.eval()
+    history = info["history"]
+    last = history[-1]
+    summary = TrainSummary(
+        out=str(out_path),
+        epochs=last["epoch"],
+        train_loss=last["train_loss"],
+        val_loss=last["val_loss"],
+        images_per_second=float(np.mean([h["images_per_second"] for h in history])),
+        seconds=time.perf_counter() - started,
+        resumed_from_epoch=info["resumed_from"],
+    )
+    details = {
+        "train": as_dict(train_config),
+        "image_shape": manifest["image_shape"],
+        "shards": {"path": shards, "fingerprint": manifest["fingerprint"], "n": manifest["n"]},
+        "summary": dataclasses.asdict(summary),
+    }
+    _write_artifacts(out_path, model, history, shards, manifest, details)
+    return summary
+
+
+def _as_lsf_error(error: BaseException) -> LsfError:
+    text = str(error)
+    for line in text.splitlines():
+        if "non-finite loss" in line:
+            return LsfError(
+                line.strip().split("NonFiniteLoss: ")[-1] + "; the last good "
+                "checkpoint is kept; lower --lr and rerun"
+            )
+    if isinstance(error, LsfError):
+        return error
+    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
+    return LsfError(f"training failed: {first}")

@@ -1,0 +1,105 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from lsf.config import EncodeConfig, ModelConfig
+from lsf.data.shards import read_images
+from lsf.encode import encode
+from lsf.errors import LsfError
+from lsf.model import Autoencoder, images_to_tensor, load_model, save_model
+from lsf.store import chunks_done, open_store
+
+pytestmark = pytest.mark.timeout(300)
+
+# 600 rows in chunks of 128 (ragged last chunk), forward batches of 50 (do not divide 128).
+CONFIG = EncodeConfig(rows_per_chunk=128, batch_size=50, actors=2)
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory, synthetic_shards, trained_run):
+    run, _ = trained_run
+    out = str(tmp_path_factory.mktemp("enc") / "latents.zarr")
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    return out, summary
+
+
+def test_ray_encode_equals_the_direct_encoder_for_every_row(encoded, synthetic_shards, trained_run):
+    out, summary = encoded
+    run, _ = trained_run
+    assert (summary.rows, summary.chunks_written, summary.chunks_total) == (600, 5, 5)
+    group = open_store(out)
+    ids, images = read_images(synthetic_shards)
+    model, _ = load_model(run / "model.pt")
+    with torch.inference_mode():
+        direct = model.encoder(images_to_tensor(images)).numpy()
+    z = group["z"][:]
+    assert np.array_equal(group["id"][:], np.arange(600))
+    assert np.abs(z[ids] - direct).max() <= 1e-5
+    assert group.attrs["model"]["sha256"] and group.attrs["source"]["image_shape"] == [32, 32, 3]
+
+
+def test_resume_writes_only_missing_chunks_and_is_bit_identical(
+    tmp_path, encoded, synthetic_shards, trained_run
+):
+    out, _ = encoded
+    run, _ = trained_run
+    copy = tmp_path / "latents.zarr"
+    shutil.copytree(out, copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    group.attrs["complete"] = False
+    for chunk in ("1", "4"):  # as if killed before these chunks were committed
+        (copy / "id" / "c" / chunk).unlink()
+    cut = copy / "id" / "c" / "2"  # and killed in the middle of writing this one
+    cut.write_bytes(cut.read_bytes()[:7])
+    assert chunks_done(group).tolist() == [True, False, False, True, False]
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), str(copy), progress=False)
+    assert summary.chunks_written == 3 and summary.rows == 128 + 128 + 88
+    assert np.array_equal(zarr.open_group(str(copy))["z"][:], zarr.open_group(out)["z"][:])
+    assert open_store(str(copy)).attrs["complete"] is True
+
+
+def test_complete_store_is_not_recomputed(encoded, synthetic_shards, trained_run):
+    out, _ = encoded
+    run, _ = trained_run
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    assert summary.chunks_written == 0 and summary.rows == 0
+
+
+def test_store_of_another_model_is_refused_unless_overwrite(tmp_path, encoded, synthetic_shards):
+    out, _ = encoded
+    copy = tmp_path / "latents.zarr"
+    shutil.copytree(out, copy)
+    other = Autoencoder(ModelConfig(image_size=32, widths=[8, 16, 32], latent_dim=16))
+    save_model(other, tmp_path, {})
+    with pytest.raises(LsfError, match="holds latents of a different model.*--overwrite"):
+        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), str(copy), progress=False)
+    summary = encode(
+        CONFIG,
+        synthetic_shards,
+        str(tmp_path / "model.pt"),
+        str(copy),
+        overwrite=True,
+        progress=False,
+    )
+    assert summary.chunks_written == 5
+
+
+def test_model_of_another_image_size_is_refused(tmp_path, synthetic_shards):
+    save_model(Autoencoder(ModelConfig(image_size=64, widths=[8, 8], latent_dim=4)), tmp_path, {})
+    with pytest.raises(LsfError, match="model expects 64px .* shards hold 32px"):
+        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), str(tmp_path / "l.zarr"))
+
+
+def test_non_finite_latents_are_reported_and_the_store_stays_incomplete(tmp_path, synthetic_shards):
+    model = Autoencoder(ModelConfig(image_size=32, widths=[8, 16, 32], latent_dim=16))
+    with torch.no_grad():
+        model.encoder.to_latent.bias[3] = float("nan")
+    save_model(model, tmp_path, {})
+    out = str(tmp_path / "l.zarr")
+    with pytest.raises(LsfError, match="non-finite latents for 600 images \\(ids \\[0, 1"):
+        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), out, progress=False)
+    with pytest.raises(LsfError, match="incomplete: 5 of 5 chunks missing"):
+        open_store(out)
