@@ -8,6 +8,7 @@ Every verb takes `--config FILE` (a pipeline YAML; flags override its values), `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
@@ -28,6 +29,11 @@ EXAMPLES = {
   lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr
   lsf encode --shards s3://b/shards --model /shared/run/model.pt --out s3://b/latents.zarr \\
              --actors 8 --gpus-per-actor 0.5 --address auto""",
+    "analyze": """examples:
+  lsf analyze --latents work/latents.zarr --out work/analysis
+  lsf analyze --latents work/latents.zarr --out work/analysis --bin-width 0.25 \\
+              --facts 1.25,1.5,1.8 --trim-fact 1.5 --pca-sample 80000
+  lsf analyze --latents s3://b/latents.zarr --out s3://b/analysis --address auto""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
@@ -85,10 +91,7 @@ def cmd_prepare(args) -> int:
         progress=not args.quiet,
     )
     _report_skipped(summary.skipped)
-    print(
-        f"prepared {summary.n} images in {summary.shards} shards at {summary.out} "
-        f"({summary.seconds:.1f} s, {len(summary.skipped)} skipped)"
-    )
+    print(summary)
     return 0
 
 
@@ -112,7 +115,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
     )
-    s = train(
+    summary = train(
         config.model,
         train_config,
         args.shards,
@@ -121,11 +124,7 @@ def cmd_train(args) -> int:
         resume=args.resume,
         address=args.address,
     )
-    resumed = f", resumed after epoch {s.resumed_from_epoch}" if s.resumed_from_epoch else ""
-    print(
-        f"trained {s.epochs} epochs: train loss {s.train_loss:.5f}, val loss {s.val_loss:.5f}, "
-        f"{s.images_per_second:.0f} img/s, {s.seconds:.1f} s{resumed}; model at {s.out}/model.pt"
-    )
+    print(summary)
     return 0
 
 
@@ -141,7 +140,7 @@ def cmd_encode(args) -> int:
         actors=args.actors,
         gpus_per_actor=args.gpus_per_actor,
     )
-    s = encode(
+    summary = encode(
         encode_config,
         args.shards,
         args.model,
@@ -150,11 +149,43 @@ def cmd_encode(args) -> int:
         address=args.address,
         progress=not args.quiet,
     )
-    print(
-        f"encoded {s.rows} rows in {s.chunks_written} of {s.chunks_total} chunks "
-        f"({s.chunks_total - s.chunks_written} already done), {s.seconds:.1f} s, "
-        f"{s.images_per_second:.0f} img/s; store at {s.out}"
+    print(summary)
+    return 0
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        message = f"expected numbers separated by commas: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def cmd_analyze(args) -> int:
+    from lsf.stats.results import analyze
+
+    config = load_config(args.config)
+    analyze_config = with_overrides(
+        config.analyze,
+        "analyze",
+        bins=args.bins,
+        bin_width=args.bin_width,
+        facts=args.facts,
+        trim_fact=args.trim_fact,
+        pca_sample=args.pca_sample,
+        seed=args.seed,
     )
+    if args.no_trim:
+        analyze_config = dataclasses.replace(analyze_config, trim_fact=None)
+    summary = analyze(
+        analyze_config,
+        args.latents,
+        args.out,
+        overwrite=args.overwrite,
+        address=args.address,
+        log=(lambda *_: None) if args.quiet else print,
+    )
+    print(summary)
     return 0
 
 
@@ -206,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actors", type=int, help="maximum encoder actors")
     p.add_argument("--gpus-per-actor", type=float, help="GPUs per actor (0: CPU)")
     p.add_argument("--overwrite", action="store_true", help="replace a store of another model")
+
+    p = _verb(sub, "analyze", "statistics of the latent store (Dask, out of core)", cmd_analyze)
+    p.add_argument("--latents", required=True, help="complete latent store from `lsf encode`")
+    p.add_argument("--out", required=True, help="analysis folder (analysis.zarr, summary.json)")
+    p.add_argument("--bins", type=int, help="histogram bins over the robust range (default 64)")
+    p.add_argument("--bin-width", type=float, help="fixed histogram bin width instead of --bins")
+    p.add_argument("--facts", type=_float_list, help="trimming facts, e.g. 1.25,1.5,1.8")
+    p.add_argument("--trim-fact", type=float, help="fact of the trimmed set used by PCA")
+    p.add_argument("--no-trim", action="store_true", help="PCA of the full set")
+    p.add_argument("--pca-sample", type=int, help="PCA on a seeded random subset of rows")
+    p.add_argument("--seed", type=int, help="seed of the row samples (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing analysis")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

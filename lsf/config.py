@@ -78,11 +78,26 @@ class EncodeConfig:
 
 
 @dataclass
+class AnalyzeConfig:
+    bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
+    bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
+    facts: list[float] = _opt([1.25, 1.35, 1.45, 1.55, 1.65, 1.8], min=0.01)
+    trim_fact: float | None = _opt(1.5, min=0.01, help="trimmed set for PCA; null: all")
+    pca_sample: int | None = _opt(None, min=2, help="PCA on a seeded random subset of rows")
+    sample_rows: int = _opt(100000, min=100, help="rows sampled for robust histogram ranges")
+    mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
+    dominant_mu_sigmas: float = _opt(2.0, min=0.0)
+    dominant_fwhm_factor: float = _opt(2.0, min=1.0)
+    seed: int = _opt(0, min=0)
+
+
+@dataclass
 class PipelineConfig:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
 
 
 def _check_value(value, annotation, key: str):

@@ -43,6 +43,13 @@ class EncodeSummary:
     def images_per_second(self) -> float:
         return self.rows / max(self.seconds, 1e-9)
 
+    def __str__(self) -> str:
+        return (
+            f"encoded {self.rows} rows in {self.chunks_written} of {self.chunks_total} chunks "
+            f"({self.chunks_total - self.chunks_written} already done), {self.seconds:.1f} s, "
+            f"{self.images_per_second:.0f} img/s; store at {self.out}"
+        )
+
 
 def file_sha256(path: str) -> str:
     digest = hashlib.sha256()

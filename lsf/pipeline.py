@@ -1,6 +1,7 @@
 """`lsf run`: every stage in order under one work folder, skipping stages already complete.
 
-Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode).
+Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode),
+WORKDIR/analysis (analyze).
 A stage counts as complete when its completion marker exists (manifest.json, model.json,
 the store's `complete` attribute); a train or encode stage that was interrupted resumes.
 Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
@@ -22,6 +23,7 @@ class StagePaths:
     run: str
     model: str
     latents: str
+    analysis: str
 
     @classmethod
     def under(cls, workdir: str) -> StagePaths:
@@ -31,6 +33,7 @@ class StagePaths:
             run=f"{root}/run",
             model=f"{root}/run/model.pt",
             latents=f"{root}/latents.zarr",
+            analysis=f"{root}/analysis",
         )
 
 
@@ -56,9 +59,11 @@ def run_pipeline(
     progress: bool = True,
     log=print,
 ) -> PipelineResult:
-    """Run prepare, train and encode under `workdir`; returns what ran and what was skipped."""
+    """Run prepare, train, encode and analyze under `workdir`; returns what ran and what
+    was skipped."""
     from lsf.data.prepare import prepare
     from lsf.encode import encode
+    from lsf.stats.results import analyze
     from lsf.train import train
 
     if config.model.image_size != config.prepare.size:
@@ -101,5 +106,10 @@ def run_pipeline(
             address=address,
             progress=progress,
         ),
+    )
+    stage(
+        "analyze",
+        Path(paths.analysis, "summary.json").is_file(),
+        lambda: analyze(config.analyze, paths.latents, paths.analysis, address=address, log=log),
     )
     return result

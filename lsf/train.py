@@ -56,6 +56,16 @@ class TrainSummary:
     seconds: float
     resumed_from_epoch: int
 
+    def __str__(self) -> str:
+        resumed = (
+            f", resumed after epoch {self.resumed_from_epoch}" if self.resumed_from_epoch else ""
+        )
+        return (
+            f"trained {self.epochs} epochs: train loss {self.train_loss:.5f}, val loss "
+            f"{self.val_loss:.5f}, {self.images_per_second:.0f} img/s, {self.seconds:.1f} s"
+            f"{resumed}; model at {self.out}/model.pt"
+        )
+
 
 # ---- the plain PyTorch part (no Ray) -------------------------------------------------------
 

@@ -46,6 +46,12 @@ class PrepareSummary:
     seconds: float
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
+    def __str__(self) -> str:
+        return (
+            f"prepared {self.n} images in {self.shards} shards at {self.out} "
+            f"({self.seconds:.1f} s, {len(self.skipped)} skipped)"
+        )
+
 
 def split_of(name: str, val_fraction: float) -> int:
     """Deterministic train/validation split from the image name (stable under skips)."""

@@ -3,8 +3,9 @@ Pearson correlation, per-component skewness and excess kurtosis.
 
 `chunk_moments(x, shift, mask)` is the per-chunk step (`X.T @ X` of shifted rows in float64,
 which is what meets a 1e-9 relative match with numpy; keep chunks <= 4096 rows);
-`combine_moments` adds two partial results; `finish_moments` turns the sums into statistics. Shifting by a provisional mean before the product is what keeps the
-covariance accurate (see DESIGN.md, Numerical notes). Non-finite rows are counted, not used.
+`combine_moments` adds two partial results; `finish_moments` turns the sums into statistics.
+Shifting by a provisional mean before the product is what keeps the covariance accurate
+(see DESIGN.md, Numerical notes). Non-finite rows are counted, not used.
 """
 
 from __future__ import annotations

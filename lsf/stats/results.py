@@ -1,0 +1,118 @@
+"""The analysis outputs on disk: `ANALYSIS/analysis.zarr` (arrays) and `summary.json`.
+
+`analyze` runs the statistics on a complete latent store and writes both atomically (a
+temporary folder renamed at the end); `load_analysis` reads the arrays back for the
+generate and report stages. Array names are the documented ones (`mean`, `cov`, `corr`,
+`hist1d_counts`, `fit_fwhm`, `pca_components`, `explained_variance_ratio`, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+
+from lsf import __version__
+from lsf.config import AnalyzeConfig, as_dict
+from lsf.errors import LsfError
+from lsf.outputs import atomic_output_dir, exists, join, read_json, write_json_atomic
+from lsf.stats.analysis import Analysis, analyze_latents, scheduler_for, summary_of
+from lsf.store import open_latents, open_store
+
+ARRAYS = "analysis.zarr"
+SUMMARY = "summary.json"
+
+
+def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
+    m, fits, pca = result.moments, result.fits, result.pca
+    arrays = {
+        "count": np.array([m.count]),
+        "mean": m.mean,
+        "cov": m.cov,
+        "corr": m.corr,
+        "min": m.min,
+        "max": m.max,
+        "skewness": m.skewness,
+        "excess_kurtosis": m.excess_kurtosis,
+        "hist1d_counts": result.hist["counts"],
+        "hist1d_underflow": result.hist["under"],
+        "hist1d_overflow": result.hist["over"],
+        "hist1d_edges": result.hist_edges,
+        "dominant": result.dominant,
+        "trim_facts": result.facts,
+        "trim_survivors": result.survivors,
+        "pca_mean": pca.mean,
+        "pca_components": pca.components,
+        "explained_variance": pca.explained_variance,
+        "explained_variance_ratio": pca.explained_variance_ratio,
+        "cumulative_explained_variance_ratio": pca.cumulative_ratio,
+        "pca_corr": result.pca_moments.corr,
+        "pca_hist1d_counts": result.pca_hist["counts"],
+        "pca_hist1d_edges": result.pca_hist_edges,
+        "mahalanobis_chi2_quantiles": result.mahalanobis_qq[0],
+        "mahalanobis_observed_quantiles": result.mahalanobis_qq[1],
+        "coverage_levels": result.coverage_levels,
+        "coverage_radii_squared": result.coverage_radii_squared,
+        "coverage_observed": result.coverage_observed,
+    }
+    for prefix, f in (("fit", fits), ("pca_fit", result.pca_fits)):
+        for name in ("amplitude", "mu", "sigma", "fwhm", "residual", "ok"):
+            arrays[f"{prefix}_{name}"] = getattr(f, name)
+    return arrays
+
+
+@dataclass
+class AnalyzeSummary:
+    out: str
+    n_samples: int
+    seconds: float
+    summary: dict
+
+    def __str__(self) -> str:
+        pca = self.summary["pca"]
+        return (
+            f"analysed {self.n_samples} latents in {self.seconds:.1f} s: PCA ({pca['basis']}) "
+            f"needs {pca['components_for']['0.9']} components for 90% of the variance, max "
+            f"|off-diagonal correlation| in PCA coordinates "
+            f"{pca['max_abs_off_diagonal_correlation']:.1e}; {self.out}/summary.json"
+        )
+
+
+def analyze(
+    config: AnalyzeConfig,
+    latents: str,
+    out: str,
+    *,
+    overwrite: bool = False,
+    address: str | None = None,
+    log=print,
+) -> AnalyzeSummary:
+    """Analyse the complete store `latents` and write `out/` atomically."""
+    started = time.perf_counter()
+    store_attrs = dict(open_store(latents).attrs)
+    z = open_latents(latents)
+    result = analyze_latents(z, config, scheduler=scheduler_for(address), log=log)
+    summary = {
+        "lsf_version": __version__,
+        "latents": {"path": latents, "model": store_attrs.get("model")},
+        "config": as_dict(config),
+        **summary_of(result),
+    }
+    with atomic_output_dir(out, overwrite) as tmp:
+        group = zarr.open_group(join(tmp, ARRAYS), mode="w", zarr_format=3)
+        for name, values in analysis_arrays(result).items():
+            group.create_array(name, data=np.asarray(values))
+        group.attrs.update({"lsf_version": __version__, "latent_dim": result.latent_dim})
+        write_json_atomic(join(tmp, SUMMARY), summary)
+    return AnalyzeSummary(out, result.n_samples, time.perf_counter() - started, summary)
+
+
+def load_analysis(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """`(arrays, summary)` of an analysis folder written by `lsf analyze`."""
+    if not exists(join(path, SUMMARY)) or not exists(join(path, ARRAYS)):
+        raise LsfError(f"no analysis at {path}; run `lsf analyze` first")
+    group = zarr.open_group(join(path, ARRAYS), mode="r")
+    arrays = {name: group[name][...] for name in group.array_keys()}
+    return arrays, read_json(join(path, SUMMARY))

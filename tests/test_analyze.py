@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+
+from lsf.cli import main
+from lsf.config import AnalyzeConfig
+from lsf.errors import LsfError
+from lsf.stats.results import analyze, load_analysis
+from lsf.store import create_store, finalize, write_chunk
+from tests.test_stats import latent_like
+
+MODEL = {"path": "m.pt", "sha256": "abc"}
+SOURCE = {"dataset": "synthetic", "image_shape": [32, 32, 3], "fingerprint": "f"}
+
+
+def _store(path, x, rows=700, complete=True):
+    group = create_store(str(path), len(x), x.shape[1], rows, model=MODEL, source=SOURCE)
+    for index, start in enumerate(range(0, len(x), rows)):
+        stop = min(start + rows, len(x))
+        write_chunk(group, index, np.arange(start, stop), x[start:stop])
+    if complete:
+        finalize(group)
+    return str(path)
+
+
+def test_analyze_writes_arrays_and_summary_and_is_reproducible(tmp_path):
+    x = latent_like(3000)
+    store = _store(tmp_path / "l.zarr", x)
+    first = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a1"), log=lambda *_: None)
+    second = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a2"), log=lambda *_: None)
+    arrays, summary = load_analysis(str(tmp_path / "a1"))
+    again, _ = load_analysis(str(tmp_path / "a2"))
+    for name in arrays:
+        np.testing.assert_array_equal(arrays[name], again[name], err_msg=name)
+    a, b = dict(first.summary), dict(second.summary)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+    np.testing.assert_allclose(arrays["mean"], x.astype(np.float64).mean(axis=0), rtol=1e-9)
+    assert arrays["hist1d_counts"].shape == (12, 40) and arrays["hist1d_edges"].shape == (12, 41)
+    assert arrays["pca_components"].shape == (12, 12)
+    assert summary["n_samples"] == 3000 and summary["pca"]["components_for"]["0.9"] >= 1
+    assert set(summary["trimming"]) == {"1.25", "1.35", "1.45", "1.55", "1.65", "1.8"}
+    assert json.loads((tmp_path / "a1" / "summary.json").read_text()) == summary
+
+
+def test_incomplete_or_missing_store_is_refused(tmp_path):
+    store = _store(tmp_path / "l.zarr", latent_like(1000), complete=False)
+    with pytest.raises(LsfError, match="incomplete: 0 of 2 chunks missing"):
+        analyze(AnalyzeConfig(), store, str(tmp_path / "a"))
+    with pytest.raises(LsfError, match="no latent store"):
+        analyze(AnalyzeConfig(), str(tmp_path / "none.zarr"), str(tmp_path / "a"))
+    assert not (tmp_path / "a").exists()
+
+
+def test_cli_analyze_and_its_bad_input(tmp_path, capsys):
+    store = _store(tmp_path / "l.zarr", latent_like(2000))
+    out = str(tmp_path / "a")
+    assert (
+        main(["analyze", "--latents", store, "--out", out, "--bin-width", "0.25", "--quiet"]) == 0
+    )
+    assert "analysed 2000 latents" in capsys.readouterr().out
+    arrays, summary = load_analysis(out)
+    np.testing.assert_allclose(np.diff(arrays["hist1d_edges"], axis=1), 0.25)
+    assert summary["config"]["bin_width"] == 0.25
+    assert main(["analyze", "--latents", store, "--out", out]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "analyze",
+                "--latents",
+                store,
+                "--out",
+                out + "2",
+                "--facts",
+                "0.02",
+                "--trim-fact",
+                "0.02",
+            ]
+        )
+        == 2
+    )
+    assert "removes every point" in capsys.readouterr().err

@@ -1,0 +1,229 @@
+"""Oracle tests of the streaming statistics on generated data with known truth."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.decomposition import PCA as SkPCA
+
+from lsf.config import AnalyzeConfig
+from lsf.errors import LsfError
+from lsf.stats.analysis import analyze_latents, max_off_diagonal
+from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
+from lsf.stats.histograms import chunk_histograms, robust_edges
+from lsf.stats.normality import coverage, mardia
+from lsf.stats.pca import pca_from_covariance
+from lsf.stats.trimming import trim_radius
+
+D = 12
+
+
+def latent_like(n=6000, seed=0):
+    """Correlated normal with means several sigma from 0 and two heavy-tailed components."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((D, D)) / np.sqrt(D)
+    cov = a @ a.T + np.diag(np.linspace(0.2, 1.5, D))
+    x = rng.multivariate_normal(np.linspace(-4, 6, D), cov, size=n)
+    x[:, 2] += 0.6 * rng.standard_t(3, size=n)
+    x[:, 7] += 0.4 * rng.standard_t(2.5, size=n)
+    return x.astype(np.float32)
+
+
+def quiet(*_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data():
+    return latent_like()
+
+
+@pytest.fixture(scope="module", params=[6000, 1000, 777])
+def analysed(request, data):
+    z = da.from_array(data, chunks=(request.param, D))
+    return analyze_latents(z, AnalyzeConfig(bins=48, trim_fact=1.5), log=quiet)
+
+
+def test_moments_match_numpy(analysed, data):
+    x = data.astype(np.float64)
+    m = analysed.moments
+    assert m.count == len(x) and m.non_finite_rows == 0
+    np.testing.assert_allclose(m.mean, x.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(m.cov, np.cov(x, rowvar=False), rtol=1e-9)
+    np.testing.assert_allclose(m.corr, np.corrcoef(x, rowvar=False), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(m.min, x.min(axis=0))
+    np.testing.assert_array_equal(m.max, x.max(axis=0))
+    np.testing.assert_allclose(m.skewness, stats.skew(x), rtol=1e-7)
+    np.testing.assert_allclose(m.excess_kurtosis, stats.kurtosis(x), rtol=1e-7)
+
+
+def test_histograms_equal_np_histogram_with_the_same_edges(analysed, data):
+    for j in range(D):
+        expected, _ = np.histogram(data[:, j], analysed.hist_edges[j])
+        np.testing.assert_array_equal(analysed.hist["counts"][j], expected)
+        inside = expected.sum() + analysed.hist["under"][j] + analysed.hist["over"][j]
+        assert inside == len(data)
+
+
+def test_values_on_bin_edges_land_in_the_bins_np_histogram_chooses():
+    rng = np.random.default_rng(1)
+    x = (np.round(rng.standard_normal((5000, 3)) * 8) / 8).astype(np.float32)  # on 1/8 edges
+    edges = robust_edges(x, 0, bin_width=0.125)
+    h = chunk_histograms(x, edges)
+    for j in range(3):
+        np.testing.assert_array_equal(h["counts"][j], np.histogram(x[:, j], edges[j])[0])
+    assert h["under"].sum() == (x < edges[:, :1].T).sum()
+
+
+def test_robust_edges_cover_the_quantile_range_widened_by_ten_percent():
+    x = np.random.default_rng(2).standard_cauchy((20000, 2))
+    edges = robust_edges(x, 32)
+    lo, hi = np.quantile(x, [0.001, 0.999], axis=0)
+    np.testing.assert_allclose(edges[:, 0], lo - 0.1 * (hi - lo))
+    np.testing.assert_allclose(edges[:, -1], hi + 0.1 * (hi - lo))
+    assert edges.shape == (2, 33)
+
+
+def test_gaussian_fit_recovers_the_known_sigma():
+    x = np.random.default_rng(3).normal(1.3, 0.7, size=(200000, 1))
+    edges = robust_edges(x, 60)
+    fits = fit_histograms(edges, chunk_histograms(x, edges)["counts"])
+    assert fits.ok[0]
+    assert fits.mu[0] == pytest.approx(1.3, abs=0.01)
+    assert fits.sigma[0] == pytest.approx(0.7, rel=0.02)
+    assert fits.fwhm[0] == pytest.approx(FWHM_PER_SIGMA * fits.sigma[0])
+    assert FWHM_PER_SIGMA == pytest.approx(2.354820045)
+    assert fits.residual[0] < 0.02
+
+
+def test_zero_variance_component_is_flagged_not_fitted(data):
+    x = data.copy()
+    x[:, 4] = 2.5
+    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), log=quiet)
+    assert not result.fits.ok[4] and np.isnan(result.fits.fwhm[4])
+    assert np.isnan(result.moments.corr[4, 0]) and result.fits.ok.sum() == D - 1
+    assert result.pca.rank == D - 1 and result.dof == D - 1
+
+
+def test_trimming_removes_points_beyond_fact_fwhm(analysed, data):
+    mu, fwhm = analysed.fits.mu, analysed.fits.fwhm
+    x = data.astype(np.float64)
+    for fact, survivors in zip(analysed.facts, analysed.survivors, strict=True):
+        inside = ((x > mu - fact * fwhm) & (x < mu + fact * fwhm)).all(axis=1)
+        assert survivors == inside.sum()
+    assert analysed.pca_rows == (trim_radius(data, mu, fwhm) < 1.5).sum()
+
+
+def test_pca_matches_sklearn_full_svd_on_the_trimmed_set(analysed, data):
+    keep = trim_radius(data, analysed.fits.mu, analysed.fits.fwhm) < 1.5
+    reference = SkPCA(svd_solver="full").fit(data[keep].astype(np.float64))
+    pca = analysed.pca
+    np.testing.assert_allclose(pca.explained_variance, reference.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(
+        pca.explained_variance_ratio, reference.explained_variance_ratio_, rtol=1e-6
+    )
+    dots = np.abs(np.sum(pca.components * reference.components_, axis=1))
+    np.testing.assert_allclose(dots, 1, atol=1e-6)
+    biggest = np.abs(pca.components).argmax(axis=1)
+    assert (pca.components[np.arange(D), biggest] > 0).all()  # sign convention
+    assert max_off_diagonal(analysed.pca_moments.corr) < 1e-6
+    assert np.nanmax(np.abs(np.diag(analysed.pca_moments.corr) - 1)) < 1e-12
+    assert (
+        pca.components_for(0.9)
+        == np.searchsorted(np.cumsum(reference.explained_variance_ratio_), 0.9) + 1
+    )
+
+
+def test_mahalanobis_coverage_of_a_true_normal_matches_chi2():
+    rng = np.random.default_rng(4)
+    x = rng.multivariate_normal(np.arange(D), np.diag(np.arange(1, D + 1)), size=20000)
+    z = da.from_array(x.astype(np.float32), chunks=(3000, D))
+    result = analyze_latents(z, AnalyzeConfig(trim_fact=None), log=quiet)
+    error = 4 * np.sqrt(result.coverage_levels * (1 - result.coverage_levels) / len(x))
+    assert (np.abs(result.coverage_observed - result.coverage_levels) < error).all()
+    chi2_q, observed_q = result.mahalanobis_qq
+    np.testing.assert_allclose(chi2_q, stats.chi2.ppf((np.arange(200) + 0.5) / 200, D))
+    assert np.abs(observed_q[10:190] / chi2_q[10:190] - 1).max() < 0.05
+    assert result.mardia.skewness_p > 0.01 and result.mardia.kurtosis_p > 0.01
+
+
+def test_coverage_uses_chi2_quantile_radii():
+    d2 = stats.chi2.rvs(5, size=100000, random_state=5)
+    cover = coverage(d2, 5)
+    np.testing.assert_allclose(cover.radii_squared, stats.chi2.ppf([0.5, 0.9, 0.99], 5))
+    np.testing.assert_allclose(cover.observed, [0.5, 0.9, 0.99], atol=0.005)
+
+
+def test_mardia_rejects_a_skewed_sample_and_accepts_a_normal_one():
+    rng = np.random.default_rng(6)
+    normal = mardia(rng.standard_normal((1500, 6)))
+    skewed = mardia(rng.exponential(size=(1500, 6)))
+    assert normal.skewness_p > 0.01 and normal.kurtosis_p > 0.01
+    assert skewed.skewness_p < 1e-6 and skewed.kurtosis_p < 1e-6
+    assert normal.skewness_df == 6 * 7 * 8 / 6
+
+
+def test_pca_sign_convention_and_order_from_a_known_covariance():
+    cov = np.diag([1.0, 9.0, 4.0])
+    pca = pca_from_covariance(np.zeros(3), cov)
+    np.testing.assert_allclose(pca.explained_variance, [9, 4, 1])
+    np.testing.assert_allclose(np.abs(pca.components), np.eye(3)[[1, 2, 0]])
+    assert (pca.components.max(axis=1) == 1).all()
+
+
+def test_non_finite_rows_are_counted_and_excluded(data):
+    x = data.copy()
+    x[[5, 900, 4000], 3] = np.nan
+    x[77, 0] = np.inf
+    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), log=quiet)
+    clean = np.delete(data, [5, 77, 900, 4000], axis=0).astype(np.float64)
+    assert result.moments.non_finite_rows == 4 and result.moments.count == len(clean)
+    np.testing.assert_allclose(result.moments.mean, clean.mean(axis=0), rtol=1e-9)
+    assert result.hist["counts"][0].sum() + result.hist["under"][0] + result.hist["over"][0] == len(
+        clean
+    )
+
+
+def test_pca_sample_uses_a_seeded_random_subset(data):
+    config = AnalyzeConfig(trim_fact=None, pca_sample=2500, seed=3)
+    a = analyze_latents(da.from_array(data, chunks=(1000, D)), config, log=quiet)
+    b = analyze_latents(da.from_array(data, chunks=(777, D)), config, log=quiet)
+    assert a.pca_rows == 2500 and "random 2500 rows" in a.pca_basis
+    np.testing.assert_allclose(a.pca.explained_variance, b.pca.explained_variance, rtol=1e-9)
+
+
+def test_facts_that_remove_every_point_are_refused(data):
+    z = da.from_array(data, chunks=(1000, D))
+    with pytest.raises(LsfError, match="removes every point"):
+        analyze_latents(z, AnalyzeConfig(facts=[0.01, 0.02], trim_fact=0.01), log=quiet)
+    with pytest.raises(LsfError, match="trim_fact 0.01 leaves 0 points"):
+        analyze_latents(z, AnalyzeConfig(facts=[1.0], trim_fact=0.01), log=quiet)
+
+
+def test_dominant_components_follow_the_documented_rule():
+    sigma = np.array([1.0, 1.0, 1.0, 1.0, 3.0])
+    mu = np.array([0.0, 0.5, 2.5, -0.1, 0.0])
+    fits = GaussianFits(
+        np.ones(5), mu, sigma, FWHM_PER_SIGMA * sigma, np.zeros(5), np.ones(5, bool)
+    )
+    assert dominant_components(fits, mu_sigmas=2.0, fwhm_factor=2.0).tolist() == [
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_dask_on_ray_gives_the_same_results_as_threads(data, ray_local):
+    from lsf.stats.analysis import scheduler_for
+
+    z = da.from_array(data, chunks=(1000, D))
+    config = AnalyzeConfig(bins=32)
+    local = analyze_latents(z, config, log=quiet)
+    on_ray = analyze_latents(z, config, scheduler=scheduler_for("auto"), log=quiet)
+    np.testing.assert_array_equal(local.moments.cov, on_ray.moments.cov)
+    np.testing.assert_array_equal(local.hist["counts"], on_ray.hist["counts"])
+    np.testing.assert_array_equal(local.survivors, on_ray.survivors)
+    np.testing.assert_array_equal(local.pca.explained_variance, on_ray.pca.explained_variance)
+    np.testing.assert_array_equal(local.coverage_observed, on_ray.coverage_observed)
