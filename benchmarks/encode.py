@@ -48,7 +48,9 @@ def main() -> None:
             pure = len(images) / (time.perf_counter() - started)
         init_ray()
         cpus = (os.cpu_count() or 2) / 2
-        config = EncodeConfig(batch_size=args.batch_size, actors=2, cpus_per_actor=cpus / 2)
+        config = EncodeConfig(
+            batch_size=args.batch_size, rows_per_chunk=1024, actors=2, cpus_per_actor=cpus / 2
+        )
         summary = encode(config, shards, f"{folder}/model.pt", f"{folder}/l.zarr", progress=False)
     print(f"pure encoder forward, preloaded tensors: {pure:8.0f} img/s")
     print(f"lsf encode (Ray Data -> Zarr):           {summary.images_per_second:8.0f} img/s")

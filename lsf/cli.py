@@ -34,6 +34,11 @@ EXAMPLES = {
   lsf analyze --latents work/latents.zarr --out work/analysis --bin-width 0.25 \\
               --facts 1.25,1.5,1.8 --trim-fact 1.5 --pca-sample 80000
   lsf analyze --latents s3://b/latents.zarr --out s3://b/analysis --address auto""",
+    "generate": """examples:
+  lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples
+  lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples \\
+               --sampler mvn,mvn-ellipsoid --n 2000 --level 0.95 --plane 3,7 --angle 45
+  lsf generate ... --features inception.pt      # a local TorchScript feature extractor""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
@@ -189,6 +194,48 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        message = f"expected integers separated by commas: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def cmd_generate(args) -> int:
+    from lsf.generate.run import generate
+
+    config = load_config(args.config)
+    samplers = [s.strip() for s in args.sampler.split(",")] if args.sampler else None
+    generate_config = with_overrides(
+        config.generate,
+        "generate",
+        samplers=samplers,
+        n=args.n,
+        level=args.level,
+        pca_sigmas=args.pca_sigmas,
+        gmm_components=args.components,
+        features=args.features,
+        plane=args.plane,
+        angle=args.angle,
+        pca_axis=args.pca_axis,
+        interpolate=args.interpolate,
+        seed=args.seed,
+        save_images=args.save_images or None,
+        save_latents=args.save_latents or None,
+    )
+    summary = generate(
+        generate_config,
+        args.model,
+        args.analysis,
+        args.out,
+        overwrite=args.overwrite,
+        log=(lambda *_: None) if args.quiet else print,
+    )
+    print(summary)
+    return 0
+
+
 def cmd_run(args) -> int:
     from lsf.pipeline import run_pipeline
 
@@ -249,6 +296,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pca-sample", type=int, help="PCA on a seeded random subset of rows")
     p.add_argument("--seed", type=int, help="seed of the row samples (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing analysis")
+
+    p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)
+    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
+    p.add_argument("--out", required=True, help="samples folder (grids, paths, metrics.json)")
+    p.add_argument("--sampler", help="sampler name(s), comma separated (default: all)")
+    p.add_argument("--n", type=int, help="images per sampler (default 1000)")
+    p.add_argument("--level", type=float, help="mvn-ellipsoid chi2 level (default 0.9)")
+    p.add_argument("--pca-sigmas", type=float, help="mvn-pca-box bound (default 2)")
+    p.add_argument("--components", type=int, help="gmm mixture components (default 10)")
+    p.add_argument("--features", help="TorchScript feature extractor file for the metrics")
+    p.add_argument("--plane", type=_int_list, help="components i,j of the plane path")
+    p.add_argument("--angle", type=float, help="angle of the plane path in degrees")
+    p.add_argument("--pca-axis", type=int, help="PCA axis of the sweep path")
+    p.add_argument("--interpolate", type=_int_list, help="ids a,b of the interpolated images")
+    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
+    p.add_argument("--save-images", action="store_true", help="write every image as PNG")
+    p.add_argument("--save-latents", action="store_true", help="write latents.npy")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing samples folder")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

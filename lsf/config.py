@@ -91,6 +91,40 @@ class AnalyzeConfig:
     seed: int = _opt(0, min=0)
 
 
+SAMPLERS = (
+    "uniform-box",
+    "independent-range",
+    "independent-normal",
+    "mvn",
+    "mvn-ellipsoid",
+    "mvn-pca-box",
+    "gmm",
+)
+
+
+@dataclass
+class GenerateConfig:
+    samplers: list[str] = _opt(list(SAMPLERS), choices=SAMPLERS)
+    n: int = _opt(1000, min=1, help="generated images per sampler (metrics use all of them)")
+    grid: int = _opt(64, min=1, max=1024, help="images in each sampler's grid.png")
+    level: float = _opt(0.9, min=0.001, max=0.999999, help="mvn-ellipsoid chi2 level")
+    pca_sigmas: float = _opt(2.0, min=0.1, help="mvn-pca-box bound per PCA component")
+    gmm_components: int = _opt(10, min=1)
+    gmm_rows: int = _opt(20000, min=10, help="store rows the mixture is fitted on")
+    real_images: int = _opt(1000, min=10, help="real images in each metric reference set")
+    feature_dims: int = _opt(64, min=2, help="pixel-PCA feature dimensions")
+    knn: int = _opt(3, min=1, help="k of the k-NN precision/recall")
+    features: str | None = _opt(None, help="TorchScript feature extractor file (optional)")
+    plane: list[int] = _opt([0, 1], min=0, help="components (i, j) of the plane path")
+    angle: float = _opt(30.0, help="angle of the plane path in degrees")
+    pca_axis: int = _opt(0, min=0, help="PCA axis of the sweep path")
+    interpolate: list[int] = _opt([0, 1], min=0, help="ids of the two interpolated images")
+    path_steps: int = _opt(9, min=2, max=64)
+    save_images: bool = _opt(False, help="also write every generated image as PNG")
+    save_latents: bool = _opt(False, help="also write the latents as latents.npy")
+    seed: int = _opt(0, min=0)
+
+
 @dataclass
 class PipelineConfig:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -98,6 +132,7 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
 
 def _check_value(value, annotation, key: str):

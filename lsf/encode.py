@@ -10,6 +10,7 @@ Run: `lsf encode --shards work/shards --model work/run/model.pt --out work/laten
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from lsf.config import EncodeConfig, ModelConfig
+from lsf.config import EncodeConfig
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
 from lsf.errors import LsfError
 from lsf.store import (
@@ -83,16 +84,16 @@ def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chu
 class LatentEncoder:
     """Ray Data actor: the encoder in eval mode, on a GPU when the actor has one."""
 
-    def __init__(self, model_config: dict, encoder_state: dict, image_shape, batch_size: int):
+    def __init__(self, model_path: str, image_shape, batch_size: int, threads: int):
         import torch
 
-        from lsf.model import Encoder
+        from lsf.model import load_model
 
         self.torch = torch
+        torch.set_num_threads(threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.encoder = Encoder(ModelConfig(**model_config))
-        self.encoder.load_state_dict(encoder_state)
-        self.encoder.to(self.device).eval()
+        model, _ = load_model(model_path, device=str(self.device))
+        self.encoder = model.encoder
         self.shape = tuple(image_shape)
         self.batch_size = batch_size
 
@@ -154,7 +155,7 @@ def encode(
 
     started = time.perf_counter()
     manifest = read_manifest(shards)
-    model, info = load_model(model_path)
+    model, _ = load_model(model_path)
     height, _, channels = manifest["image_shape"]
     mc = model.config
     if (height, channels) != (mc.image_size, mc.channels):
@@ -179,7 +180,6 @@ def encode(
     if missing:
         init_ray(address)
         gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
-        encoder_state = {k: v for k, v in model.encoder.state_dict().items()}
         dataset = (
             ray.data.from_items([{"chunk": c} for c in missing], override_num_blocks=len(missing))
             .map_batches(
@@ -194,12 +194,14 @@ def encode(
                 batch_size=1,
                 batch_format="numpy",
                 fn_constructor_kwargs={
-                    "model_config": info["model"],
-                    "encoder_state": encoder_state,
+                    "model_path": os.path.abspath(model_path),
                     "image_shape": manifest["image_shape"],
                     "batch_size": config.batch_size,
+                    "threads": max(1, round(config.cpus_per_actor)),
                 },
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=config.actors),
+                compute=ray.data.ActorPoolStrategy(
+                    min_size=1, max_size=config.actors, initial_size=config.actors
+                ),
                 num_cpus=config.cpus_per_actor,
                 num_gpus=gpus,
             )

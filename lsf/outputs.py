@@ -82,5 +82,10 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def makedirs(url: str) -> None:
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.makedirs(path, exist_ok=True)
+
+
 def join(url: str, *parts: str) -> str:
     return "/".join([url.rstrip("/"), *parts])

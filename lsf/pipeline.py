@@ -1,7 +1,7 @@
 """`lsf run`: every stage in order under one work folder, skipping stages already complete.
 
 Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode),
-WORKDIR/analysis (analyze).
+WORKDIR/analysis (analyze), WORKDIR/samples (generate).
 A stage counts as complete when its completion marker exists (manifest.json, model.json,
 the store's `complete` attribute); a train or encode stage that was interrupted resumes.
 Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
@@ -24,6 +24,7 @@ class StagePaths:
     model: str
     latents: str
     analysis: str
+    samples: str
 
     @classmethod
     def under(cls, workdir: str) -> StagePaths:
@@ -34,6 +35,7 @@ class StagePaths:
             model=f"{root}/run/model.pt",
             latents=f"{root}/latents.zarr",
             analysis=f"{root}/analysis",
+            samples=f"{root}/samples",
         )
 
 
@@ -59,10 +61,11 @@ def run_pipeline(
     progress: bool = True,
     log=print,
 ) -> PipelineResult:
-    """Run prepare, train, encode and analyze under `workdir`; returns what ran and what
+    """Run prepare, train, encode, analyze and generate under `workdir`; returns what ran and what
     was skipped."""
     from lsf.data.prepare import prepare
     from lsf.encode import encode
+    from lsf.generate.run import generate
     from lsf.stats.results import analyze
     from lsf.train import train
 
@@ -111,5 +114,10 @@ def run_pipeline(
         "analyze",
         Path(paths.analysis, "summary.json").is_file(),
         lambda: analyze(config.analyze, paths.latents, paths.analysis, address=address, log=log),
+    )
+    stage(
+        "generate",
+        Path(paths.samples, "metrics.json").is_file(),
+        lambda: generate(config.generate, paths.model, paths.analysis, paths.samples, log=log),
     )
     return result

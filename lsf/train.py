@@ -300,7 +300,7 @@ def reconstruct(model: Autoencoder, images: np.ndarray) -> np.ndarray:
 def _write_artifacts(out: Path, model, history, shards, manifest, summary: dict) -> None:
     from PIL import Image
 
-    from lsf.data.synthetic import image_grid
+    from lsf.data.images import image_grid
 
     with open(out / "metrics.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))

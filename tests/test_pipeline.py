@@ -1,28 +1,89 @@
 import json
 
+import numpy as np
 import pytest
 
 from lsf.cli import main
-from lsf.config import load_config
+from lsf.config import GenerateConfig, load_config
 from lsf.errors import LsfError
+from lsf.generate.run import generate
 from lsf.pipeline import run_pipeline
 from lsf.store import open_store
+from tests.test_analyze import _store
+from tests.test_stats import latent_like
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_tiny_pipeline_runs_every_stage_and_a_rerun_skips_them(tmp_path, ray_local, capsys):
-    workdir = tmp_path / "work"
-    assert main(["run", "--config", "tiny", "--workdir", str(workdir), "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert "ran ['prepare', 'train', 'encode', 'analyze']" in out
-    assert open_store(str(workdir / "latents.zarr")).attrs["n_samples"] == 400
-    summary = json.loads((workdir / "analysis" / "summary.json").read_text())
+@pytest.fixture(scope="module")
+def tiny_workdir(tmp_path_factory, ray_local):
+    workdir = tmp_path_factory.mktemp("pipeline") / "work"
+    result = run_pipeline(load_config("tiny"), str(workdir), progress=False, log=lambda *_: None)
+    assert result.ran == ["prepare", "train", "encode", "analyze", "generate"]
+    return workdir
+
+
+def test_tiny_pipeline_writes_every_stage(tiny_workdir):
+    assert open_store(str(tiny_workdir / "latents.zarr")).attrs["n_samples"] == 400
+    summary = json.loads((tiny_workdir / "analysis" / "summary.json").read_text())
     assert summary["latent_dim"] == 16 and summary["n_samples"] == 400
-    assert main(["run", "--config", "tiny", "--workdir", str(workdir), "--quiet"]) == 0
-    assert (
-        "ran nothing, skipped ['prepare', 'train', 'encode', 'analyze']" in capsys.readouterr().out
-    )
+    metrics = json.loads((tiny_workdir / "samples" / "metrics.json").read_text())["samplers"]
+    assert set(metrics) == {"real", "reconstruction", *GenerateConfig().samplers}
+    for name in GenerateConfig().samplers:
+        assert (tiny_workdir / "samples" / name / "grid.png").is_file()
+    assert metrics["mvn"]["frechet_distance"] < metrics["uniform-box"]["frechet_distance"]
+    assert len(list((tiny_workdir / "samples" / "paths").glob("*.png"))) == 4
+
+
+def test_a_rerun_skips_completed_stages(tiny_workdir, capsys):
+    assert main(["run", "--config", "tiny", "--workdir", str(tiny_workdir), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "ran nothing, skipped ['prepare', 'train', 'encode', 'analyze', 'generate']" in out
+
+
+def test_generate_refuses_an_analysis_of_another_latent_dim(tiny_workdir, tmp_path):
+    from lsf.config import AnalyzeConfig
+    from lsf.stats.results import analyze
+
+    store = _store(tmp_path / "l.zarr", latent_like(600))  # 12 components, the model has 16
+    analyze(AnalyzeConfig(), store, str(tmp_path / "a"), log=lambda *_: None)
+    with pytest.raises(LsfError, match="latent dim 12 but the model 16"):
+        generate(
+            GenerateConfig(),
+            str(tiny_workdir / "run" / "model.pt"),
+            str(tmp_path / "a"),
+            str(tmp_path / "s"),
+        )
+    assert not (tmp_path / "s").exists()
+
+
+def test_cli_generate_one_sampler_with_latents(tiny_workdir, tmp_path, capsys):
+    out = tmp_path / "s"
+    args = [
+        "generate",
+        "--model",
+        str(tiny_workdir / "run" / "model.pt"),
+        "--analysis",
+        str(tiny_workdir / "analysis"),
+        "--out",
+        str(out),
+        "--sampler",
+        "mvn-ellipsoid",
+        "--n",
+        "100",
+        "--level",
+        "0.5",
+        "--save-latents",
+        "--config",
+        "tiny",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    assert "mvn-ellipsoid" in capsys.readouterr().out
+    latents = np.load(out / "mvn-ellipsoid" / "latents.npy")
+    assert latents.shape == (100, 16)
+    metrics = json.loads((out / "metrics.json").read_text())["samplers"]["mvn-ellipsoid"]
+    assert metrics["level"] == 0.5 and 0.3 < metrics["accepted_fraction"] < 0.7
 
 
 def test_model_size_must_match_the_prepared_size(tmp_path):

@@ -2,7 +2,7 @@
 
 `load_square_image(path, size)` is the one preprocessing step for every file source: decode
 fully (a truncated JPEG fails here, not later), convert to RGB, crop the centred square of
-the short side and resize it to `size` with Lanczos filtering.
+the short side and resize it to `size` with Lanczos filtering. `image_grid` tiles images.
 """
 
 from __future__ import annotations
@@ -81,3 +81,14 @@ def load_square_image(path: str, size: int) -> tuple[np.ndarray | None, str | No
     if side != size:
         image = image.resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8), None
+
+
+def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
+    """Tile uint8 images `(n, H, W, 3)` into one `(rows*H, columns*W, 3)` image."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    grid = np.full((rows * h, columns * w, c), 255, dtype=np.uint8)
+    for k in range(n):
+        r, col = divmod(k, columns)
+        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = images[k]
+    return grid

@@ -260,21 +260,12 @@ def synthetic_faces(start: int, stop: int, seed: int = 0, size: int = 64) -> np.
     return render_faces(face_parameters(start, stop, seed), size)
 
 
-def image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
-    """Tile uint8 images `(n, H, W, 3)` into one `(rows*H, columns*W, 3)` image."""
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    grid = np.full((rows * h, columns * w, c), 255, dtype=np.uint8)
-    for k in range(n):
-        r, col = divmod(k, columns)
-        grid[r * h : (r + 1) * h, col * w : (col + 1) * w] = images[k]
-    return grid
-
-
 if __name__ == "__main__":
     import sys
 
     from PIL import Image
+
+    from lsf.data.images import image_grid
 
     target = sys.argv[1] if len(sys.argv) > 1 else "synthetic_faces.png"
     Image.fromarray(image_grid(synthetic_faces(0, 64, seed=0, size=64))).save(target)

@@ -1,0 +1,1 @@
+"""Generation from statistical latent vectors: samplers, latent paths, decoding, metrics."""

@@ -1,0 +1,214 @@
+"""`lsf generate`: decode statistical latent vectors and latent paths, and measure the result.
+
+For each sampler: `SAMPLES/<sampler>/grid.png` (+ optional PNGs and latents.npy), and one row
+of `SAMPLES/metrics.json`: Frechet distance and k-NN precision/recall against real images in
+a feature space, and the on-manifold check (re-encoded images' squared Mahalanobis distance
+to the fitted latent normal). Two reference rows bound the table: `real` (held-out real
+images: the best possible) and `reconstruction` (the autoencoder's own ceiling).
+Paths land in `SAMPLES/paths/<name>.png` with their points as `<name>.npy`.
+Run: `lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+from PIL import Image
+from scipy import stats
+
+from lsf.config import GenerateConfig, as_dict
+from lsf.data.images import image_grid
+from lsf.data.shards import read_images, read_manifest
+from lsf.errors import LsfError
+from lsf.generate import paths as latent_paths
+from lsf.generate.decode import decode, encode_images
+from lsf.generate.metrics import (
+    PixelPCAFeatures,
+    TorchScriptFeatures,
+    frechet_distance_of,
+    precision_recall,
+)
+from lsf.generate.samplers import (
+    LatentStatistics,
+    fit_gmm,
+    sample,
+    squared_radius,
+    statistics_from_analysis,
+)
+from lsf.model import load_model
+from lsf.outputs import atomic_output_dir, join, makedirs, write_json_atomic
+from lsf.stats.results import load_analysis
+from lsf.store import open_store
+
+METRICS = "metrics.json"
+
+
+@dataclass
+class GenerateSummary:
+    out: str
+    rows: dict
+    seconds: float
+
+    def __str__(self) -> str:
+        return "\n".join([*format_table(self.rows), f"samples and metrics at {self.out}"])
+
+
+def format_table(rows: dict) -> list[str]:
+    header = f"{'sampler':20s} {'FD':>10s} {'precision':>9s} {'recall':>7s} {'d2/dof':>7s}"
+    lines = [header, "-" * len(header)]
+    for name, row in rows.items():
+        lines.append(
+            f"{name:20s} {row['frechet_distance']:10.2f} {row['precision']:9.3f} "
+            f"{row['recall']:7.3f} {row['reencoded_d2_per_dof_median']:7.2f}"
+        )
+    return lines
+
+
+def _save_png(images: np.ndarray, url: str, columns: int) -> None:
+    Image.fromarray(image_grid(images, columns=columns)).save(url, format="PNG")
+
+
+def _real_sets(shards: str, n: int, count: int, seed: int):
+    """Two disjoint seeded sets of real images: reference and held-out."""
+    count = min(count, n // 2)
+    if count < 10:
+        raise LsfError(f"{shards} holds {n} images: too few for the metric reference sets")
+    ids = np.random.default_rng(seed).choice(n, size=2 * count, replace=False)
+    found_ids, images = read_images(shards, ids)
+    by_id = dict(zip(found_ids.tolist(), range(len(found_ids)), strict=True))
+    ordered = images[[by_id[i] for i in ids]]
+    return ordered[:count], ordered[count:]
+
+
+def _quality(features, real_features, images, model, s: LatentStatistics, knn: int) -> dict:
+    generated = features(images)
+    precision, recall = precision_recall(real_features, generated, k=knn)
+    d2 = squared_radius(encode_images(model, images).astype(np.float64), s)
+    return {
+        "frechet_distance": frechet_distance_of(real_features, generated),
+        "precision": precision,
+        "recall": recall,
+        "reencoded_d2_per_dof_median": float(np.median(d2) / s.dim),
+        "reencoded_inside_chi2_0.99": float((d2 <= stats.chi2.ppf(0.99, s.dim)).mean()),
+    }
+
+
+def _paths(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, shards: str):
+    d = s.dim
+    i, j = (config.plane + [0, 1])[:2]
+    if max(i, j) >= d or config.pca_axis >= d:
+        raise LsfError(f"path components must be < latent dim {d}")
+    a, b = (config.interpolate + [0, 1])[:2]
+    ids, images = read_images(shards, np.array([a, b]))
+    if len(ids) < 2 and a != b:
+        raise LsfError(f"--interpolate ids {a}, {b} are not both in {shards}")
+    latents = encode_images(model, images[np.argsort(ids)])
+    steps = config.path_steps
+    return {
+        "origin_to_centre": latent_paths.origin_to_centre(s.mean, steps),
+        f"plane_{i}_{j}_{config.angle:g}deg": latent_paths.plane_line(
+            s.mean, s.cov, i, j, config.angle, steps
+        ),
+        f"pca_axis_{config.pca_axis}": latent_paths.pca_sweep(
+            arrays["pca_mean"],
+            arrays["pca_components"],
+            arrays["explained_variance"],
+            config.pca_axis,
+            steps,
+        ),
+        f"interpolate_{a}_{b}": latent_paths.interpolation(latents[0], latents[-1], steps),
+    }
+
+
+def generate(
+    config: GenerateConfig,
+    model_path: str,
+    analysis: str,
+    out: str,
+    *,
+    overwrite: bool = False,
+    log=print,
+) -> GenerateSummary:
+    started = time.perf_counter()
+    model, _ = load_model(model_path)
+    arrays, summary = load_analysis(analysis)
+    if arrays["mean"].shape[0] != model.config.latent_dim:
+        raise LsfError(
+            f"the analysis has latent dim {arrays['mean'].shape[0]} but the model "
+            f"{model.config.latent_dim}: analyse the latents of this model"
+        )
+    s = statistics_from_analysis(arrays)
+    if s.jitter:
+        log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
+    store_url = summary["latents"]["path"]
+    store = open_store(store_url)
+    shards = store.attrs["source"]["shards"]
+    n = read_manifest(shards)["n"]
+    reference, held_out = _real_sets(shards, n, config.real_images, config.seed)
+    if config.features:
+        features = TorchScriptFeatures(config.features)
+    else:
+        features = PixelPCAFeatures.fit(reference, config.feature_dims)
+    real_features = features(reference)
+    rows = {
+        "real": _quality(features, real_features, held_out, model, s, config.knn),
+        "reconstruction": _quality(
+            features,
+            real_features,
+            decode(model, encode_images(model, held_out)),
+            model,
+            s,
+            config.knn,
+        ),
+    }
+    gmm = None
+    with atomic_output_dir(out, overwrite) as tmp:
+        for name in config.samplers:
+            if name == "gmm":
+                count = min(config.gmm_rows, n)
+                picks = np.sort(np.random.default_rng(config.seed).choice(n, count, replace=False))
+                z = zarr.open_group(store_url, mode="r")["z"]
+                fit_rows = z.get_orthogonal_selection((picks, slice(None)))
+                gmm = fit_gmm(
+                    fit_rows[np.isfinite(fit_rows).all(axis=1)], config.gmm_components, config.seed
+                )
+            latents, info = sample(
+                name,
+                s,
+                config.n,
+                config.seed,
+                level=config.level,
+                pca_sigmas=config.pca_sigmas,
+                gmm=gmm,
+            )
+            images = decode(model, latents)
+            rows[name] = {**_quality(features, real_features, images, model, s, config.knn), **info}
+            folder = join(tmp, name)
+            makedirs(folder)
+            _save_png(images[: config.grid], join(folder, "grid.png"), columns=8)
+            if config.save_latents:
+                np.save(join(folder, "latents.npy"), latents)
+            if config.save_images:
+                for k, image in enumerate(images):
+                    Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
+            log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
+        paths_folder = join(tmp, "paths")
+        makedirs(paths_folder)
+        for name, points in _paths(config, s, arrays, model, shards).items():
+            np.save(join(paths_folder, f"{name}.npy"), points)
+            _save_png(decode(model, points), join(paths_folder, f"{name}.png"), len(points))
+        write_json_atomic(
+            join(tmp, METRICS),
+            {
+                "config": as_dict(config),
+                "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
+                "real_images": len(reference),
+                "model": str(model_path),
+                "analysis": str(analysis),
+                "samplers": rows,
+            },
+        )
+    return GenerateSummary(out, rows, time.perf_counter() - started)

@@ -1,0 +1,160 @@
+"""Latent samplers fitted from an analysis: each returns seeded float32 `[n, D]` vectors.
+
+uniform-box        every component uniform in one common interval (the failing baseline)
+independent-range  each component uniform in its own [d_low, d_high] (non-empty histogram range)
+independent-normal diagonal Gaussian with the fitted per-component mu, sigma
+mvn                full-covariance multivariate normal
+mvn-ellipsoid      mvn restricted to the ellipsoid d^2 <= chi2(D).ppf(level) (rejection)
+mvn-pca-box        the study's variant: PCA component k bounded by |t_k| <= n * sigma_k
+gmm                Gaussian mixture with full covariances, fitted on a seeded store subsample
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from lsf.config import SAMPLERS as SAMPLER_NAMES
+from lsf.errors import LsfError
+
+
+@dataclass
+class LatentStatistics:
+    mean: np.ndarray  # (D,)
+    cov: np.ndarray  # (D, D), regularised to be positive definite
+    mu: np.ndarray  # fitted per-component centre (moment mean where no fit)
+    sigma: np.ndarray  # fitted per-component sigma (moment std where no fit)
+    low: np.ndarray  # per-component range of the non-empty histogram bins
+    high: np.ndarray
+    jitter: float  # what was added to the covariance diagonal (0 when it was fine)
+
+    @property
+    def dim(self) -> int:
+        return len(self.mean)
+
+
+def regularised_covariance(cov: np.ndarray) -> tuple[np.ndarray, float]:
+    """`cov` made positive definite by the smallest jitter `10^k * 1e-10 * mean variance`
+    on the diagonal that lets Cholesky succeed; `(cov, jitter)`."""
+    cov = 0.5 * (cov + cov.T)
+    scale = max(float(np.mean(np.diag(cov))), 1e-12)
+    jitter = 0.0
+    for exponent in range(0, 12):
+        try:
+            np.linalg.cholesky(cov + jitter * np.eye(len(cov)))
+            return cov + jitter * np.eye(len(cov)), jitter
+        except np.linalg.LinAlgError:
+            jitter = scale * 1e-10 * 10**exponent
+    raise LsfError("the latent covariance cannot be regularised to positive definite")
+
+
+def statistics_from_analysis(arrays: dict) -> LatentStatistics:
+    """The sampler inputs from `load_analysis` arrays."""
+    counts, edges = arrays["hist1d_counts"], arrays["hist1d_edges"]
+    nonempty = counts > 0
+    first = nonempty.argmax(axis=1)
+    last = counts.shape[1] - 1 - nonempty[:, ::-1].argmax(axis=1)
+    rows = np.arange(len(counts))
+    low, high = edges[rows, first], edges[rows, last + 1]
+    std = np.sqrt(np.clip(np.diag(arrays["cov"]), 0, None))
+    ok = arrays["fit_ok"].astype(bool)
+    cov, jitter = regularised_covariance(arrays["cov"])
+    return LatentStatistics(
+        mean=arrays["mean"],
+        cov=cov,
+        mu=np.where(ok, arrays["fit_mu"], arrays["mean"]),
+        sigma=np.where(ok, arrays["fit_sigma"], std),
+        low=low,
+        high=high,
+        jitter=jitter,
+    )
+
+
+def _mvn(s: LatentStatistics, n: int, rng: np.random.Generator) -> np.ndarray:
+    chol = np.linalg.cholesky(s.cov)
+    return s.mean + rng.standard_normal((n, s.dim)) @ chol.T
+
+
+def squared_radius(x: np.ndarray, s: LatentStatistics) -> np.ndarray:
+    """Squared Mahalanobis distance of rows to the fitted normal (mean, cov)."""
+    chol = np.linalg.cholesky(s.cov)
+    white = np.linalg.solve(chol, (x - s.mean).T)
+    return np.einsum("ij,ij->j", white, white)
+
+
+def sample_mvn_ellipsoid(s, n, rng, level: float) -> tuple[np.ndarray, float]:
+    """Rejection sampling inside d^2 <= chi2(D).ppf(level): `(samples, accepted fraction)`."""
+    radius = stats.chi2.ppf(level, s.dim)
+    kept, drawn, accepted = [], 0, 0
+    while accepted < n:
+        batch = _mvn(s, max(n, 256), rng)
+        inside = batch[squared_radius(batch, s) <= radius]
+        kept.append(inside)
+        drawn += len(batch)
+        accepted += len(inside)
+    return np.concatenate(kept)[:n], accepted / drawn
+
+
+def sample_mvn_pca_box(s, n, rng, sigmas: float) -> np.ndarray:
+    """PCA coordinates t_k ~ N(0, lambda_k) truncated to |t_k| <= sigmas * sqrt(lambda_k)."""
+    variance, vectors = np.linalg.eigh(s.cov)
+    t = stats.truncnorm.rvs(-sigmas, sigmas, size=(n, s.dim), random_state=rng)
+    return s.mean + (t * np.sqrt(np.clip(variance, 0, None))) @ vectors.T
+
+
+def fit_gmm(rows: np.ndarray, components: int, seed: int):
+    from sklearn.mixture import GaussianMixture
+
+    if len(rows) < 2 * components:
+        raise LsfError(f"gmm: {len(rows)} rows are too few for {components} components")
+    model = GaussianMixture(components, covariance_type="full", random_state=seed, reg_covar=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(rows.astype(np.float64))
+
+
+def sample(
+    name: str,
+    s: LatentStatistics,
+    n: int,
+    seed: int,
+    *,
+    level: float = 0.9,
+    pca_sigmas: float = 2.0,
+    gmm=None,
+) -> tuple[np.ndarray, dict]:
+    """`(latents float32 [n, D], info)` from sampler `name`; info holds sampler facts."""
+    if n <= 0:
+        raise LsfError(f"--n must be positive, got {n}")
+    rng = np.random.default_rng(seed)
+    info: dict = {}
+    if name == "uniform-box":
+        lo, hi = float(s.low.min()), float(s.high.max())
+        x = rng.uniform(lo, hi, size=(n, s.dim))
+        info["interval"] = [lo, hi]
+    elif name == "independent-range":
+        x = rng.uniform(s.low, s.high, size=(n, s.dim))
+    elif name == "independent-normal":
+        x = s.mu + s.sigma * rng.standard_normal((n, s.dim))
+    elif name == "mvn":
+        x = _mvn(s, n, rng)
+    elif name == "mvn-ellipsoid":
+        x, accepted = sample_mvn_ellipsoid(s, n, rng, level)
+        info.update(level=level, accepted_fraction=accepted)
+    elif name == "mvn-pca-box":
+        x = sample_mvn_pca_box(s, n, rng, pca_sigmas)
+        info["pca_sigmas"] = pca_sigmas
+    elif name == "gmm":
+        if gmm is None:
+            raise LsfError("gmm: no fitted mixture given")
+        x, _ = gmm.sample(n)
+        x = x[rng.permutation(n)]
+        info["components"] = int(gmm.n_components)
+    else:
+        raise LsfError(f"unknown sampler {name!r} (known: {', '.join(SAMPLER_NAMES)})")
+    if s.jitter and name in ("mvn", "mvn-ellipsoid", "mvn-pca-box"):
+        info["covariance_jitter"] = s.jitter
+    return x.astype(np.float32), info

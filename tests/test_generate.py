@@ -1,0 +1,204 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from lsf.cli import main
+from lsf.config import SAMPLERS
+from lsf.errors import LsfError
+from lsf.generate import paths
+from lsf.generate.metrics import (
+    PixelPCAFeatures,
+    frechet_distance,
+    frechet_distance_of,
+    precision_recall,
+)
+from lsf.generate.samplers import (
+    LatentStatistics,
+    fit_gmm,
+    regularised_covariance,
+    sample,
+    squared_radius,
+    statistics_from_analysis,
+)
+
+D = 5
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((D, D))
+    cov = a @ a.T / D + 0.3 * np.eye(D)
+    mean = np.array([3.0, -2.0, 0.5, 8.0, 1.0])
+    std = np.sqrt(np.diag(cov))
+    return LatentStatistics(
+        mean=mean,
+        cov=cov,
+        mu=mean + 0.1,
+        sigma=std * 0.9,
+        low=mean - 2 * std,
+        high=mean + 3 * std,
+        jitter=0.0,
+    )
+
+
+def test_mvn_reproduces_the_fitted_mean_and_covariance(fitted):
+    x, _ = sample("mvn", fitted, 200000, seed=1)
+    assert x.dtype == np.float32 and x.shape == (200000, D)
+    np.testing.assert_allclose(x.mean(axis=0), fitted.mean, atol=0.02)
+    np.testing.assert_allclose(np.cov(x, rowvar=False), fitted.cov, atol=0.02)
+
+
+def test_mvn_ellipsoid_stays_inside_and_accepts_the_chi2_level(fitted):
+    x, info = sample("mvn-ellipsoid", fitted, 20000, seed=2, level=0.8)
+    radius = stats.chi2.ppf(0.8, D)
+    assert (squared_radius(x.astype(np.float64), fitted) <= radius * (1 + 1e-5)).all()
+    assert info["accepted_fraction"] == pytest.approx(0.8, abs=4 * np.sqrt(0.16 / 25000))
+
+
+def test_mvn_pca_box_bounds_each_pca_component(fitted):
+    x, _ = sample("mvn-pca-box", fitted, 20000, seed=3, pca_sigmas=1.5)
+    variance, vectors = np.linalg.eigh(fitted.cov)
+    t = (x.astype(np.float64) - fitted.mean) @ vectors / np.sqrt(variance)
+    assert np.abs(t).max() <= 1.5 + 1e-4 and np.abs(t).max() > 1.4
+
+
+def test_independent_samplers_are_uncorrelated_and_respect_their_ranges(fitted):
+    ranged, _ = sample("independent-range", fitted, 50000, seed=4)
+    normal, _ = sample("independent-normal", fitted, 50000, seed=5)
+    box, info = sample("uniform-box", fitted, 50000, seed=6)
+    for x in (ranged, normal, box):
+        corr = np.corrcoef(x, rowvar=False)
+        assert np.abs(corr - np.eye(D)).max() < 0.03
+    assert (ranged >= fitted.low.astype(np.float32)).all() and (
+        ranged <= fitted.high.astype(np.float32)
+    ).all()
+    np.testing.assert_allclose(normal.mean(axis=0), fitted.mu, atol=0.03)
+    np.testing.assert_allclose(normal.std(axis=0), fitted.sigma, rtol=0.02)
+    assert info["interval"] == [fitted.low.min(), fitted.high.max()]
+    assert box.min() >= fitted.low.min() and box.max() <= fitted.high.max()
+
+
+def test_gmm_sampler_reproduces_a_two_cluster_latent_space():
+    rng = np.random.default_rng(7)
+    rows = np.concatenate([rng.normal(-4, 0.5, (3000, 2)), rng.normal(4, 0.5, (1000, 2))])
+    gmm = fit_gmm(rows, 2, seed=0)
+    s = LatentStatistics(
+        rows.mean(0),
+        np.cov(rows, rowvar=False),
+        rows.mean(0),
+        rows.std(0),
+        rows.min(0),
+        rows.max(0),
+        0.0,
+    )
+    x, info = sample("gmm", s, 8000, seed=1, gmm=gmm)
+    assert info["components"] == 2
+    assert (x[:, 0] > 0).mean() == pytest.approx(0.25, abs=0.02)
+    assert not np.array_equal(x[:100, 0] > 0, np.sort(x[:100, 0] > 0))  # shuffled, not grouped
+
+
+def test_bad_sampler_input_is_refused(fitted):
+    with pytest.raises(LsfError, match="unknown sampler 'vae'.*uniform-box"):
+        sample("vae", fitted, 10, seed=0)
+    with pytest.raises(LsfError, match="--n must be positive"):
+        sample("mvn", fitted, 0, seed=0)
+
+
+def test_singular_covariance_is_regularised_with_a_reported_jitter():
+    v = np.array([[1.0, 2.0, 3.0]])
+    cov, jitter = regularised_covariance(v.T @ v)
+    assert jitter > 0 and np.linalg.eigvalsh(cov).min() > 0
+    same, none = regularised_covariance(np.eye(3))
+    assert none == 0 and np.array_equal(same, np.eye(3))
+
+
+def test_statistics_from_analysis_take_ranges_from_non_empty_bins():
+    counts = np.array([[0, 3, 5, 0], [1, 0, 0, 2]])
+    edges = np.array([[0.0, 1, 2, 3, 4], [10.0, 11, 12, 13, 14]])
+    arrays = {
+        "hist1d_counts": counts,
+        "hist1d_edges": edges,
+        "mean": np.array([2.0, 12.0]),
+        "cov": np.eye(2),
+        "fit_ok": np.array([True, False]),
+        "fit_mu": np.array([1.9, 0.0]),
+        "fit_sigma": np.array([0.5, 0.0]),
+    }
+    s = statistics_from_analysis(arrays)
+    assert s.low.tolist() == [1.0, 10.0] and s.high.tolist() == [3.0, 14.0]
+    assert s.mu.tolist() == [1.9, 12.0] and s.sigma.tolist() == [0.5, 1.0]
+
+
+def test_paths_hit_their_end_points(fitted):
+    line = paths.origin_to_centre(fitted.mean, 5)
+    np.testing.assert_allclose(line[[0, -1]], [np.zeros(D), fitted.mean], rtol=1e-6)
+    plane = paths.plane_line(fitted.mean, fitted.cov, 1, 3, 90.0, 7)
+    np.testing.assert_allclose(plane[3], fitted.mean, rtol=1e-6)
+    expected_end = fitted.mean.copy()
+    expected_end[3] += 3 * np.sqrt(fitted.cov[3, 3])
+    np.testing.assert_allclose(plane[-1], expected_end, rtol=1e-5, atol=1e-5)
+    assert np.allclose(plane[:, [0, 2, 4]], fitted.mean[[0, 2, 4]])
+    components = np.eye(D)
+    sweep = paths.pca_sweep(fitted.mean, components, np.full(D, 4.0), 2, 3)
+    np.testing.assert_allclose(sweep[:, 2], fitted.mean[2] + np.array([-6.0, 0.0, 6.0]))
+    a, b = np.zeros(D), np.ones(D)
+    inter = paths.interpolation(a, b, 4)
+    np.testing.assert_allclose(inter[[0, -1]], [a, b]) and np.testing.assert_allclose(
+        inter[1], 1 / 3
+    )
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 2.0])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected)
+    x = np.random.default_rng(0).standard_normal((500, 4))
+    assert frechet_distance_of(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_precision_recall_on_constructed_point_sets():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((600, 3))
+    assert precision_recall(real, real.copy()) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0) == (0.0, 0.0)
+    collapsed = real[real[:, 0] > 1.0]  # mode collapse: a corner of the real distribution
+    precision, recall = precision_recall(real, collapsed)
+    assert precision == 1.0 and recall < 0.35
+
+
+def test_pixel_pca_features_are_deterministic_and_fitted_on_real_images():
+    images = np.random.default_rng(2).integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
+    f1, f2 = PixelPCAFeatures.fit(images, 10), PixelPCAFeatures.fit(images, 10)
+    np.testing.assert_array_equal(f1(images), f2(images))
+    assert f1(images).shape == (50, 10)
+    np.testing.assert_allclose(f1(images).mean(axis=0), 0, atol=1e-9)
+
+
+def test_cli_refuses_unknown_sampler_and_missing_analysis(tmp_path, capsys):
+    code = main(
+        [
+            "generate",
+            "--model",
+            "m.pt",
+            "--analysis",
+            "a",
+            "--out",
+            str(tmp_path / "s"),
+            "--sampler",
+            "vae",
+        ]
+    )
+    assert code == 2 and "generate.samplers must be one of" in capsys.readouterr().err
+    assert sorted(SAMPLERS) == sorted(
+        [
+            "uniform-box",
+            "independent-range",
+            "independent-normal",
+            "mvn",
+            "mvn-ellipsoid",
+            "mvn-pca-box",
+            "gmm",
+        ]
+    )
