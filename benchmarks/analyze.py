@@ -27,8 +27,8 @@ def latents(n: int, d: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((d, d)).astype(np.float32) / np.sqrt(d)
     x = rng.standard_normal((n, d), dtype=np.float32) @ a + np.linspace(-5, 5, d, dtype=np.float32)
-    x[:, :8] += rng.standard_t(3, size=(n, 8)).astype(np.float32)
-    return x
+    x[:, :8] += rng.standard_t(3, size=(n, 8))
+    return x.astype(np.float32)
 
 
 def timed(fn):

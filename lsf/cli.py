@@ -39,6 +39,9 @@ EXAMPLES = {
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples \\
                --sampler mvn,mvn-ellipsoid --n 2000 --level 0.95 --plane 3,7 --angle 45
   lsf generate ... --features inception.pt      # a local TorchScript feature extractor""",
+    "report": """examples:
+  lsf report --analysis work/analysis --samples work/samples --out work/report
+  lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
@@ -236,13 +239,27 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from lsf.report import report
+
+    config = load_config(args.config)
+    report_config = with_overrides(
+        config.report, "report", pairs=args.pairs, pca_pairs=args.pca_pairs
+    )
+    summary = report(
+        report_config, args.analysis, args.out, samples=args.samples, overwrite=args.overwrite
+    )
+    print(summary)
+    return 0
+
+
 def cmd_run(args) -> int:
     from lsf.pipeline import run_pipeline
 
     config = load_config(args.config or "synthetic")
     result = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)
     print(f"done: ran {result.ran or 'nothing'}, skipped {result.skipped or 'nothing'}")
-    print(f"latent store: {result.paths.latents}")
+    print(f"report: {result.paths.report}/index.html")
     return 0
 
 
@@ -315,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-images", action="store_true", help="write every image as PNG")
     p.add_argument("--save-latents", action="store_true", help="write latents.npy")
     p.add_argument("--overwrite", action="store_true", help="replace an existing samples folder")
+
+    p = _verb(sub, "report", "the whole study on one static HTML page", cmd_report)
+    p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
+    p.add_argument("--samples", help="SAMPLES folder from `lsf generate` (optional)")
+    p.add_argument("--out", required=True, help="report folder (index.html + PNG figures)")
+    p.add_argument("--pairs", type=_int_list, help="component pairs, flattened: i1,j1,i2,j2")
+    p.add_argument("--pca-pairs", type=_int_list, help="PCA component pairs, flattened")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

@@ -126,6 +126,17 @@ class GenerateConfig:
 
 
 @dataclass
+class ReportConfig:
+    pairs: list[int] = _opt([0, 1, 2, 3], min=0, help="component pairs, flattened: i1,j1,i2,j2")
+    top_pairs: int = _opt(3, min=0, help="also show the pairs of largest |correlation|")
+    pca_pairs: list[int] = _opt([0, 1, 1, 2, 2, 3], min=0, help="PCA pairs, flattened")
+    detail_components: int = _opt(4, min=1, max=16, help="detail histogram panels")
+    scatter_points: int = _opt(3000, min=100, help="latents drawn in each pair scatter")
+    density_rows: int = _opt(20000, min=100, help="latents behind each density contour")
+    seed: int = _opt(0, min=0)
+
+
+@dataclass
 class PipelineConfig:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -133,6 +144,7 @@ class PipelineConfig:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def _check_value(value, annotation, key: str):

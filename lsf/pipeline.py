@@ -1,7 +1,7 @@
 """`lsf run`: every stage in order under one work folder, skipping stages already complete.
 
 Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode),
-WORKDIR/analysis (analyze), WORKDIR/samples (generate).
+WORKDIR/analysis (analyze), WORKDIR/samples (generate), WORKDIR/report (report).
 A stage counts as complete when its completion marker exists (manifest.json, model.json,
 the store's `complete` attribute); a train or encode stage that was interrupted resumes.
 Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
@@ -25,6 +25,7 @@ class StagePaths:
     latents: str
     analysis: str
     samples: str
+    report: str
 
     @classmethod
     def under(cls, workdir: str) -> StagePaths:
@@ -36,6 +37,7 @@ class StagePaths:
             latents=f"{root}/latents.zarr",
             analysis=f"{root}/analysis",
             samples=f"{root}/samples",
+            report=f"{root}/report",
         )
 
 
@@ -61,11 +63,12 @@ def run_pipeline(
     progress: bool = True,
     log=print,
 ) -> PipelineResult:
-    """Run prepare, train, encode, analyze and generate under `workdir`; returns what ran and what
-    was skipped."""
+    """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
+    returns what ran and what was skipped."""
     from lsf.data.prepare import prepare
     from lsf.encode import encode
     from lsf.generate.run import generate
+    from lsf.report import report
     from lsf.stats.results import analyze
     from lsf.train import train
 
@@ -119,5 +122,10 @@ def run_pipeline(
         "generate",
         Path(paths.samples, "metrics.json").is_file(),
         lambda: generate(config.generate, paths.model, paths.analysis, paths.samples, log=log),
+    )
+    stage(
+        "report",
+        Path(paths.report, "index.html").is_file(),
+        lambda: report(config.report, paths.analysis, paths.report, samples=paths.samples),
     )
     return result

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(600)
 def tiny_workdir(tmp_path_factory, ray_local):
     workdir = tmp_path_factory.mktemp("pipeline") / "work"
     result = run_pipeline(load_config("tiny"), str(workdir), progress=False, log=lambda *_: None)
-    assert result.ran == ["prepare", "train", "encode", "analyze", "generate"]
+    assert result.ran == ["prepare", "train", "encode", "analyze", "generate", "report"]
     return workdir
 
 
@@ -38,7 +38,10 @@ def test_tiny_pipeline_writes_every_stage(tiny_workdir):
 def test_a_rerun_skips_completed_stages(tiny_workdir, capsys):
     assert main(["run", "--config", "tiny", "--workdir", str(tiny_workdir), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "ran nothing, skipped ['prepare', 'train', 'encode', 'analyze', 'generate']" in out
+    assert (
+        "ran nothing, skipped ['prepare', 'train', 'encode', 'analyze', 'generate', 'report']"
+        in out
+    )
 
 
 def test_generate_refuses_an_analysis_of_another_latent_dim(tiny_workdir, tmp_path):
@@ -93,3 +96,65 @@ def test_model_size_must_match_the_prepared_size(tmp_path):
         LsfError, match="model.image_size \\(64\\) must equal prepare.size \\(32\\)"
     ):
         run_pipeline(config, str(tmp_path))
+
+
+def test_report_html_parses_and_every_image_exists(tiny_workdir):
+    from html.parser import HTMLParser
+
+    class Collector(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.open = [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.images.append(dict(attrs)["src"])
+            elif tag not in ("meta", "br"):
+                self.open.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.open.pop() == tag
+
+    report = tiny_workdir / "report"
+    parser = Collector()
+    parser.feed((report / "index.html").read_text())
+    assert parser.open == []
+    assert len(parser.images) >= 20
+    assert all((report / src).is_file() for src in parser.images)
+    text = (report / "index.html").read_text()
+    for section in (
+        "Training",
+        "Component histograms",
+        "PCA",
+        "Pairs of components",
+        "Multivariate normality",
+        "which sampler makes faces",
+        "Latent paths",
+    ):
+        assert section in text
+    assert "mvn-ellipsoid" in text and "samples_uniform-box.png" in text
+
+
+def test_cli_report_refuses_missing_samples(tiny_workdir, tmp_path, capsys):
+    args = [
+        "report",
+        "--analysis",
+        str(tiny_workdir / "analysis"),
+        "--samples",
+        str(tmp_path / "none"),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(args) == 2
+    assert "no samples at" in capsys.readouterr().err
+    args = [
+        "report",
+        "--analysis",
+        str(tiny_workdir / "analysis"),
+        "--out",
+        str(tmp_path / "r"),
+        "--pairs",
+        "0,5",
+        "--quiet",
+    ]
+    assert main(args) == 0 and (tmp_path / "r" / "index.html").is_file()

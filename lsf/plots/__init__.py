@@ -1,0 +1,22 @@
+"""Figures of the study: pure functions, arrays in and a matplotlib `Figure` out.
+
+Every module uses `new_figure` (the one figure style: Agg backend, constrained layout);
+saving is the caller's business (`lsf.report`).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def new_figure(
+    rows: int = 1, columns: int = 1, *, width: float = 6.0, height: float = 4.0, **kwargs
+) -> tuple[Figure, object]:
+    """A Figure (not registered with pyplot, so nothing leaks) and its axes grid."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False, **kwargs)
+    return figure, axes

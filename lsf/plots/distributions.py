@@ -1,0 +1,88 @@
+"""One-dimensional figures: component histograms with Gaussian fits, the trimming curve,
+the Mahalanobis QQ plot against chi2(D) and the training curves."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import stats
+
+from lsf.plots import new_figure
+from lsf.stats.fits import gaussian
+
+
+def _fit_curve(axis, edges, amplitude, mu, sigma) -> None:
+    if np.isfinite(sigma) and sigma > 0:
+        x = np.linspace(edges[0], edges[-1], 200)
+        axis.plot(x, gaussian(x, amplitude, mu, sigma), color="crimson", lw=1)
+
+
+def histograms_overview(edges, counts, fits: dict, columns: int = 16, label="z") -> Figure:
+    """Small panels for every component: histogram bars and the fitted Gaussian."""
+    d = len(counts)
+    rows = -(-d // columns)
+    figure, axes = new_figure(rows, columns, width=columns * 0.9, height=rows * 0.75 + 0.4)
+    for k, axis in enumerate(axes.ravel()):
+        axis.set_xticks([]), axis.set_yticks([])
+        if k >= d:
+            axis.set_axis_off()
+            continue
+        axis.stairs(counts[k], edges[k], fill=True, color="steelblue")
+        _fit_curve(axis, edges[k], fits["amplitude"][k], fits["mu"][k], fits["sigma"][k])
+        axis.set_title(f"{label}{k}", fontsize=6, pad=1)
+    figure.suptitle(f"All {d} component histograms with Gaussian fits", fontsize=10)
+    return figure
+
+
+def histogram_details(edges, counts, fits: dict, components, label="z") -> Figure:
+    """Larger panels for chosen components, with mu, sigma and FWHM in the legend."""
+    components = list(components)
+    figure, axes = new_figure(1, len(components), width=3.2 * len(components), height=2.8)
+    for axis, k in zip(axes[0], components, strict=True):
+        axis.stairs(counts[k], edges[k], fill=True, color="steelblue", label="counts")
+        _fit_curve(axis, edges[k], fits["amplitude"][k], fits["mu"][k], fits["sigma"][k])
+        axis.set_title(
+            f"{label}{k}: mu {fits['mu'][k]:.2f}, sigma {fits['sigma'][k]:.2f}, "
+            f"FWHM {fits['fwhm'][k]:.2f}",
+            fontsize=8,
+        )
+        axis.set_xlabel("value")
+    return figure
+
+
+def trimming_curve(facts, survivors, total: int) -> Figure:
+    figure, axes = new_figure(width=5, height=3.2)
+    axis = axes[0, 0]
+    axis.plot(facts, np.asarray(survivors) / total, "o-")
+    axis.set_xlabel("fact (kept: |z_j - mu_j| < fact * FWHM_j for every j)")
+    axis.set_ylabel("fraction of points kept")
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def mahalanobis_qq(chi2_quantiles, observed_quantiles, dof: int) -> Figure:
+    figure, axes = new_figure(width=4.5, height=4.2)
+    axis = axes[0, 0]
+    axis.plot(chi2_quantiles, observed_quantiles, ".", ms=3, label="latents")
+    top = max(chi2_quantiles.max(), observed_quantiles.max())
+    axis.plot([0, top], [0, top], "k--", lw=1, label="chi2 expectation")
+    for level in (0.5, 0.9, 0.99):
+        axis.axvline(stats.chi2.ppf(level, dof), color="grey", lw=0.6, ls=":")
+    axis.set_xlabel(f"chi2({dof}) quantile")
+    axis.set_ylabel("observed squared Mahalanobis distance")
+    axis.legend(fontsize=8)
+    return figure
+
+
+def training_curves(epochs, train_loss, val_loss) -> Figure:
+    figure, axes = new_figure(width=5, height=3.2)
+    axis = axes[0, 0]
+    axis.plot(epochs, train_loss, "o-", label="train")
+    axis.plot(epochs, val_loss, "s-", label="validation")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("reconstruction loss")
+    axis.set_yscale("log")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    return figure
