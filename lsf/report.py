@@ -144,8 +144,13 @@ def _pair_sections(page, arrays, summary, config: ReportConfig) -> None:
     density_rows = _latent_rows(store, config.density_rows, config.seed)
     scatter = density_rows[: config.scatter_points]
     pca_density = project(density_rows, arrays["pca_mean"], arrays["pca_components"])
+    least = summary.get("least_elliptic_pairs", {})
+    scores = {("original", p["i"], p["j"]): p["score"] for p in least.get("original", [])}
+    scores |= {("pca", p["i"], p["j"]): p["score"] for p in least.get("pca", [])}
     chosen = _pairs(config.pairs, d)
     chosen += [p for p in top_correlated_pairs(arrays["corr"], config.top_pairs) if p not in chosen]
+    ranked = [(p["i"], p["j"]) for p in least.get("original", [])[: config.top_pairs]]
+    chosen += [p for p in ranked if p not in chosen]
     panels = []
     for i, j in chosen:
         panels.append(
@@ -155,18 +160,28 @@ def _pair_sections(page, arrays, summary, config: ReportConfig) -> None:
                 "cov2": arrays["cov"][np.ix_([i, j], [i, j])],
                 "density": _density(density_rows[:, [i, j]]),
                 "names": (f"z{i}", f"z{j}"),
-                "title": f"z{i}, z{j}: r = {arrays['corr'][i, j]:.2f}",
+                "title": f"z{i}, z{j}: r = {arrays['corr'][i, j]:.2f}"
+                + (
+                    f", score {scores[('original', i, j)]:.2f}"
+                    if ("original", i, j) in scores
+                    else ""
+                ),
             }
         )
     page.section(
         "Pairs of components",
         "Scatter of real latents, smoothed-density contours enclosing the mass of 1, 2, 3 "
         "sigma of a bivariate normal, and the 1/2/3-sigma confidence ellipses of the pair's "
-        "covariance. Elliptic contours that follow the ellipses mean the pair is bivariate normal.",
+        "covariance. Elliptic contours that follow the ellipses mean the pair is bivariate "
+        "normal. Shown: your pairs, the most correlated pairs and the pairs with the highest "
+        "non-ellipticity score (<code>pairs.parquet</code> ranks every pair).",
     )
     if panels:
         page.figure("pairs_original", pair_panels(panels), "Pairs in original coordinates.")
     variance = arrays["explained_variance"]
+    pca_chosen = _pairs(config.pca_pairs, d)
+    ranked = [(p["i"], p["j"]) for p in least.get("pca", [])[: config.top_pairs]]
+    pca_chosen += [p for p in ranked if p not in pca_chosen]
     panels = [
         {
             "points": pca_density[: config.scatter_points][:, [i, j]],
@@ -174,9 +189,10 @@ def _pair_sections(page, arrays, summary, config: ReportConfig) -> None:
             "cov2": np.diag(variance[[i, j]]),
             "density": _density(pca_density[:, [i, j]]),
             "names": (f"pc{i}", f"pc{j}"),
-            "title": f"PCA components {i}, {j}",
+            "title": f"PCA components {i}, {j}"
+            + (f", score {scores[('pca', i, j)]:.2f}" if ("pca", i, j) in scores else ""),
         }
-        for i, j in _pairs(config.pca_pairs, d)
+        for i, j in pca_chosen
     ]
     if panels:
         page.figure("pairs_pca", pair_panels(panels), "Pairs in PCA coordinates.")

@@ -1,9 +1,10 @@
-"""`lsf analyze`: every statistic of the latent store in four streaming passes with Dask.
+"""`lsf analyze`: every statistic of the latent store in five streaming passes with Dask.
 
 1. moments (count, mean, min, max, covariance, correlation) + a seeded row sample for the
    robust histogram ranges; 2. per-component histograms -> Gaussian fits; 3. trimming counts
    for all facts + moments of the trimmed (or sampled) set -> exact PCA; 4. PCA-coordinate
-   histograms, the correlation matrix in PCA coordinates and squared Mahalanobis distances.
+   histograms, the correlation matrix in PCA coordinates and squared Mahalanobis distances;
+   5. 2D histograms, ellipse coverage and shape scores of component pairs (`pair_analysis`).
 Each pass maps a pure per-chunk function over the Zarr chunks and tree-reduces the partial
 results; the scheduler is Dask's threads locally or Ray (Dask-on-Ray) with `--address`.
 Run: `lsf analyze --latents work/latents.zarr --out work/analysis`.
@@ -23,6 +24,7 @@ from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
 from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import Mardia, coverage, mardia, qq_table, squared_mahalanobis, whitening
+from lsf.stats.pair_analysis import analyse_pairs
 from lsf.stats.pca import PCA, VARIANCE_TARGETS, pca_from_covariance, project
 from lsf.stats.trimming import chunk_survivors, trim_radius
 
@@ -51,6 +53,7 @@ class Analysis:
     coverage_observed: np.ndarray
     dof: int
     mardia: Mardia
+    pairs: list  # PairResults per coordinate system
     seconds: float
 
 
@@ -149,7 +152,7 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
     first = first[np.isfinite(first).all(axis=1)]
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 
-    log("[analyze] pass 1/4: moments and a row sample")
+    log("[analyze] pass 1/5: moments and a row sample")
     moments_sums, sample = dask.compute(
         map_reduce(blocks, chunk_moments, combine_moments, shift),
         tree_reduce(
@@ -166,14 +169,14 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
     moments = finish_moments(moments_sums, shift)
     edges = robust_edges(sample, config.bins, config.bin_width)
 
-    log("[analyze] pass 2/4: per-component histograms")
+    log("[analyze] pass 2/5: per-component histograms")
     (hist,) = dask.compute(
         map_reduce(blocks, chunk_histograms, combine_histograms, edges), scheduler=scheduler
     )
     fits = fit_histograms(edges, hist["counts"])
     dominant = dominant_components(fits, config.dominant_mu_sigmas, config.dominant_fwhm_factor)
 
-    log("[analyze] pass 3/4: trimming and the PCA basis")
+    log("[analyze] pass 3/5: trimming and the PCA basis")
     facts = np.asarray(config.facts, dtype=np.float64)
     mu, fwhm, fact = fits.mu, fits.fwhm, config.trim_fact
     survivors, basis_sums = dask.compute(
@@ -198,7 +201,7 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
     white = whitening(pca)
     pca_edges = robust_edges(project(sample, pca.mean, pca.components), config.bins)
 
-    log("[analyze] pass 4/4: PCA coordinates and Mahalanobis distances")
+    log("[analyze] pass 4/5: PCA coordinates and Mahalanobis distances")
     (pca_pass,) = dask.compute(
         tree_reduce(
             [
@@ -219,6 +222,8 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
             np.random.default_rng(config.seed + 1).permutation(len(sample))[: config.mardia_sample]
         )
     ]
+    log("[analyze] pass 5/5: 2D densities of component pairs")
+    pairs = analyse_pairs(blocks, sample, config, basis, moments, pca, moments.corr, scheduler)
     basis_name = "full" if fact is None else f"trimmed fact {fact}"
     if pca_rows is not None:
         basis_name += f", random {len(pca_rows)} rows"
@@ -245,6 +250,7 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
         coverage_observed=cover.observed,
         dof=pca.rank,
         mardia=mardia(mardia_rows),
+        pairs=pairs,
         seconds=time.perf_counter() - started,
     )
 

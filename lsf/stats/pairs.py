@@ -68,3 +68,52 @@ def density_levels(density: np.ndarray, masses) -> np.ndarray:
     cumulative = np.cumsum(values) / values.sum()
     index = np.searchsorted(cumulative, np.asarray(masses))
     return values[np.clip(index, 0, len(values) - 1)]
+
+
+def scott_factor(n: int, dims: int = 2) -> float:
+    """Scott's rule bandwidth factor, as `scipy.stats.gaussian_kde` uses by default."""
+    return float(n ** (-1.0 / (dims + 4)))
+
+
+def binned_kde(counts: np.ndarray, widths, cov2, n_total: int) -> np.ndarray:
+    """Density on the grid: the 2D histogram convolved (FFT) with the Gaussian kernel of
+    bandwidth matrix `scott_factor(n)^2 * cov2` (correlated, like gaussian_kde), divided
+    by `n_total * bin area`. `widths`: the bin widths (dx, dy)."""
+    from scipy.signal import fftconvolve
+
+    dx, dy = widths
+    h = scott_factor(n_total) ** 2 * np.asarray(cov2, dtype=np.float64)
+    rx = max(1, int(np.ceil(4 * np.sqrt(h[0, 0]) / dx)))
+    ry = max(1, int(np.ceil(4 * np.sqrt(h[1, 1]) / dy)))
+    ox, oy = np.meshgrid(np.arange(-rx, rx + 1) * dx, np.arange(-ry, ry + 1) * dy, indexing="ij")
+    inverse = np.linalg.inv(h)
+    quadratic = inverse[0, 0] * ox**2 + 2 * inverse[0, 1] * ox * oy + inverse[1, 1] * oy**2
+    kernel = np.exp(-0.5 * quadratic)
+    kernel /= kernel.sum()
+    smooth = fftconvolve(counts.astype(np.float64), kernel, mode="same")
+    return np.clip(smooth, 0, None) / (n_total * dx * dy)
+
+
+@dataclass
+class PairShape:
+    total_variation: float  # between the smoothed density and the fitted normal, on the grid
+    peak_offset: float  # Mahalanobis distance from the ellipse centre to the density peak
+    coverage: np.ndarray  # observed fraction inside the 1, 2, 3 sigma ellipses
+    coverage_gap: float  # mean |observed - expected| over the three ellipses
+    score: float  # total_variation + coverage_gap: higher = further from bivariate normal
+
+
+def pair_shape(density, centres_x, centres_y, mean2, cov2, inside_fractions) -> PairShape:
+    """How far one pair is from the bivariate normal of its (trimmed) mean and covariance."""
+    gx, gy = np.meshgrid(centres_x, centres_y, indexing="ij")
+    offsets = np.stack([gx - mean2[0], gy - mean2[1]], axis=-1)
+    inverse = np.linalg.inv(cov2)
+    d2 = np.einsum("...i,ij,...j->...", offsets, inverse, offsets)
+    normal = np.exp(-0.5 * d2)
+    p = density / density.sum() if density.sum() > 0 else density
+    q = normal / normal.sum()
+    peak = np.unravel_index(np.argmax(density), density.shape)
+    expected = np.array([expected_coverage(n) for n in SIGMAS])
+    gap = float(np.mean(np.abs(np.asarray(inside_fractions) - expected)))
+    tv = float(0.5 * np.abs(p - q).sum())
+    return PairShape(tv, float(np.sqrt(d2[peak])), np.asarray(inside_fractions), gap, tv + gap)

@@ -23,6 +23,30 @@ from lsf.store import open_latents, open_store
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"
+PAIRS = "pairs.parquet"
+
+
+def write_pairs_table(result: Analysis, url: str) -> None:
+    """One row per pair and coordinate system, sortable by `score`."""
+    import pyarrow as pa
+
+    from lsf.data.shards import write_table
+
+    tables = [pa.table(p.table) for p in result.pairs]
+    if tables:
+        write_table(pa.concat_tables(tables), url)
+
+
+def top_pairs(result: Analysis, count: int = 10) -> dict:
+    """The pairs that deviate most from a bivariate normal, per coordinate system."""
+    top = {}
+    for p in result.pairs:
+        order = np.argsort(-np.asarray(p.table["score"]), kind="stable")[:count]
+        top[p.coordinates] = [
+            {"i": p.table["i"][k], "j": p.table["j"][k], "score": p.table["score"][k]}
+            for k in order
+        ]
+    return top
 
 
 def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
@@ -57,6 +81,11 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
         "coverage_radii_squared": result.coverage_radii_squared,
         "coverage_observed": result.coverage_observed,
     }
+    for pairs in result.pairs:
+        prefix = "" if pairs.coordinates == "original" else "pca_"
+        arrays[f"{prefix}pairs"] = pairs.pairs
+        arrays[f"{prefix}pair_counts"] = pairs.counts
+        arrays[f"{prefix}pair_edges"] = pairs.edges
     for prefix, f in (("fit", fits), ("pca_fit", result.pca_fits)):
         for name in ("amplitude", "mu", "sigma", "fwhm", "residual", "ok"):
             arrays[f"{prefix}_{name}"] = getattr(f, name)
@@ -99,11 +128,15 @@ def analyze(
         "latents": {"path": latents, "model": store_attrs.get("model")},
         "config": as_dict(config),
         **summary_of(result),
+        "least_elliptic_pairs": top_pairs(result),
     }
     with atomic_output_dir(out, overwrite) as tmp:
         group = zarr.open_group(join(tmp, ARRAYS), mode="w", zarr_format=3)
         for name, values in analysis_arrays(result).items():
-            group.create_array(name, data=np.asarray(values))
+            values = np.asarray(values)
+            chunks = (1024, *values.shape[1:]) if name.endswith("pair_counts") else "auto"
+            group.create_array(name, data=values, chunks=chunks)
+        write_pairs_table(result, join(tmp, PAIRS))
         group.attrs.update({"lsf_version": __version__, "latent_dim": result.latent_dim})
         write_json_atomic(join(tmp, SUMMARY), summary)
     return AnalyzeSummary(out, result.n_samples, time.perf_counter() - started, summary)

@@ -1,0 +1,128 @@
+"""Oracle tests of the all-pairs 2D histograms, densities, coverage and shape scores."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy.stats import gaussian_kde
+
+from lsf.config import AnalyzeConfig
+from lsf.errors import LsfError
+from lsf.stats.analysis import analyze_latents
+from lsf.stats.histograms import robust_edges
+from lsf.stats.pair_counts import chunk_pair_counts, select_pairs
+from lsf.stats.pairs import binned_kde, coverage_2d
+from lsf.stats.pca import project
+from tests.test_stats import latent_like
+
+
+def quiet(*_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def analysed():
+    x = latent_like(4000)
+    config = AnalyzeConfig(pair_bins=16, pair_block=7, trim_fact=1.5)
+    return x, analyze_latents(da.from_array(x, chunks=(777, x.shape[1])), config, log=quiet)
+
+
+def test_every_pair_histogram_equals_np_histogram2d(analysed):
+    x, result = analysed
+    original, pca = result.pairs
+    assert original.coordinates == "original" and len(original.pairs) == 12 * 11 // 2
+    assert original.counts.dtype == np.uint32 and original.counts.shape == (66, 16, 16)
+    for p, (i, j) in enumerate(original.pairs):
+        edges = original.edges
+        expected, _, _ = np.histogram2d(x[:, i], x[:, j], bins=[edges[i], edges[j]])
+        np.testing.assert_array_equal(original.counts[p], expected)
+    scores = project(x.astype(np.float64), result.pca.mean, result.pca.components)
+    for p in (0, 17, 65):
+        i, j = pca.pairs[p]
+        expected, _, _ = np.histogram2d(
+            scores[:, i], scores[:, j], bins=[pca.edges[i], pca.edges[j]]
+        )
+        np.testing.assert_array_equal(pca.counts[p], expected)
+
+
+def test_kernel_coverage_equals_the_direct_mahalanobis_count(analysed):
+    x, result = analysed
+    original = result.pairs[0]
+    for p in (0, 30, 65):
+        i, j = original.pairs[p]
+        index = np.ix_([i, j], [i, j])
+        mean2 = np.asarray(original.table["centre_x"][p]), np.asarray(original.table["centre_y"][p])
+        basis_cov = (
+            result.pca.components.T @ np.diag(result.pca.explained_variance) @ result.pca.components
+        )
+        direct = coverage_2d(x[:, [i, j]].astype(np.float64), np.array(mean2), basis_cov[index])
+        kernel = [original.table[f"coverage_{n}sigma"][p] for n in (1, 2, 3)]
+        np.testing.assert_allclose(kernel, direct, atol=1e-9)
+
+
+def test_binned_kde_matches_gaussian_kde_within_two_percent():
+    rng = np.random.default_rng(0)
+    cov = np.array([[1.0, 0.7], [0.7, 2.0]])
+    x = rng.multivariate_normal([1, -1], cov, 20000)
+    edges = robust_edges(x, 32)
+    counts, _, _ = np.histogram2d(x[:, 0], x[:, 1], bins=[edges[0], edges[1]])
+    density = binned_kde(
+        counts,
+        (edges[0, 1] - edges[0, 0], edges[1, 1] - edges[1, 0]),
+        np.cov(x, rowvar=False),
+        len(x),
+    )
+    cx, cy = (0.5 * (e[1:] + e[:-1]) for e in edges)
+    gx, gy = np.meshgrid(cx, cy, indexing="ij")
+    reference = gaussian_kde(x.T)(np.vstack([gx.ravel(), gy.ravel()])).reshape(32, 32)
+    assert np.abs(density - reference).sum() / reference.sum() <= 0.02
+
+
+def test_score_ranks_a_banana_and_a_mixture_above_normal_pairs():
+    rng = np.random.default_rng(1)
+    n = 20000
+    normal = rng.multivariate_normal(np.zeros(4), np.eye(4) + 0.3, n)
+    banana = normal[:, 0] ** 2 + 0.3 * rng.standard_normal(n)
+    mixture = np.where(rng.random(n) < 0.5, -2.5, 2.5) + 0.5 * rng.standard_normal(n)
+    x = np.column_stack([normal, banana, mixture]).astype(np.float32)
+    result = analyze_latents(
+        da.from_array(x, chunks=(5000, 6)),
+        AnalyzeConfig(trim_fact=None, pca_pairs="first:2"),
+        log=quiet,
+    )
+    table = result.pairs[0].table
+    order = np.argsort(-np.asarray(table["score"]))
+    top = {(table["i"][k], table["j"][k]) for k in order[:5]}
+    assert (0, 4) in top  # the banana
+    assert all(4 in pair or 5 in pair for pair in top)  # non-normal components first
+    normal_scores = [
+        s for i, j, s in zip(table["i"], table["j"], table["score"], strict=True) if i < 4 and j < 4
+    ]
+    assert min(table["score"][k] for k in order[:5]) > max(normal_scores)
+    assert len(result.pairs[1].pairs) == 1
+
+
+def test_pair_selection_forms():
+    corr = np.array([[1, 0.1, 0.9], [0.1, 1, -0.5], [0.9, -0.5, 1]])
+    assert select_pairs("all", corr).tolist() == [[0, 1], [0, 2], [1, 2]]
+    assert select_pairs("top:2", corr).tolist() == [[0, 2], [1, 2]]
+    assert select_pairs("first:2", corr).tolist() == [[0, 1]]
+    assert select_pairs("2,0;1,2", corr).tolist() == [[0, 2], [1, 2]]
+    for bad in ("top:x", "0,0", "1,9", "a;b"):
+        with pytest.raises(LsfError, match="pairs"):
+            select_pairs(bad, corr)
+
+
+def test_kernel_counts_chunks_independently_of_blocking():
+    x = latent_like(1000)
+    edges = robust_edges(x, 8)
+    pairs = select_pairs("all", np.eye(12))
+    whole = chunk_pair_counts(x, edges, pairs, x.mean(0), np.cov(x, rowvar=False))
+    halves = [
+        chunk_pair_counts(x[s], edges, pairs[b], x.mean(0), np.cov(x, rowvar=False))
+        for s in (slice(0, 400), slice(400, None))
+        for b in (slice(0, 30), slice(30, None))
+    ]
+    counts = np.concatenate(
+        [halves[0]["counts"] + halves[2]["counts"], halves[1]["counts"] + halves[3]["counts"]]
+    )
+    np.testing.assert_array_equal(counts, whole["counts"])
