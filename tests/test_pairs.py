@@ -126,3 +126,18 @@ def test_kernel_counts_chunks_independently_of_blocking():
         [halves[0]["counts"] + halves[2]["counts"], halves[1]["counts"] + halves[3]["counts"]]
     )
     np.testing.assert_array_equal(counts, whole["counts"])
+
+
+def test_table_ellipses_equal_the_single_pair_construction(analysed):
+    from lsf.stats.pairs import confidence_ellipse
+
+    _, result = analysed
+    original = result.pairs[0]
+    cov = result.pca.components.T @ np.diag(result.pca.explained_variance) @ result.pca.components
+    for p in (3, 40):
+        i, j = original.pairs[p]
+        mean2 = (original.table["centre_x"][p], original.table["centre_y"][p])
+        ellipse = confidence_ellipse(mean2, cov[np.ix_([i, j], [i, j])], 1)
+        assert original.table["semi_major_1sigma"][p] == pytest.approx(ellipse.semi_major)
+        assert original.table["semi_minor_1sigma"][p] == pytest.approx(ellipse.semi_minor)
+        assert original.table["angle_deg"][p] == pytest.approx(ellipse.angle_deg)

@@ -16,7 +16,7 @@ import numpy as np
 
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts
-from lsf.stats.pairs import binned_kde, confidence_ellipse, pair_shape
+from lsf.stats.pairs import binned_kde_batch, pair_shapes
 from lsf.stats.pca import project
 
 
@@ -49,64 +49,77 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     return results
 
 
-def shape_table(coordinates, pairs, edges, counts, inside, rows, basis_mean, basis_cov, full_cov):
-    """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score."""
-    columns = {
-        k: []
-        for k in (
-            "i",
-            "j",
-            "coordinates",
-            "correlation",
-            "centre_x",
-            "centre_y",
-            "semi_major_1sigma",
-            "semi_minor_1sigma",
-            "angle_deg",
-            "coverage_1sigma",
-            "coverage_2sigma",
-            "coverage_3sigma",
-            "total_variation",
-            "peak_offset",
-            "coverage_gap",
-            "score",
+def shape_table(
+    coordinates,
+    pairs,
+    edges,
+    counts,
+    inside,
+    rows,
+    basis_mean,
+    basis_cov,
+    full_cov,
+    block: int = 2048,
+) -> dict:
+    """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score.
+    Vectorised over blocks of pairs; pairs with a zero-variance component get NaN shapes."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    cov2 = np.stack(
+        [
+            np.stack([basis_cov[i, i], basis_cov[i, j]], -1),
+            np.stack([basis_cov[j, i], basis_cov[j, j]], -1),
+        ],
+        -2,
+    )
+    kde_cov = np.stack(
+        [
+            np.stack([full_cov[i, i], full_cov[i, j]], -1),
+            np.stack([full_cov[j, i], full_cov[j, j]], -1),
+        ],
+        -2,
+    )
+    mean2 = np.stack([basis_mean[i], basis_mean[j]], axis=1)
+    ok = (np.linalg.det(cov2) > 0) & (np.linalg.det(kde_cov) > 0)
+    values, vectors = np.linalg.eigh(np.where(ok[:, None, None], cov2, np.eye(2)))
+    coverage = inside / rows
+    tv, offset, gap, score = (np.full(len(pairs), np.nan) for _ in range(4))
+    good = np.flatnonzero(ok)
+    for start in range(0, len(good), block):
+        index = good[start : start + block]
+        ei, ej = edges[i[index]], edges[j[index]]
+        widths = np.stack([ei[:, 1] - ei[:, 0], ej[:, 1] - ej[:, 0]], axis=1)
+        density = binned_kde_batch(counts[index].astype(np.float64), widths, kde_cov[index], rows)
+        shapes = pair_shapes(
+            density,
+            0.5 * (ei[:, 1:] + ei[:, :-1]),
+            0.5 * (ej[:, 1:] + ej[:, :-1]),
+            mean2[index],
+            cov2[index],
+            coverage[index],
         )
+        tv[index], offset[index] = shapes.total_variation, shapes.peak_offset
+        gap[index], score[index] = shapes.coverage_gap, shapes.score
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(ok, cov2[:, 0, 1] / np.sqrt(cov2[:, 0, 0] * cov2[:, 1, 1]), np.nan)
+    major = vectors[:, :, 1]
+    return {
+        "i": i.tolist(),
+        "j": j.tolist(),
+        "coordinates": [coordinates] * len(pairs),
+        "correlation": corr.tolist(),
+        "centre_x": mean2[:, 0].tolist(),
+        "centre_y": mean2[:, 1].tolist(),
+        "semi_major_1sigma": np.sqrt(np.clip(values[:, 1], 0, None)).tolist(),
+        "semi_minor_1sigma": np.sqrt(np.clip(values[:, 0], 0, None)).tolist(),
+        "angle_deg": (np.degrees(np.arctan2(major[:, 1], major[:, 0])) % 180.0).tolist(),
+        "coverage_1sigma": coverage[:, 0].tolist(),
+        "coverage_2sigma": coverage[:, 1].tolist(),
+        "coverage_3sigma": coverage[:, 2].tolist(),
+        "total_variation": tv.tolist(),
+        "peak_offset": offset.tolist(),
+        "coverage_gap": gap.tolist(),
+        "score": score.tolist(),
     }
-    for p, (i, j) in enumerate(pairs):
-        index = np.ix_([i, j], [i, j])
-        mean2, cov2 = basis_mean[[i, j]], basis_cov[index]
-        ellipse = confidence_ellipse(mean2, cov2, 1)
-        if np.linalg.det(cov2) <= 0 or np.linalg.det(full_cov[index]) <= 0:
-            # A zero-variance component: no density, no shape; ranked last (NaN score).
-            corr, shape_values = np.nan, [np.nan] * 7
-        else:
-            widths = (edges[i, 1] - edges[i, 0], edges[j, 1] - edges[j, 0])
-            density = binned_kde(counts[p], widths, full_cov[index], rows)
-            centres_x = 0.5 * (edges[i, 1:] + edges[i, :-1])
-            centres_y = 0.5 * (edges[j, 1:] + edges[j, :-1])
-            shape = pair_shape(density, centres_x, centres_y, mean2, cov2, inside[p] / rows)
-            corr = cov2[0, 1] / np.sqrt(cov2[0, 0] * cov2[1, 1])
-            shape_values = [
-                *shape.coverage.tolist(),
-                shape.total_variation,
-                shape.peak_offset,
-                shape.coverage_gap,
-                shape.score,
-            ]
-        values = (
-            int(i),
-            int(j),
-            coordinates,
-            float(corr),
-            *ellipse.centre,
-            ellipse.semi_major,
-            ellipse.semi_minor,
-            ellipse.angle_deg,
-            *shape_values,
-        )
-        for key, value in zip(columns, values, strict=True):
-            columns[key].append(value)
-    return columns
 
 
 def analyse_pairs(blocks, sample, config, basis, full, pca, corr, scheduler) -> list[PairResults]:

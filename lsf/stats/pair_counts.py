@@ -26,7 +26,7 @@ def _digitize(columns, edges, out):
         for i in range(n):
             v = np.float64(columns[j, i])
             if not (v >= lo and v <= hi):
-                out[j, i] = -1
+                out[j, i] = bins  # the "outside" bin, dropped after counting
                 continue
             k = min(int((v - lo) * scale), bins - 1)
             if v < e[k]:
@@ -37,7 +37,7 @@ def _digitize(columns, edges, out):
 
 
 def digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index per value, component-major: int16 `[D, n]` (-1: outside the grid)."""
+    """Bin index per value, component-major: int16 `[D, n]` (B: outside the grid)."""
     columns = np.ascontiguousarray(x.T)
     out = np.empty(columns.shape, dtype=np.int16)
     _digitize(columns, np.ascontiguousarray(edges, dtype=np.float64), out)
@@ -45,26 +45,25 @@ def digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_kernel(columns, bins, pairs, means, inverses, nbins, counts, inside):
+def _pair_kernel(columns, bins, pairs, means, inverses, stride, counts, inside):
+    # Branch-free inner loop: outside values sit in an extra bin row/column (index B) and the
+    # ellipse tests add booleans, so mispredictions do not stall the count.
     n = columns.shape[1]
     for p in range(pairs.shape[0]):
         i, j = pairs[p, 0], pairs[p, 1]
         a, b, c = inverses[p, 0], inverses[p, 1], inverses[p, 2]
         mi, mj = means[p, 0], means[p, 1]
+        xi, xj, bi, bj = columns[i], columns[j], bins[i], bins[j]
+        target = counts[p]
         one, two, three = 0, 0, 0
         for r in range(n):
-            bi, bj = bins[i, r], bins[j, r]
-            if bi >= 0 and bj >= 0:
-                counts[p, bi * nbins + bj] += 1
-            dx = columns[i, r] - mi
-            dy = columns[j, r] - mj
+            target[bi[r] * stride + bj[r]] += 1
+            dx = np.float64(xi[r]) - mi
+            dy = np.float64(xj[r]) - mj
             d2 = a * dx * dx + 2.0 * b * dx * dy + c * dy * dy
-            if d2 <= 9.0:
-                three += 1
-                if d2 <= 4.0:
-                    two += 1
-                    if d2 <= 1.0:
-                        one += 1
+            one += d2 <= 1.0
+            two += d2 <= 4.0
+            three += d2 <= 9.0
         inside[p, 0] += one
         inside[p, 1] += two
         inside[p, 2] += three
@@ -75,8 +74,9 @@ def pair_inverses(pairs: np.ndarray, mean: np.ndarray, cov: np.ndarray):
     i, j = pairs[:, 0], pairs[:, 1]
     vi, vj, cij = cov[i, i], cov[j, j], cov[i, j]
     det = vi * vj - cij * cij
-    det = np.where(det > 0, det, np.inf)  # a degenerate pair covers nothing
-    inverses = np.stack([vj / det, -cij / det, vi / det], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverses = np.stack([vj / det, -cij / det, vi / det], axis=1)
+    inverses[det <= 0] = (np.inf, 0.0, np.inf)  # a degenerate pair: no point is inside
     return np.stack([mean[i], mean[j]], axis=1), inverses
 
 
@@ -87,21 +87,23 @@ def chunk_pair_counts(
     finite rows; `n` is the number of rows counted."""
     rows = x[np.isfinite(x).all(axis=1)]
     bins = edges.shape[1] - 1
-    counts = np.zeros((len(pairs), bins * bins), dtype=np.uint32)
+    stride = bins + 1
+    counts = np.zeros((len(pairs), stride * stride), dtype=np.uint32)
     inside = np.zeros((len(pairs), 3), dtype=np.int64)
     means, inverses = pair_inverses(pairs, mean, cov)
-    columns = np.ascontiguousarray(rows.T, dtype=np.float64)
+    columns = np.ascontiguousarray(rows.T)  # float32 store values stay float32 in memory
     _pair_kernel(
         columns,
         digitize(rows, edges),
         np.ascontiguousarray(pairs, dtype=np.int64),
         means,
         inverses,
-        bins,
+        stride,
         counts,
         inside,
     )
-    return {"counts": counts.reshape(len(pairs), bins, bins), "inside": inside, "n": len(rows)}
+    counts = counts.reshape(len(pairs), stride, stride)[:, :bins, :bins]
+    return {"counts": np.ascontiguousarray(counts), "inside": inside, "n": len(rows)}
 
 
 def combine_pair_counts(a: dict, b: dict) -> dict:

@@ -75,45 +75,67 @@ def scott_factor(n: int, dims: int = 2) -> float:
     return float(n ** (-1.0 / (dims + 4)))
 
 
-def binned_kde(counts: np.ndarray, widths, cov2, n_total: int) -> np.ndarray:
-    """Density on the grid: the 2D histogram convolved (FFT) with the Gaussian kernel of
-    bandwidth matrix `scott_factor(n)^2 * cov2` (correlated, like gaussian_kde), divided
-    by `n_total * bin area`. `widths`: the bin widths (dx, dy)."""
-    from scipy.signal import fftconvolve
-
-    dx, dy = widths
+def binned_kde_batch(counts: np.ndarray, widths: np.ndarray, cov2: np.ndarray, n_total: int):
+    """Densities `[P, B, B]` of many pairs: each 2D histogram convolved with the Gaussian
+    kernel of bandwidth matrix `scott_factor(n)^2 * cov2[p]` (correlated, like
+    gaussian_kde), divided by `n_total * bin area`. One batched FFT: histograms are
+    zero-padded to 2B x 2B, so the circular convolution is exact on the B x B grid.
+    `widths`: `[P, 2]` bin widths; `cov2`: `[P, 2, 2]`."""
+    p, bins, _ = counts.shape
+    size = 2 * bins
+    shift = np.fft.fftfreq(size, 1.0 / size)  # offsets 0..B-1, -B..-1 in bins
     h = scott_factor(n_total) ** 2 * np.asarray(cov2, dtype=np.float64)
-    rx = max(1, int(np.ceil(4 * np.sqrt(h[0, 0]) / dx)))
-    ry = max(1, int(np.ceil(4 * np.sqrt(h[1, 1]) / dy)))
-    ox, oy = np.meshgrid(np.arange(-rx, rx + 1) * dx, np.arange(-ry, ry + 1) * dy, indexing="ij")
     inverse = np.linalg.inv(h)
-    quadratic = inverse[0, 0] * ox**2 + 2 * inverse[0, 1] * ox * oy + inverse[1, 1] * oy**2
+    ox = shift[None, :, None] * widths[:, 0, None, None]
+    oy = shift[None, None, :] * widths[:, 1, None, None]
+    quadratic = (
+        inverse[:, 0, 0, None, None] * ox**2
+        + 2 * inverse[:, 0, 1, None, None] * ox * oy
+        + inverse[:, 1, 1, None, None] * oy**2
+    )
     kernel = np.exp(-0.5 * quadratic)
-    kernel /= kernel.sum()
-    smooth = fftconvolve(counts.astype(np.float64), kernel, mode="same")
-    return np.clip(smooth, 0, None) / (n_total * dx * dy)
+    kernel /= kernel.sum(axis=(1, 2), keepdims=True)
+    padded = np.zeros((p, size, size))
+    padded[:, :bins, :bins] = counts
+    smooth = np.fft.irfft2(np.fft.rfft2(padded) * np.fft.rfft2(kernel), s=(size, size))
+    area = widths[:, 0] * widths[:, 1]
+    return np.clip(smooth[:, :bins, :bins], 0, None) / (n_total * area[:, None, None])
+
+
+def binned_kde(counts: np.ndarray, widths, cov2, n_total: int) -> np.ndarray:
+    """`binned_kde_batch` for one pair: `counts [B, B]`, `widths (dx, dy)`, `cov2 [2, 2]`."""
+    return binned_kde_batch(
+        counts[None], np.asarray([widths], dtype=np.float64), np.asarray(cov2)[None], n_total
+    )[0]
 
 
 @dataclass
-class PairShape:
-    total_variation: float  # between the smoothed density and the fitted normal, on the grid
-    peak_offset: float  # Mahalanobis distance from the ellipse centre to the density peak
-    coverage: np.ndarray  # observed fraction inside the 1, 2, 3 sigma ellipses
-    coverage_gap: float  # mean |observed - expected| over the three ellipses
-    score: float  # total_variation + coverage_gap: higher = further from bivariate normal
+class PairShapes:
+    total_variation: np.ndarray  # [P] between the smoothed density and the fitted normal
+    peak_offset: np.ndarray  # [P] Mahalanobis distance from the ellipse centre to the peak
+    coverage_gap: np.ndarray  # [P] mean |observed - expected| over the 1, 2, 3 sigma ellipses
+    score: np.ndarray  # [P] total_variation + coverage_gap: higher = further from normal
 
 
-def pair_shape(density, centres_x, centres_y, mean2, cov2, inside_fractions) -> PairShape:
-    """How far one pair is from the bivariate normal of its (trimmed) mean and covariance."""
-    gx, gy = np.meshgrid(centres_x, centres_y, indexing="ij")
-    offsets = np.stack([gx - mean2[0], gy - mean2[1]], axis=-1)
+def pair_shapes(density, centres_x, centres_y, mean2, cov2, inside_fractions) -> PairShapes:
+    """How far each pair is from the bivariate normal of its (trimmed) mean and covariance.
+    `density [P, B, B]`, `centres_* [P, B]`, `mean2 [P, 2]`, `cov2 [P, 2, 2]`,
+    `inside_fractions [P, 3]`."""
     inverse = np.linalg.inv(cov2)
-    d2 = np.einsum("...i,ij,...j->...", offsets, inverse, offsets)
+    dx = (centres_x - mean2[:, :1])[:, :, None]
+    dy = (centres_y - mean2[:, 1:])[:, None, :]
+    d2 = (
+        inverse[:, 0, 0, None, None] * dx**2
+        + 2 * inverse[:, 0, 1, None, None] * dx * dy
+        + inverse[:, 1, 1, None, None] * dy**2
+    )
     normal = np.exp(-0.5 * d2)
-    p = density / density.sum() if density.sum() > 0 else density
-    q = normal / normal.sum()
-    peak = np.unravel_index(np.argmax(density), density.shape)
+    q = normal / normal.sum(axis=(1, 2), keepdims=True)
+    total = density.sum(axis=(1, 2), keepdims=True)
+    p = np.divide(density, total, out=np.zeros_like(density), where=total > 0)
+    tv = 0.5 * np.abs(p - q).sum(axis=(1, 2))
+    peak = density.reshape(len(density), -1).argmax(axis=1)
+    offset = np.sqrt(d2.reshape(len(d2), -1)[np.arange(len(d2)), peak])
     expected = np.array([expected_coverage(n) for n in SIGMAS])
-    gap = float(np.mean(np.abs(np.asarray(inside_fractions) - expected)))
-    tv = float(0.5 * np.abs(p - q).sum())
-    return PairShape(tv, float(np.sqrt(d2[peak])), np.asarray(inside_fractions), gap, tv + gap)
+    gap = np.abs(np.asarray(inside_fractions) - expected).mean(axis=1)
+    return PairShapes(tv, offset, gap, tv + gap)

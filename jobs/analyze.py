@@ -1,0 +1,12 @@
+"""`ray job submit` entry point for `lsf analyze` (same flags; connects to the job's cluster).
+
+Run: ray job submit --address http://HEAD:8265 --working-dir . -- \
+         python jobs/analyze.py --config jobs/configs/synthetic.yaml ...
+"""
+
+import sys
+
+from lsf.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["analyze", *sys.argv[1:]]))

@@ -1,0 +1,12 @@
+"""`ray job submit` entry point for `lsf report` (same flags; connects to the job's cluster).
+
+Run: ray job submit --address http://HEAD:8265 --working-dir . -- \
+         python jobs/report.py --config jobs/configs/synthetic.yaml ...
+"""
+
+import sys
+
+from lsf.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["report", *sys.argv[1:]]))
