@@ -78,13 +78,18 @@ def scott_factor(n: int, dims: int = 2) -> float:
 def binned_kde_batch(counts: np.ndarray, widths: np.ndarray, cov2: np.ndarray, n_total: int):
     """Densities `[P, B, B]` of many pairs: each 2D histogram convolved with the Gaussian
     kernel of bandwidth matrix `scott_factor(n)^2 * cov2[p]` (correlated, like
-    gaussian_kde), divided by `n_total * bin area`. One batched FFT: histograms are
-    zero-padded to 2B x 2B, so the circular convolution is exact on the B x B grid.
-    `widths`: `[P, 2]` bin widths; `cov2`: `[P, 2, 2]`."""
+    gaussian_kde; cut at 4 kernel sigmas), divided by `n_total * bin area`. One batched
+    FFT over histograms zero-padded by the kernel reach, so the circular convolution is
+    exact on the B x B grid. `widths`: `[P, 2]` bin widths; `cov2`: `[P, 2, 2]`."""
+    from scipy import fft
+
     p, bins, _ = counts.shape
-    size = 2 * bins
-    shift = np.fft.fftfreq(size, 1.0 / size)  # offsets 0..B-1, -B..-1 in bins
     h = scott_factor(n_total) ** 2 * np.asarray(cov2, dtype=np.float64)
+    sigma_bins = np.sqrt(np.stack([h[:, 0, 0], h[:, 1, 1]], axis=1)) / widths
+    reach = int(min(bins, np.ceil(4 * sigma_bins.max())))
+    size = fft.next_fast_len(bins + reach, real=True)
+    shift = np.fft.fftfreq(size, 1.0 / size)  # circular offsets in bins
+    within = np.abs(shift) <= size - bins  # offsets that cannot wrap into the grid
     inverse = np.linalg.inv(h)
     ox = shift[None, :, None] * widths[:, 0, None, None]
     oy = shift[None, None, :] * widths[:, 1, None, None]
@@ -93,11 +98,14 @@ def binned_kde_batch(counts: np.ndarray, widths: np.ndarray, cov2: np.ndarray, n
         + 2 * inverse[:, 0, 1, None, None] * ox * oy
         + inverse[:, 1, 1, None, None] * oy**2
     )
-    kernel = np.exp(-0.5 * quadratic)
+    kernel = np.where(
+        within[:, None] & within[None, :] & (quadratic <= 16.0), np.exp(-0.5 * quadratic), 0.0
+    )
     kernel /= kernel.sum(axis=(1, 2), keepdims=True)
     padded = np.zeros((p, size, size))
     padded[:, :bins, :bins] = counts
-    smooth = np.fft.irfft2(np.fft.rfft2(padded) * np.fft.rfft2(kernel), s=(size, size))
+    spectrum = fft.rfft2(padded, workers=-1) * fft.rfft2(kernel, workers=-1)
+    smooth = fft.irfft2(spectrum, s=(size, size), workers=-1)
     area = widths[:, 0] * widths[:, 1]
     return np.clip(smooth[:, :bins, :bins], 0, None) / (n_total * area[:, None, None])
 
