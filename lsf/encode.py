@@ -71,7 +71,9 @@ def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chu
         first, last = entry["first_id"], entry["first_id"] + entry["rows"]
         if last <= start or first >= stop:
             continue
-        table = read_table(url, columns=["id", "image"])
+        table = read_table(
+            url, columns=["id", "image"], filters=[("id", ">=", start), ("id", "<", stop)]
+        )
         ids = table["id"].to_numpy()
         keep = (ids >= start) & (ids < stop)
         images[ids[keep] - start] = column_images(table["image"], shape)[keep]

@@ -54,3 +54,31 @@ def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     tasks = list_tasks(filters=[("func_or_class_name", "=", "dask_task_wrapper")], limit=10000)
     nodes = {t.node_id for t in tasks if t.node_id}
     assert len(tasks) > 100 and len(nodes) == 2
+
+
+def test_encode_on_two_nodes_equals_the_direct_encoder(
+    two_node_cluster, synthetic_shards, trained_run, tmp_path
+):
+    import torch
+    from ray.util.state import list_actors
+
+    from lsf.config import EncodeConfig
+    from lsf.data.shards import read_images
+    from lsf.encode import encode
+    from lsf.model import images_to_tensor, load_model
+    from lsf.store import open_store
+
+    run, _ = trained_run
+    out = str(tmp_path / "latents.zarr")
+    # One CPU per actor on one-CPU nodes: the pool can only grow by using both nodes.
+    config = EncodeConfig(rows_per_chunk=64, batch_size=50, actors=2, cpus_per_actor=1.0)
+    summary = encode(config, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    assert summary.chunks_written == 10
+    ids, images = read_images(synthetic_shards)
+    model, _ = load_model(run / "model.pt")
+    with torch.inference_mode():
+        direct = model.encoder(images_to_tensor(images)).numpy()
+    z = open_store(out)["z"][:]
+    assert np.abs(z[ids] - direct).max() <= 1e-5
+    actors = [a for a in list_actors(limit=1000) if "LatentEncoder" in (a.class_name or "")]
+    assert len({a.node_id for a in actors}) == 2

@@ -191,14 +191,4 @@ def test_cli_refuses_unknown_sampler_and_missing_analysis(tmp_path, capsys):
         ]
     )
     assert code == 2 and "generate.samplers must be one of" in capsys.readouterr().err
-    assert sorted(SAMPLERS) == sorted(
-        [
-            "uniform-box",
-            "independent-range",
-            "independent-normal",
-            "mvn",
-            "mvn-ellipsoid",
-            "mvn-pca-box",
-            "gmm",
-        ]
-    )
+    assert all(name in SAMPLERS for name in ("uniform-box", "mvn", "gmm"))

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from lsf.errors import LsfError
 
 MANIFEST = "manifest.json"
+ROW_GROUP_ROWS = 256  # small row groups: readers of an id range skip the rest of a shard
 SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST = 0, 1, 2
 
 
@@ -67,13 +68,14 @@ def column_images(column: pa.Array | pa.ChunkedArray, shape: tuple[int, int, int
 def write_table(table: pa.Table, url: str) -> None:
     fs, path = fsspec.core.url_to_fs(url)
     with fs.open(path, "wb") as f:
-        pq.write_table(table, f)
+        pq.write_table(table, f, row_group_size=ROW_GROUP_ROWS)
 
 
-def read_table(url: str, columns: list[str] | None = None) -> pa.Table:
+def read_table(url: str, columns: list[str] | None = None, filters=None) -> pa.Table:
+    """A Parquet file; `filters` (pyarrow form) prune row groups by their statistics."""
     fs, path = fsspec.core.url_to_fs(url)
     with fs.open(path, "rb") as f:
-        return pq.read_table(f, columns=columns)
+        return pq.read_table(f, columns=columns, filters=filters)
 
 
 def read_manifest(shards: str) -> dict:

@@ -1,9 +1,9 @@
 """Per-component histograms of a `[n, D]` sample on fixed, uniform per-component edges.
 
 `robust_edges` places B bins over robust quantiles (0.1 %-99.9 %, widened by 10 %) or on a
-fixed bin width; `chunk_histograms` counts one chunk for all D components at once with a
-numba kernel whose bin index is corrected against the float64 edges, so counts equal
-`np.histogram(x[:, j], edges[j])` exactly. Values below/above the edges are counted in
+fixed bin width; `digitize` gives every value its bin with a numba kernel whose index is
+corrected against the float64 edges, so counts equal `np.histogram(x[:, j], edges[j])`
+exactly (the pair kernel uses the same bins); `chunk_histograms` counts one chunk. Values below/above the edges are counted in
 separate underflow/overflow columns. Counts: int64 `[D, B]`.
 """
 
@@ -31,22 +31,19 @@ def robust_edges(sample: np.ndarray, bins: int, bin_width: float | None = None) 
 
 
 @numba.njit(cache=True, nogil=True)
-def _count(columns, edges, counts, under, over):
-    """columns: `[D, n]` (one contiguous row per component)."""
+def _digitize(columns, edges, out):
     d, n = columns.shape
     bins = edges.shape[1] - 1
     for j in range(d):
         e = edges[j]
         lo, hi = e[0], e[bins]
         scale = bins / (hi - lo)
-        column = columns[j]
-        below, above = 0, 0
         for i in range(n):
-            v = np.float64(column[i])
+            v = np.float64(columns[j, i])
             if v < lo:
-                below += 1
+                out[j, i] = -1
             elif v > hi:
-                above += 1
+                out[j, i] = bins
             else:
                 k = min(int((v - lo) * scale), bins - 1)
                 # Exact bin: e[k] <= v < e[k+1] (last bin closed), as np.histogram.
@@ -54,20 +51,38 @@ def _count(columns, edges, counts, under, over):
                     k -= 1
                 elif k < bins - 1 and v >= e[k + 1]:
                     k += 1
-                counts[j, k] += 1
-        under[j] += below
-        over[j] += above
+                out[j, i] = k
+
+
+def digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of every value on its component's edges, component-major: int16 `[D, n]`;
+    -1 below the first edge, B above the last (NaN rows must be dropped before)."""
+    columns = np.ascontiguousarray(x.T)
+    out = np.empty(columns.shape, dtype=np.int16)
+    _digitize(columns, np.ascontiguousarray(edges, dtype=np.float64), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _bincount_rows(bins_index, nbins, counts):
+    for j in range(bins_index.shape[0]):
+        row = bins_index[j]
+        target = counts[j]
+        for i in range(row.shape[0]):
+            target[row[i] + 1] += 1
 
 
 def chunk_histograms(x: np.ndarray, edges: np.ndarray) -> dict:
     """Counts of one chunk (finite rows only): `counts [D, B]`, `under [D]`, `over [D]`."""
     rows = x[np.isfinite(x).all(axis=1)]
     d, bins = edges.shape[0], edges.shape[1] - 1
-    counts = np.zeros((d, bins), dtype=np.int64)
-    under = np.zeros(d, dtype=np.int64)
-    over = np.zeros(d, dtype=np.int64)
-    _count(np.ascontiguousarray(rows.T), np.ascontiguousarray(edges), counts, under, over)
-    return {"counts": counts, "under": under, "over": over}
+    counts = np.zeros((d, bins + 2), dtype=np.int64)  # [under, bins..., over]
+    _bincount_rows(digitize(rows, edges), bins, counts)
+    return {
+        "counts": np.ascontiguousarray(counts[:, 1 : bins + 1]),
+        "under": counts[:, 0].copy(),
+        "over": counts[:, bins + 1].copy(),
+    }
 
 
 def combine_histograms(a: dict, b: dict) -> dict:

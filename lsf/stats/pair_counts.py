@@ -1,7 +1,7 @@
 """All-pairs 2D histograms and 2D coverage counts in one streaming kernel.
 
-`digitize` maps each value to its bin on the per-component grid (-1 outside) exactly as
-`np.histogram2d` with the same edges would; `chunk_pair_counts` then counts, for every pair
+`digitize` (shared with the 1D histograms) maps each value to its exact bin on the
+per-component grid, as `np.histogram2d` with the same edges would; `chunk_pair_counts` counts, for every pair
 (i, j) of a pair block, the joint bins and the points inside the 1/2/3-sigma ellipses of the
 pair's (trimmed) covariance. Counting point-pairs directly, pair by pair over contiguous
 columns, is what makes all 32,640 pairs of D = 256 affordable. Counts are uint32.
@@ -13,41 +13,13 @@ import numba
 import numpy as np
 
 from lsf.errors import LsfError
-
-
-@numba.njit(cache=True, nogil=True)
-def _digitize(columns, edges, out):
-    d, n = columns.shape
-    bins = edges.shape[1] - 1
-    for j in range(d):
-        e = edges[j]
-        lo, hi = e[0], e[bins]
-        scale = bins / (hi - lo)
-        for i in range(n):
-            v = np.float64(columns[j, i])
-            if not (v >= lo and v <= hi):
-                out[j, i] = bins  # the "outside" bin, dropped after counting
-                continue
-            k = min(int((v - lo) * scale), bins - 1)
-            if v < e[k]:
-                k -= 1
-            elif k < bins - 1 and v >= e[k + 1]:
-                k += 1
-            out[j, i] = k
-
-
-def digitize(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index per value, component-major: int16 `[D, n]` (B: outside the grid)."""
-    columns = np.ascontiguousarray(x.T)
-    out = np.empty(columns.shape, dtype=np.int16)
-    _digitize(columns, np.ascontiguousarray(edges, dtype=np.float64), out)
-    return out
+from lsf.stats.histograms import digitize
 
 
 @numba.njit(cache=True, nogil=True)
 def _pair_kernel(columns, bins, pairs, means, inverses, stride, counts, inside):
-    # Branch-free inner loop: outside values sit in an extra bin row/column (index B) and the
-    # ellipse tests add booleans, so mispredictions do not stall the count.
+    # Branch-free inner loop: bins run -1..B (below/above the grid sit in an extra first and
+    # last row/column) and the ellipse tests add booleans, so mispredictions do not stall.
     n = columns.shape[1]
     for p in range(pairs.shape[0]):
         i, j = pairs[p, 0], pairs[p, 1]
@@ -57,7 +29,7 @@ def _pair_kernel(columns, bins, pairs, means, inverses, stride, counts, inside):
         target = counts[p]
         one, two, three = 0, 0, 0
         for r in range(n):
-            target[bi[r] * stride + bj[r]] += 1
+            target[(bi[r] + 1) * stride + bj[r] + 1] += 1
             dx = np.float64(xi[r]) - mi
             dy = np.float64(xj[r]) - mj
             d2 = a * dx * dx + 2.0 * b * dx * dy + c * dy * dy
@@ -87,7 +59,7 @@ def chunk_pair_counts(
     finite rows; `n` is the number of rows counted."""
     rows = x[np.isfinite(x).all(axis=1)]
     bins = edges.shape[1] - 1
-    stride = bins + 1
+    stride = bins + 2
     counts = np.zeros((len(pairs), stride * stride), dtype=np.uint32)
     inside = np.zeros((len(pairs), 3), dtype=np.int64)
     means, inverses = pair_inverses(pairs, mean, cov)
@@ -102,7 +74,7 @@ def chunk_pair_counts(
         counts,
         inside,
     )
-    counts = counts.reshape(len(pairs), stride, stride)[:, :bins, :bins]
+    counts = counts.reshape(len(pairs), stride, stride)[:, 1 : bins + 1, 1 : bins + 1]
     return {"counts": np.ascontiguousarray(counts), "inside": inside, "n": len(rows)}
 
 
