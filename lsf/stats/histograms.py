@@ -3,8 +3,9 @@
 `robust_edges` places B bins over robust quantiles (0.1 %-99.9 %, widened by 10 %) or on a
 fixed bin width; `digitize` gives every value its bin with a numba kernel whose index is
 corrected against the float64 edges, so counts equal `np.histogram(x[:, j], edges[j])`
-exactly (the pair kernel uses the same bins); `chunk_histograms` counts one chunk. Values below/above the edges are counted in
-separate underflow/overflow columns. Counts: int64 `[D, B]`.
+exactly (the pair kernel uses the same bins); `chunk_histograms` counts one chunk. Values
+below/above the edges are counted in separate underflow/overflow columns. Counts: int64
+`[D, B]`.
 """
 
 from __future__ import annotations
