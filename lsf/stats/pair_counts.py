@@ -3,8 +3,9 @@
 `digitize` (shared with the 1D histograms) maps each value to its exact bin on the
 per-component grid, as `np.histogram2d` with the same edges would; `chunk_pair_counts`
 counts, for every pair (i, j) of a pair block, the joint bins and the points inside the
-1/2/3-sigma ellipses of the pair's (trimmed) covariance. Counting point-pairs directly, pair by pair over contiguous
-columns, is what makes all 32,640 pairs of D = 256 affordable. Counts are uint32.
+1/2/3-sigma ellipses of the pair's (trimmed) covariance. Counting point-pairs directly,
+pair by pair over contiguous columns, is what makes all 32,640 pairs of D = 256
+affordable. Counts are uint32.
 """
 
 from __future__ import annotations
