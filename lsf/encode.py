@@ -189,7 +189,7 @@ def encode(
                 batch_size=1,
                 batch_format="pyarrow",
                 fn_kwargs={"shards": shards, "manifest": manifest, "rows_per_chunk": rows},
-                num_cpus=0.5,
+                num_cpus=config.cpus_per_actor,  # equal to the actors: Ray Data fuses the two
             )
             .map_batches(
                 LatentEncoder,
