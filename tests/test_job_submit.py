@@ -82,8 +82,9 @@ def test_ray_job_submit_runs_the_pipeline_on_a_started_head(tmp_path):
                 text=True,
                 timeout=60,
             )
-            status = result.stdout + result.stderr  # the CLI logs the status to stderr
-            if "SUCCEEDED" in status or "FAILED" in status or "STOPPED" in status:
+            # The CLI logs e.g. "Job 'lsf-test-1' succeeded" to stderr.
+            status = (result.stdout + result.stderr).lower()
+            if any(word in status for word in ("succeeded", "failed", "stopped")):
                 break
             time.sleep(3)
         logs = subprocess.run(
@@ -93,7 +94,7 @@ def test_ray_job_submit_runs_the_pipeline_on_a_started_head(tmp_path):
             text=True,
             timeout=60,
         ).stdout
-        assert "SUCCEEDED" in status, f"{status}\n{logs[-3000:]}"
+        assert "succeeded" in status, f"{status}\n{logs[-3000:]}"
         assert "report: " in logs
         summary = json.loads((workdir / "analysis" / "summary.json").read_text())
         assert summary["n_samples"] == 400
