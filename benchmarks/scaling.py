@@ -45,7 +45,7 @@ def main() -> None:
         started = time.perf_counter()
         dask.compute(pair_tasks(chunks, edges, pairs, mean, cov, 256), scheduler=ray_dask_get)
         seconds = time.perf_counter() - started
-        tasks = list_tasks(filters=[("func_or_class_name", "=", "dask_task_wrapper")], limit=100000)
+        tasks = list_tasks(filters=[("func_or_class_name", "=", "dask_task_wrapper")], limit=10000)
         per_node = collections.Counter(t.node_id[:8] for t in tasks if t.node_id)
         print(
             f"{nodes} node(s): {seconds:6.1f} s, {len(pairs)} pairs, "
