@@ -9,12 +9,12 @@ Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsf.config import PipelineConfig
 from lsf.errors import LsfError
+from lsf.store import is_complete
 
 
 @dataclass
@@ -46,13 +46,6 @@ class PipelineResult:
     paths: StagePaths
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-def _store_complete(url: str) -> bool:
-    meta = Path(url) / "zarr.json"
-    if not meta.is_file():
-        return False
-    return json.loads(meta.read_text()).get("attributes", {}).get("complete") is True
 
 
 def run_pipeline(
@@ -103,7 +96,7 @@ def run_pipeline(
     )
     stage(
         "encode",
-        _store_complete(paths.latents),
+        is_complete(paths.latents),
         lambda: encode(
             config.encode,
             paths.shards,

@@ -138,10 +138,8 @@ def _training(page: _Page, run: Path) -> None:
         page.image("reconstructions.png", "Validation images (top) and their reconstructions.")
 
 
-def _pair_sections(page, arrays, summary, config: ReportConfig) -> None:
+def _pair_sections(page, arrays, summary, config: ReportConfig, density_rows) -> None:
     d = len(arrays["mean"])
-    store = summary["latents"]["path"]
-    density_rows = _latent_rows(store, config.density_rows, config.seed)
     scatter = density_rows[: config.scatter_points]
     pca_density = project(density_rows, arrays["pca_mean"], arrays["pca_components"])
     least = summary.get("least_elliptic_pairs", {})
@@ -198,7 +196,7 @@ def _pair_sections(page, arrays, summary, config: ReportConfig) -> None:
         page.figure("pairs_pca", pair_panels(panels), "Pairs in PCA coordinates.")
 
 
-def _samples_section(page: _Page, samples: Path, arrays, summary, config) -> None:
+def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
     rows = metrics["samplers"]
     page.section(
@@ -236,7 +234,7 @@ def _samples_section(page: _Page, samples: Path, arrays, summary, config) -> Non
     if not paths:
         return
     page.section("Latent paths", "Decoded strips and the path over the cloud of real latents.")
-    cloud = _latent_rows(summary["latents"]["path"], config.scatter_points, config.seed)
+    cloud = latent_rows[: config.scatter_points]
     cloud_pca = project(cloud, arrays["pca_mean"], arrays["pca_components"])
     for path in paths:
         points = np.load(path).astype(np.float64)
@@ -351,7 +349,8 @@ def report(
             correlation_heatmap(arrays["pca_corr"], "Correlation in PCA coordinates"),
             "Diagonal: PCA decorrelates the latents.",
         )
-        _pair_sections(page, arrays, summary, config)
+        latent_rows = _latent_rows(summary["latents"]["path"], config.density_rows, config.seed)
+        _pair_sections(page, arrays, summary, config, latent_rows)
         page.section(
             "Multivariate normality",
             f"Squared Mahalanobis distances against chi2({summary['normality']['dof']}): in "
@@ -381,7 +380,7 @@ def report(
             ],
         )
         if samples is not None:
-            _samples_section(page, Path(samples), arrays, summary, config)
+            _samples_section(page, Path(samples), arrays, config, latent_rows)
         document = (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>lsf report</title><style>{STYLE}</style></head><body>"

@@ -88,6 +88,17 @@ def _open_group(url: str, mode: str = "r") -> zarr.Group:
     return group
 
 
+def is_complete(url: str) -> bool:
+    """Whether a complete latent store exists at `url` (False for none or a partial one)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.exists(path):
+        return False
+    try:
+        return _open_group(url).attrs.get("complete") is True
+    except LsfError:
+        return False
+
+
 def open_store(url: str, mode: str = "r", require_complete: bool = True) -> zarr.Group:
     """Open a latent store; refuse (one clear line) one that is not complete."""
     group = _open_group(url, mode)

@@ -89,3 +89,15 @@ def test_store_with_wrong_dtype_is_refused(tmp_path):
     group.attrs.update({"n_samples": 4, "rows_per_chunk": 2, "latent_dim": 2, "complete": True})
     with pytest.raises(LsfError, match="expected \\(4, 2\\) float32"):
         open_store(str(tmp_path / "l.zarr"))
+
+
+def test_is_complete_only_for_a_finished_store(tmp_path):
+    from lsf.store import is_complete
+
+    assert not is_complete(str(tmp_path / "none.zarr"))
+    group, _ = _filled_store(tmp_path / "l.zarr")
+    assert not is_complete(str(tmp_path / "l.zarr"))
+    finalize(group)
+    assert is_complete(str(tmp_path / "l.zarr"))
+    (tmp_path / "other").mkdir()
+    assert not is_complete(str(tmp_path / "other"))

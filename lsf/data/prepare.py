@@ -109,7 +109,13 @@ def _write_shard(task: dict, config: dict, folder: str | None, out: str) -> dict
     if len(names):
         table = images_to_table(np.asarray(ids), names, np.asarray(splits), pixels)
         write_table(table, join(out, shard_name(task["index"])))
-    return {"index": task["index"], "rows": len(names), "skipped": json.dumps(skipped)}
+    split_counts = np.bincount(np.asarray(splits, dtype=np.int64), minlength=3)[:3]
+    return {
+        "index": task["index"],
+        "rows": len(names),
+        "skipped": json.dumps(skipped),
+        "splits": json.dumps(split_counts.tolist()),
+    }
 
 
 def _plan(config: PrepareConfig) -> tuple[str | None, list[dict], dict]:
@@ -196,7 +202,7 @@ def prepare(
             "rows_per_shard": config.rows_per_shard,
             "fingerprint": _fingerprint({"source": config.source, "size": config.size, **payload}),
             "shards": entries,
-            "splits": _split_counts(tmp, entries),
+            "splits": _split_counts(results),
             "skipped": [{"name": name, "reason": reason} for name, reason in skipped],
         }
         write_json_atomic(join(tmp, MANIFEST), manifest)
@@ -204,9 +210,6 @@ def prepare(
     return PrepareSummary(out=out, n=n, shards=len(entries), seconds=seconds, skipped=skipped)
 
 
-def _split_counts(out: str, entries: list[dict]) -> dict[str, int]:
-    counts = np.zeros(3, dtype=np.int64)
-    for entry in entries:
-        splits = read_table(join(out, entry["file"]), columns=["split"])["split"].to_numpy()
-        counts += np.bincount(splits, minlength=3)[:3]
+def _split_counts(results: list[dict]) -> dict[str, int]:
+    counts = np.sum([json.loads(r["splits"]) for r in results], axis=0)
     return {"train": int(counts[SPLIT_TRAIN]), "validation": int(counts[1]), "test": int(counts[2])}

@@ -45,15 +45,6 @@ def images_to_table(
     return table.replace_schema_metadata({"lsf.image_shape": f"{h},{w},{c}"})
 
 
-def image_shape_of(schema: pa.Schema) -> tuple[int, int, int]:
-    meta = schema.metadata or {}
-    raw = meta.get(b"lsf.image_shape")
-    if raw is None:
-        raise LsfError("shard has no lsf.image_shape metadata: it was not written by lsf prepare")
-    h, w, c = (int(v) for v in raw.decode().split(","))
-    return h, w, c
-
-
 def column_images(column: pa.Array | pa.ChunkedArray, shape: tuple[int, int, int]) -> np.ndarray:
     """uint8 images `(n, H, W, C)` from an `image` column (fixed-size binary)."""
     if isinstance(column, pa.ChunkedArray):
