@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import signal
 import sys
 from collections.abc import Callable
 
@@ -346,16 +348,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, turned into the same clean stop as Ctrl-C (SIGINT)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+# Disk full, read-only or permission errors are the user's to fix: one line, not a traceback.
+USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         return args.handler(args)
     except LsfError as exc:
         print(f"lsf {args.verb}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"lsf {args.verb}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"lsf {args.verb}: error: {exc.strerror}{where}; nothing was marked complete",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(
+            f"lsf {args.verb}: interrupted ({name}); completed work is kept, rerun the same "
+            "command to resume",
+            file=sys.stderr,
+        )
+        return 128 + signum
 
 
 if __name__ == "__main__":

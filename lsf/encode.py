@@ -21,6 +21,7 @@ import pyarrow as pa
 from lsf.config import EncodeConfig
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
 from lsf.errors import LsfError
+from lsf.locks import locks_output
 from lsf.store import (
     chunk_rows,
     chunks_done,
@@ -138,6 +139,7 @@ def _open_or_create(
     return group
 
 
+@locks_output("out")
 def encode(
     config: EncodeConfig,
     shards: str,

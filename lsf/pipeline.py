@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lsf.config import PipelineConfig
 from lsf.errors import LsfError
+from lsf.locks import locks_output
 from lsf.store import is_complete
 
 
@@ -48,6 +49,7 @@ class PipelineResult:
     skipped: list[str] = field(default_factory=list)
 
 
+@locks_output("workdir")
 def run_pipeline(
     config: PipelineConfig,
     workdir: str,

@@ -23,6 +23,7 @@ from scipy.ndimage import gaussian_filter
 from lsf import __version__
 from lsf.config import ReportConfig
 from lsf.errors import LsfError
+from lsf.locks import locks_output
 from lsf.outputs import atomic_output_dir, read_json
 from lsf.plots.distributions import (
     histogram_details,
@@ -255,6 +256,7 @@ def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) ->
         )
 
 
+@locks_output("out")
 def report(
     config: ReportConfig,
     analysis: str,

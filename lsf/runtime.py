@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray Train: worker prints go to the driver once, without structured-log duplicates.
@@ -23,12 +25,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     from ray.data import DataContext
 
     if not ray.is_initialized():
+        # ray.init replaces the SIGTERM handler with sys.exit; keep the caller's (the CLI
+        # turns SIGTERM into the same clean stop as Ctrl-C).
+        main_thread = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         ray.init(
             address=address,
             num_cpus=num_cpus if address is None else None,
             logging_level=logging.WARNING,
             log_to_driver=True,
         )
+        if main_thread and sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     data_logger = logging.getLogger("ray.data")
     data_logger.setLevel(logging.ERROR)  # setting the flag below logs a warning
     context = DataContext.get_current()

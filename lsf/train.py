@@ -34,6 +34,7 @@ from lsf.data.shards import (
     shard_urls,
 )
 from lsf.errors import LsfError
+from lsf.locks import locks_output
 from lsf.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
 
 RUN_IDENTITY = "run.json"
@@ -314,6 +315,7 @@ def _write_artifacts(out: Path, model, history, shards, manifest, summary: dict)
     save_model(model, out, {**summary, "reconstruction_ids": [int(i) for i in ids]})
 
 
+@locks_output("out")
 def train(
     model_config: ModelConfig,
     train_config: TrainConfig,

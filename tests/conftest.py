@@ -44,3 +44,43 @@ def trained_run(tmp_path_factory, synthetic_shards):
     config = TrainConfig(epochs=2, workers=2, cpus_per_worker=0.5, batch_size=32, lr=3e-3)
     summary = train(ModelConfig(**TINY_MODEL), config, synthetic_shards, str(out))
     return out, summary
+
+
+@pytest.fixture(scope="session")
+def long_shards(tmp_path_factory, ray_local):
+    """4000 synthetic 32-px faces: long enough to encode that a fault can land mid-run."""
+    from lsf.config import PrepareConfig
+    from lsf.data.prepare import prepare
+
+    out = str(tmp_path_factory.mktemp("shared") / "long_shards")
+    prepare(PrepareConfig(n=4000, size=32, rows_per_shard=1024, seed=5), out, progress=False)
+    return out
+
+
+def write_latent_store(path, z, rows_per_chunk: int):
+    """A complete latent store holding `z` (no model needed: analysis reads only the store)."""
+    import numpy as np
+
+    from lsf.store import create_store, finalize, write_chunk
+
+    n, d = z.shape
+    model = {"path": "none", "sha256": "test"}
+    source = {"dataset": "test", "image_shape": [1, 1, 1], "fingerprint": f"test-{n}-{d}"}
+    group = create_store(str(path), n, d, rows_per_chunk, model=model, source=source)
+    for index, start in enumerate(range(0, n, rows_per_chunk)):
+        stop = min(start + rows_per_chunk, n)
+        write_chunk(group, index, np.arange(start, stop), z[start:stop])
+    finalize(group)
+    return str(path)
+
+
+def correlated_latents(n: int, d: int, seed: int = 0):
+    """Correlated Gaussian rows with one skewed and one bimodal component (float32)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(d, d)) / np.sqrt(d) + np.eye(d)
+    z = rng.standard_normal((n, d)) @ mixing
+    z[:, 0] = np.exp(0.5 * z[:, 0])
+    z[:, 1] += np.where(rng.random(n) < 0.4, 3.0, 0.0)
+    return z.astype(np.float32)

@@ -32,6 +32,7 @@ from lsf.data.shards import (
 )
 from lsf.data.synthetic import synthetic_faces
 from lsf.errors import LsfError
+from lsf.locks import locks_output
 from lsf.outputs import atomic_output_dir, check_output, join, write_json_atomic
 
 DEFAULT_SYNTHETIC_N = 20000
@@ -158,6 +159,7 @@ def _renumber(out: str, results: list[dict]) -> list[dict]:
     return entries
 
 
+@locks_output("out")
 def prepare(
     config: PrepareConfig,
     out: str,

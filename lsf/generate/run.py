@@ -38,6 +38,7 @@ from lsf.generate.samplers import (
     squared_radius,
     statistics_from_analysis,
 )
+from lsf.locks import locks_output
 from lsf.model import load_model
 from lsf.outputs import atomic_output_dir, join, makedirs, write_json_atomic
 from lsf.stats.results import load_analysis
@@ -123,6 +124,7 @@ def _paths(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, sha
     }
 
 
+@locks_output("out")
 def generate(
     config: GenerateConfig,
     model_path: str,

@@ -20,6 +20,7 @@ import numpy as np
 
 from lsf.config import AnalyzeConfig
 from lsf.errors import LsfError
+from lsf.stats.checkpoints import run_pass
 from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
 from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
@@ -136,8 +137,11 @@ def scheduler_for(address: str | None):
     return ray_dask_get
 
 
-def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print) -> Analysis:
-    """All statistics of a lazy Dask array `z [n, D]` (chunked by rows)."""
+def analyze_latents(
+    z, config: AnalyzeConfig, *, scheduler="threads", log=print, checkpoints=None
+) -> Analysis:
+    """All statistics of a lazy Dask array `z [n, D]` (chunked by rows). With `checkpoints`
+    (a `PassCheckpoints`), each finished pass is saved and a rerun resumes after it."""
     started = time.perf_counter()
     n, d = z.shape
     blocks = list(z.to_delayed().ravel())
@@ -152,43 +156,55 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
     first = first[np.isfinite(first).all(axis=1)]
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 
-    log("[analyze] pass 1/5: moments and a row sample")
-    moments_sums, sample = dask.compute(
-        map_reduce(blocks, chunk_moments, combine_moments, shift),
-        tree_reduce(
-            [
-                dask.delayed(_sample_rows)(b, s, sample_rows)
-                for b, s in zip(blocks, starts, strict=True)
-            ],
-            _concat,
+    def run(name, label, compute):
+        return run_pass(checkpoints, name, compute, log=log, label=f"[analyze] {label}")
+
+    moments_sums, sample = run(
+        "pass1",
+        "pass 1/5: moments and a row sample",
+        lambda: dask.compute(
+            map_reduce(blocks, chunk_moments, combine_moments, shift),
+            tree_reduce(
+                [
+                    dask.delayed(_sample_rows)(b, s, sample_rows)
+                    for b, s in zip(blocks, starts, strict=True)
+                ],
+                _concat,
+            ),
+            scheduler=scheduler,
         ),
-        scheduler=scheduler,
     )
     if moments_sums["count"] < 2:
         raise LsfError(f"fewer than 2 finite latent rows (of {n}); nothing to analyse")
     moments = finish_moments(moments_sums, shift)
     edges = robust_edges(sample, config.bins, config.bin_width)
 
-    log("[analyze] pass 2/5: per-component histograms")
-    (hist,) = dask.compute(
-        map_reduce(blocks, chunk_histograms, combine_histograms, edges), scheduler=scheduler
+    (hist,) = run(
+        "pass2",
+        "pass 2/5: per-component histograms",
+        lambda: dask.compute(
+            map_reduce(blocks, chunk_histograms, combine_histograms, edges), scheduler=scheduler
+        ),
     )
     fits = fit_histograms(edges, hist["counts"])
     dominant = dominant_components(fits, config.dominant_mu_sigmas, config.dominant_fwhm_factor)
 
-    log("[analyze] pass 3/5: trimming and the PCA basis")
     facts = np.asarray(config.facts, dtype=np.float64)
     mu, fwhm, fact = fits.mu, fits.fwhm, config.trim_fact
-    survivors, basis_sums = dask.compute(
-        map_reduce(blocks, chunk_survivors, _add, mu, fwhm, facts),
-        tree_reduce(
-            [
-                dask.delayed(_basis_moments, pure=True)(b, s, shift, mu, fwhm, fact, pca_rows)
-                for b, s in zip(blocks, starts, strict=True)
-            ],
-            combine_moments,
+    survivors, basis_sums = run(
+        "pass3",
+        "pass 3/5: trimming and the PCA basis",
+        lambda: dask.compute(
+            map_reduce(blocks, chunk_survivors, _add, mu, fwhm, facts),
+            tree_reduce(
+                [
+                    dask.delayed(_basis_moments, pure=True)(b, s, shift, mu, fwhm, fact, pca_rows)
+                    for b, s in zip(blocks, starts, strict=True)
+                ],
+                combine_moments,
+            ),
+            scheduler=scheduler,
         ),
-        scheduler=scheduler,
     )
     if survivors.max() == 0:
         raise LsfError(f"every fact in {list(facts)} removes every point; use larger facts")
@@ -201,18 +217,21 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
     white = whitening(pca)
     pca_edges = robust_edges(project(sample, pca.mean, pca.components), config.bins)
 
-    log("[analyze] pass 4/5: PCA coordinates and Mahalanobis distances")
-    (pca_pass,) = dask.compute(
-        tree_reduce(
-            [
-                dask.delayed(_pca_pass, pure=True)(
-                    b, s, pca.mean, pca.components, pca_edges, mu, fwhm, fact, pca_rows, white
-                )
-                for b, s in zip(blocks, starts, strict=True)
-            ],
-            _combine_pca_pass,
+    (pca_pass,) = run(
+        "pass4",
+        "pass 4/5: PCA coordinates and Mahalanobis distances",
+        lambda: dask.compute(
+            tree_reduce(
+                [
+                    dask.delayed(_pca_pass, pure=True)(
+                        b, s, pca.mean, pca.components, pca_edges, mu, fwhm, fact, pca_rows, white
+                    )
+                    for b, s in zip(blocks, starts, strict=True)
+                ],
+                _combine_pca_pass,
+            ),
+            scheduler=scheduler,
         ),
-        scheduler=scheduler,
     )
     pca_moments = finish_moments(pca_pass["moments"], np.zeros(d))
     d2 = pca_pass["d2"]
@@ -222,8 +241,17 @@ def analyze_latents(z, config: AnalyzeConfig, *, scheduler="threads", log=print)
             np.random.default_rng(config.seed + 1).permutation(len(sample))[: config.mardia_sample]
         )
     ]
-    log("[analyze] pass 5/5: 2D densities of component pairs")
-    pairs = analyse_pairs(blocks, sample, config, basis, moments, pca, moments.corr, scheduler)
+    pairs = analyse_pairs(
+        blocks,
+        sample,
+        config,
+        basis,
+        moments,
+        pca,
+        moments.corr,
+        scheduler,
+        run=lambda compute: run("pass5", "pass 5/5: 2D densities of component pairs", compute),
+    )
     basis_name = "full" if fact is None else f"trimmed fact {fact}"
     if pca_rows is not None:
         basis_name += f", random {len(pca_rows)} rows"

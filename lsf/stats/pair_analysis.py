@@ -122,8 +122,10 @@ def shape_table(
     }
 
 
-def analyse_pairs(blocks, sample, config, basis, full, pca, corr, scheduler) -> list[PairResults]:
-    """Both coordinate systems in one Dask computation."""
+def analyse_pairs(
+    blocks, sample, config, basis, full, pca, corr, scheduler, run=lambda compute: compute()
+) -> list[PairResults]:
+    """Both coordinate systems in one Dask computation (through `run`, which may resume it)."""
     from lsf.stats.pair_counts import select_pairs
 
     d = len(corr)
@@ -154,7 +156,7 @@ def analyse_pairs(blocks, sample, config, basis, full, pca, corr, scheduler) -> 
         pair_tasks(chunks, edges, pairs, mean, cov, config.pair_block)
         for _, chunks, edges, pairs, mean, cov, _ in systems
     ]
-    computed = dask.compute(*graphs, scheduler=scheduler)
+    computed = run(lambda: dask.compute(*graphs, scheduler=scheduler))
     results = []
     for (name, _, edges, pairs, mean, cov, full_cov), blocks_out in zip(
         systems, computed, strict=True

@@ -17,13 +17,17 @@ import zarr
 from lsf import __version__
 from lsf.config import AnalyzeConfig, as_dict
 from lsf.errors import LsfError
-from lsf.outputs import atomic_output_dir, exists, join, read_json, write_json_atomic
+from lsf.locks import locks_output
+from lsf.outputs import atomic_output_dir, check_output, exists, join, read_json, write_json_atomic
 from lsf.stats.analysis import Analysis, analyze_latents, scheduler_for, summary_of
+from lsf.stats.checkpoints import PassCheckpoints
 from lsf.store import open_latents, open_store
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"
 PAIRS = "pairs.parquet"
+PARTIAL_SUFFIX = ".partial"  # finished passes of an interrupted analysis, beside the output
+STORE_IDENTITY = ("n_samples", "latent_dim", "rows_per_chunk", "model", "source")
 
 
 def write_pairs_table(result: Analysis, url: str) -> None:
@@ -109,6 +113,7 @@ class AnalyzeSummary:
         )
 
 
+@locks_output("out")
 def analyze(
     config: AnalyzeConfig,
     latents: str,
@@ -120,9 +125,20 @@ def analyze(
 ) -> AnalyzeSummary:
     """Analyse the complete store `latents` and write `out/` atomically."""
     started = time.perf_counter()
+    check_output(out, overwrite)
     store_attrs = dict(open_store(latents).attrs)
     z = open_latents(latents)
-    result = analyze_latents(z, config, scheduler=scheduler_for(address), log=log)
+    checkpoints = PassCheckpoints(
+        out.rstrip("/") + PARTIAL_SUFFIX,
+        {
+            "lsf_version": __version__,
+            "store": {k: store_attrs.get(k) for k in STORE_IDENTITY},
+            "config": as_dict(config),
+        },
+    )
+    result = analyze_latents(
+        z, config, scheduler=scheduler_for(address), log=log, checkpoints=checkpoints
+    )
     summary = {
         "lsf_version": __version__,
         "latents": {"path": latents, "model": store_attrs.get("model")},
@@ -139,6 +155,7 @@ def analyze(
         write_pairs_table(result, join(tmp, PAIRS))
         group.attrs.update({"lsf_version": __version__, "latent_dim": result.latent_dim})
         write_json_atomic(join(tmp, SUMMARY), summary)
+    checkpoints.clear()
     return AnalyzeSummary(out, result.n_samples, time.perf_counter() - started, summary)
 
 

@@ -1,0 +1,159 @@
+"""Lost workers: a Ray Data encoder actor, a Ray Train worker and Dask-on-Ray task workers
+are killed (SIGKILL) mid-run; each run completes and its outputs equal an undisturbed run."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from lsf.config import AnalyzeConfig, EncodeConfig, ModelConfig, TrainConfig
+from lsf.encode import encode
+from lsf.model import load_model
+from lsf.stats.analysis import analyze_latents, scheduler_for
+from lsf.store import chunks_done, open_latents
+from lsf.train import train
+from tests.conftest import TINY_MODEL, correlated_latents, write_latent_store
+from tests.test_train import _checkpoint_registered
+
+pytestmark = pytest.mark.timeout(400)
+
+
+class Background(threading.Thread):
+    """Runs `fn` in a thread and keeps its result or exception."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.result, self.error = fn, None, None
+
+    def run(self):
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # re-raised in the test thread
+            self.error = exc
+
+    def outcome(self, timeout: float):
+        self.join(timeout)
+        assert not self.is_alive(), "the run did not finish after the fault"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _alive_pids(class_fragment: str) -> list[int]:
+    from ray.util.state import list_actors
+
+    actors = list_actors(
+        filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False
+    )
+    return [a.pid for a in actors if class_fragment in (a.class_name or "") and a.pid]
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_encoder_actor_is_replaced_and_the_store_is_identical(
+    tmp_path, long_shards, trained_run
+):
+    run, _ = trained_run
+    config = EncodeConfig(rows_per_chunk=16, batch_size=4, actors=1, cpus_per_actor=0.5)
+    reference = tmp_path / "reference.zarr"
+    encode(config, long_shards, str(run / "model.pt"), str(reference), progress=False)
+
+    out = tmp_path / "latents.zarr"
+    job = Background(
+        lambda: encode(config, long_shards, str(run / "model.pt"), str(out), progress=False)
+    )
+    job.start()
+    pid = _wait_for(lambda: (_alive_pids("LatentEncoder") or [None])[0], 120, "an encoder actor")
+    _wait_for(
+        lambda: (out / "id" / "c").is_dir() and any((out / "id" / "c").iterdir()), 60, "a chunk"
+    )
+    assert job.is_alive(), "encode finished before the fault; make the data set longer"
+    os.kill(pid, signal.SIGKILL)
+    summary = job.outcome(300)
+
+    assert summary.chunks_written == summary.chunks_total
+    group, expected = zarr.open_group(str(out), mode="r"), zarr.open_group(str(reference), mode="r")
+    assert group.attrs["complete"] is True and chunks_done(group).all()
+    assert np.array_equal(group["z"][:], expected["z"][:])
+    assert np.array_equal(group["id"][:], np.arange(group.attrs["n_samples"]))
+
+
+def test_killed_train_worker_is_restarted_from_its_checkpoint(tmp_path, synthetic_shards):
+    config = TrainConfig(
+        epochs=3, workers=1, cpus_per_worker=0.5, batch_size=32, lr=3e-3, max_failures=2
+    )
+    reference = train(ModelConfig(**TINY_MODEL), config, synthetic_shards, str(tmp_path / "ref"))
+
+    out = tmp_path / "run"
+    job = Background(lambda: train(ModelConfig(**TINY_MODEL), config, synthetic_shards, str(out)))
+    job.start()
+    _wait_for(lambda: _checkpoint_registered(out), 240, "the first recorded checkpoint")
+    pids = _alive_pids("RayTrainWorker")
+    assert pids and job.is_alive()
+    os.kill(pids[0], signal.SIGKILL)
+    summary = job.outcome(300)
+
+    assert summary.epochs == 3 and summary.resumed_from_epoch >= 1
+    model, _ = load_model(str(out / "model.pt"))
+    expected, _ = load_model(str(tmp_path / "ref" / "model.pt"))
+    # Resumed from the epoch-1 checkpoint with the same data order: the same weights.
+    for (name, value), other in zip(
+        model.state_dict().items(), expected.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(value, other, rtol=1e-5, atol=1e-6, msg=name)
+    assert summary.val_loss == pytest.approx(reference.val_loss, rel=1e-4)
+
+
+def _running_task_pids() -> list[int]:
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(
+        filters=[("state", "=", "RUNNING")], limit=1000, raise_on_missing_output=False
+    )
+    return sorted({t.worker_pid for t in tasks if t.worker_pid and t.type == "NORMAL_TASK"})
+
+
+def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_path, ray_local):
+    store = write_latent_store(tmp_path / "l.zarr", correlated_latents(120_000, 24), 2048)
+    config = AnalyzeConfig(pairs="all", pca_pairs="all", pair_bins=32)
+    expected = analyze_latents(open_latents(store), config, scheduler="threads", log=lambda _: None)
+
+    job = Background(
+        lambda: analyze_latents(
+            open_latents(store), config, scheduler=scheduler_for("auto"), log=lambda _: None
+        )
+    )
+    job.start()
+    killed = set()
+    deadline = time.time() + 120
+    while job.is_alive() and len(killed) < 3 and time.time() < deadline:
+        for pid in _running_task_pids():
+            if pid not in killed:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+                break
+        time.sleep(0.3)
+    result = job.outcome(300)
+    assert killed, "no running Dask-on-Ray task was caught; make the store larger"
+
+    assert result.moments.count == expected.moments.count
+    np.testing.assert_array_equal(result.moments.cov, expected.moments.cov)
+    np.testing.assert_array_equal(result.hist["counts"], expected.hist["counts"])
+    np.testing.assert_array_equal(result.survivors, expected.survivors)
+    np.testing.assert_array_equal(result.pca.components, expected.pca.components)
+    np.testing.assert_array_equal(result.pca_hist["counts"], expected.pca_hist["counts"])
+    for mine, theirs in zip(result.pairs, expected.pairs, strict=True):
+        np.testing.assert_array_equal(mine.counts, theirs.counts)
