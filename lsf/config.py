@@ -9,6 +9,8 @@ raise `LsfError` naming the key, e.g. `config: train.epochs must be >= 1, got 0`
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,9 +23,10 @@ from lsf.errors import LsfError
 SOURCES = ("synthetic", "celeba", "folder")
 
 
-def _opt(default, *, min=None, max=None, choices=None, help=""):
-    """A dataclass field with validation metadata (bounds are inclusive)."""
-    meta = {"min": min, "max": max, "choices": choices, "help": help}
+def _opt(default, *, min=None, max=None, choices=None, help="", path=False):
+    """A dataclass field with validation metadata (bounds are inclusive; `path`: a file or
+    folder that a config file may give relative to the working directory, not above it)."""
+    meta = {"min": min, "max": max, "choices": choices, "help": help, "path": path}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -32,7 +35,7 @@ def _opt(default, *, min=None, max=None, choices=None, help=""):
 @dataclass
 class PrepareConfig:
     source: str = _opt("synthetic", choices=SOURCES)
-    path: str | None = _opt(None, help="image folder or CelebA root (not for synthetic)")
+    path: str | None = _opt(None, help="image folder or CelebA root (not for synthetic)", path=True)
     size: int = _opt(64, min=16, max=512, help="square output size in pixels")
     n: int | None = _opt(None, min=1, help="images: synthetic count (default 20000), else a cap")
     seed: int = _opt(0, min=0)
@@ -118,7 +121,9 @@ class GenerateConfig:
     real_images: int = _opt(1000, min=10, help="real images in each metric reference set")
     feature_dims: int = _opt(64, min=2, help="pixel-PCA feature dimensions")
     knn: int = _opt(3, min=1, help="k of the k-NN precision/recall")
-    features: str | None = _opt(None, help="TorchScript feature extractor file (optional)")
+    features: str | None = _opt(
+        None, help="TorchScript feature extractor file (optional)", path=True
+    )
     plane: list[int] = _opt([0, 1], min=0, help="components (i, j) of the plane path")
     angle: float = _opt(30.0, help="angle of the plane path in degrees")
     pca_axis: int = _opt(0, min=0, help="PCA axis of the sweep path")
@@ -174,6 +179,8 @@ def _check_value(value, annotation, key: str):
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise LsfError(f"config: {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise LsfError(f"config: {key} must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -210,14 +217,36 @@ def _section_from_mapping(cls, data, name: str):
     if not isinstance(data, dict):
         raise LsfError(f"config: section {name!r} must be a mapping, got {type(data).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(_shown(k) for k in set(data) - known)
     if unknown:
         raise LsfError(
             f"config: unknown key {name}.{unknown[0]} (known: {', '.join(sorted(known))})"
         )
     defaults = cls()
-    merged = dataclasses.replace(defaults, **data) if data else defaults
-    return validate(merged, name)
+    merged = validate(dataclasses.replace(defaults, **data) if data else defaults, name)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("path"):
+            check_relative_path(getattr(merged, f.name), f"{name}.{f.name}")
+    return merged
+
+
+def check_relative_path(value: str | None, key: str) -> None:
+    """A relative path from a config file must stay inside the working directory (a job's
+    uploaded working dir); absolute paths and URLs are explicit choices and pass."""
+    if value is None or "://" in value or os.path.isabs(os.path.expanduser(value)):
+        return
+    base = os.path.realpath(os.getcwd())
+    target = os.path.realpath(os.path.join(base, value))
+    if os.path.commonpath([base, target]) != base:
+        raise LsfError(
+            f"config: {key} {value!r} leads outside the working directory; give an absolute "
+            "path or a URL to read from elsewhere"
+        )
+
+
+def _shown(key) -> str:
+    """A key as a message shows it: bare if it is a plain name, else quoted (one line)."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
 
 
 def config_from_mapping(data) -> PipelineConfig:
@@ -228,10 +257,10 @@ def config_from_mapping(data) -> PipelineConfig:
         raise LsfError("config: the top level must be a mapping of sections")
     hints = typing.get_type_hints(PipelineConfig)
     sections = {f.name for f in dataclasses.fields(PipelineConfig)}
-    unknown = sorted(set(data) - sections)
+    unknown = sorted(repr(k) for k in set(data) - sections)
     if unknown:
         raise LsfError(
-            f"config: unknown section {unknown[0]!r} (known: {', '.join(sorted(sections))})"
+            f"config: unknown section {unknown[0]} (known: {', '.join(sorted(sections))})"
         )
     return PipelineConfig(
         **{name: _section_from_mapping(hints[name], data.get(name), name) for name in sections}
@@ -257,7 +286,11 @@ def load_config(path: str | Path | None) -> PipelineConfig:
         known = ", ".join(builtin_config_names())
         raise LsfError(f"config file not found: {path} (built-in configs: {known})")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LsfError(f"config: cannot read {path} as UTF-8 text ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from lsf.config import EncodeConfig
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
-from lsf.errors import LsfError
+from lsf.errors import LsfError, worker_errors
 from lsf.locks import locks_output
 from lsf.store import (
     chunk_rows,
@@ -212,7 +212,10 @@ def encode(
         )
         pending = sum(chunk_rows(c, n, rows)[1] - chunk_rows(c, n, rows)[0] for c in missing)
         bad_ids = []
-        with tqdm(total=pending, unit="img", desc="encode", disable=not progress) as bar:
+        with (
+            tqdm(total=pending, unit="img", desc="encode", disable=not progress) as bar,
+            worker_errors("encoding"),
+        ):
             for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
                 index = int(batch["chunk"][0])
                 start, stop = chunk_rows(index, n, rows)

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import fsspec
 
 from lsf.errors import LsfError
+from lsf.outputs import make_local_folder
 
 LOCK_SUFFIX = ".lock"
 
@@ -58,10 +59,7 @@ def output_lock(url: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    except OSError as exc:
-        raise LsfError(f"cannot create the folder of {url}: {exc.strerror}") from None
+    make_local_folder(os.path.dirname(path))
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

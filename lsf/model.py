@@ -149,8 +149,12 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Autoencoder, dict
         raise LsfError(f"model not found: {path}; run `lsf train` first")
     if not info_path.is_file():
         raise LsfError(f"{info_path} is missing: {path} was not written by lsf train")
-    info = json.loads(info_path.read_text())
-    model = Autoencoder(ModelConfig(**info["model"]))
+    try:
+        info = json.loads(info_path.read_text())
+        model_config = validate(ModelConfig(**info["model"]), "model")
+    except (ValueError, KeyError, TypeError, LsfError) as exc:
+        raise LsfError(f"{info_path} is not an lsf model description ({exc})") from None
+    model = Autoencoder(model_config)
     try:
         state = torch.load(path, map_location=device, weights_only=True)
         model.load_state_dict(state)

@@ -29,13 +29,26 @@ def check_output(url: str, overwrite: bool) -> None:
     if fs.exists(path) and not overwrite:
         raise LsfError(f"output {url} already exists; pass --overwrite to replace it")
     if _is_local(fs):
-        parent = os.path.dirname(os.path.abspath(path)) or "."
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as exc:
-            raise LsfError(f"cannot create output folder {parent}: {exc.strerror}") from None
+        parent = make_local_folder(os.path.dirname(os.path.abspath(path)) or ".")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise LsfError(f"output folder {parent} is not writable")
+
+
+def make_local_folder(folder: str) -> str:
+    """Create a local folder (and its parents), or explain in one line why it cannot be."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        blocker = folder
+        while blocker and not os.path.exists(blocker):
+            blocker = os.path.dirname(blocker)
+        reason = (
+            f"{blocker} is a file, not a folder"
+            if blocker and not os.path.isdir(blocker)
+            else exc.strerror
+        )
+        raise LsfError(f"cannot create output folder {folder}: {reason}") from None
+    return folder
 
 
 @contextmanager

@@ -238,7 +238,7 @@ def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) ->
     cloud = latent_rows[: config.scatter_points]
     cloud_pca = project(cloud, arrays["pca_mean"], arrays["pca_components"])
     for path in paths:
-        points = np.load(path).astype(np.float64)
+        points = np.load(path, allow_pickle=False).astype(np.float64)
         strip = np.asarray(Image.open(path.with_suffix(".png")))
         if path.stem.startswith("plane_"):
             i, j = (int(v) for v in path.stem.split("_")[1:3])

@@ -42,7 +42,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    data_logger.setLevel(logging.WARNING)
+    # Ray Data logs a failed task as an ERROR with a stack trace; lsf reports it in one line.
+    data_logger.setLevel(logging.CRITICAL)
 
 
 def uses_gpus(gpus: float) -> bool:

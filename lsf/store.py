@@ -79,11 +79,18 @@ def _open_group(url: str, mode: str = "r") -> zarr.Group:
     ]
     if missing or Z not in group or ID not in group:
         raise LsfError(f"{url} is not an lsf latent store (missing {missing or 'arrays'})")
-    z = group[Z]
-    n, d = group.attrs["n_samples"], group.attrs["latent_dim"]
-    if z.shape != (n, d) or z.dtype != np.float32 or group[ID].shape != (n,):
+    n, d, rows = (group.attrs[k] for k in ("n_samples", "latent_dim", "rows_per_chunk"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (n, d, rows)):
         raise LsfError(
-            f"{url}: z has shape {z.shape} and dtype {z.dtype}, expected ({n}, {d}) float32"
+            f"{url}: n_samples, latent_dim and rows_per_chunk must be positive integers, got "
+            f"{n!r}, {d!r}, {rows!r}"
+        )
+    z = group[Z]
+    ids = group[ID]
+    if z.shape != (n, d) or z.dtype != np.float32 or ids.shape != (n,) or ids.dtype != np.int64:
+        raise LsfError(
+            f"{url}: z is {z.dtype}{z.shape} and id {ids.dtype}{ids.shape}, expected "
+            f"float32({n}, {d}) and int64({n},)"
         )
     return group
 
@@ -160,9 +167,36 @@ def finalize(group: zarr.Group) -> None:
         zarr.consolidate_metadata(group.store)
 
 
+def read_rows(url: str, start: int, stop: int) -> np.ndarray:
+    """Rows `start:stop` of `z`; a chunk that cannot be decoded is a one-line `LsfError`."""
+    try:
+        rows = zarr.open_array(url, path=Z, mode="r")[start:stop]
+    except Exception as exc:  # codecs, truncated files and missing metadata raise many types
+        raise LsfError(
+            f"latent store {url}: rows {start}..{stop - 1} cannot be read ({type(exc).__name__}"
+            f": {str(exc).splitlines()[0] if str(exc) else ''}); the store is damaged, rerun "
+            "`lsf encode --overwrite`"
+        ) from None
+    if rows.shape != (stop - start, rows.shape[1]) or rows.dtype != np.float32:
+        raise LsfError(f"latent store {url}: rows {start}..{stop - 1} are {rows.dtype}{rows.shape}")
+    return rows
+
+
 def open_latents(url: str):
-    """`z` of a complete store as a lazy Dask array (one Dask chunk per Zarr chunk)."""
+    """`z` of a complete store as a lazy Dask array, one Dask chunk per Zarr chunk, each read
+    by `read_rows` (plain function tasks: they run under threads and Dask-on-Ray alike)."""
+    import dask
     import dask.array as da
 
-    open_store(url)
-    return da.from_zarr(url, component=Z, inline_array=True)
+    group = open_store(url)
+    n, d = group[Z].shape
+    rows = group.attrs["rows_per_chunk"]
+    parts = [
+        da.from_delayed(
+            dask.delayed(read_rows, pure=True)(url, start, min(start + rows, n)),
+            shape=(min(start + rows, n) - start, d),
+            dtype=np.float32,
+        )
+        for start in range(0, n, rows)
+    ]
+    return da.concatenate(parts, axis=0) if parts else da.zeros((0, d), dtype=np.float32)

@@ -33,7 +33,7 @@ from lsf.data.shards import (
     read_table,
     shard_urls,
 )
-from lsf.errors import LsfError
+from lsf.errors import LsfError, from_worker, worker_errors
 from lsf.locks import locks_output
 from lsf.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
 
@@ -356,6 +356,11 @@ def train(
     if use_gpu:
         resources["GPU"] = train_config.gpus_per_worker
     urls = shard_urls(shards, manifest)
+    with worker_errors("reading the shards"):
+        datasets = {
+            "train": _split_dataset(urls, SPLIT_TRAIN, train_config.cache_dataset),
+            "val": _split_dataset(urls, SPLIT_VALIDATION, train_config.cache_dataset),
+        }
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -373,10 +378,7 @@ def train(
             failure_config=ray.train.FailureConfig(max_failures=train_config.max_failures),
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
-        datasets={
-            "train": _split_dataset(urls, SPLIT_TRAIN, train_config.cache_dataset),
-            "val": _split_dataset(urls, SPLIT_VALIDATION, train_config.cache_dataset),
-        },
+        datasets=datasets,
         dataset_config=ray.train.DataConfig(datasets_to_split=["train", "val"]),
     )
     try:
@@ -420,7 +422,4 @@ def _as_lsf_error(error: BaseException) -> LsfError:
                 line.strip().split("NonFiniteLoss: ")[-1] + "; the last good "
                 "checkpoint is kept; lower --lr and rerun"
             )
-    if isinstance(error, LsfError):
-        return error
-    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
-    return LsfError(f"training failed: {first}")
+    return from_worker(error, "training")

@@ -65,21 +65,90 @@ def write_table(table: pa.Table, url: str) -> None:
 def read_table(url: str, columns: list[str] | None = None, filters=None) -> pa.Table:
     """A Parquet file; `filters` (pyarrow form) prune row groups by their statistics."""
     fs, path = fsspec.core.url_to_fs(url)
-    with fs.open(path, "rb") as f:
-        return pq.read_table(f, columns=columns, filters=filters)
+    try:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, columns=columns, filters=filters)
+    except (OSError, pa.ArrowException) as exc:
+        raise LsfError(
+            f"shard {url} cannot be read ({str(exc).splitlines()[0]}); it is corrupt or was "
+            "changed after `lsf prepare`: rerun `lsf prepare --overwrite`"
+        ) from None
 
 
-def read_manifest(shards: str) -> dict:
-    """The manifest of a shard folder; a clear error when the folder is not one."""
+def read_manifest(shards: str, verify: bool = True) -> dict:
+    """The manifest of a shard folder; a clear error when the folder is not one. With
+    `verify`, every shard's Parquet footer is read and checked against the manifest, so a
+    truncated or replaced shard is refused before any work starts."""
     fs, path = fsspec.core.url_to_fs(shards)
     manifest_path = f"{path.rstrip('/')}/{MANIFEST}"
     if not fs.exists(manifest_path):
         raise LsfError(f"no shards at {shards} (missing {MANIFEST}); run `lsf prepare` first")
     with fs.open(manifest_path, "r") as f:
         try:
-            return json.load(f)
-        except json.JSONDecodeError:
+            manifest = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise LsfError(f"{shards}/{MANIFEST} is not valid JSON") from None
+    _check_manifest(shards, manifest)
+    if verify:
+        verify_shards(shards, manifest)
+    return manifest
+
+
+def _check_manifest(shards: str, manifest) -> None:
+    def bad(what: str):
+        return LsfError(
+            f"{shards}/{MANIFEST} is not an lsf shard manifest ({what}); rerun `lsf prepare`"
+        )
+
+    if not isinstance(manifest, dict):
+        raise bad("not an object")
+    missing = [
+        k for k in ("n", "image_shape", "shards", "fingerprint", "splits") if k not in manifest
+    ]
+    if missing:
+        raise bad(f"missing {', '.join(missing)}")
+    shape = manifest["image_shape"]
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+    ):
+        raise bad(f"image_shape {shape!r}")
+    entries = manifest["shards"]
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("file"), str)
+        and "/" not in e["file"]
+        and isinstance(e.get("rows"), int)
+        and isinstance(e.get("first_id"), int)
+        for e in entries
+    ):
+        raise bad("shards must list file, rows and first_id")
+    if not isinstance(manifest["n"], int) or manifest["n"] != sum(e["rows"] for e in entries):
+        raise bad(f"n {manifest['n']!r} does not match the shards' rows")
+
+
+def verify_shards(shards: str, manifest: dict) -> None:
+    """Every shard's footer readable, with the manifest's rows and the lsf columns."""
+    for entry, url in zip(manifest["shards"], shard_urls(shards, manifest), strict=True):
+        fs, path = fsspec.core.url_to_fs(url)
+        try:
+            with fs.open(path, "rb") as f:
+                metadata = pq.read_metadata(f)
+        except FileNotFoundError:
+            raise LsfError(f"shard {url} is missing; rerun `lsf prepare --overwrite`") from None
+        except (OSError, pa.ArrowException) as exc:
+            raise LsfError(
+                f"shard {url} is corrupt or truncated ({str(exc).splitlines()[0]}); "
+                "rerun `lsf prepare --overwrite`"
+            ) from None
+        names = set(metadata.schema.names)
+        if metadata.num_rows != entry["rows"] or not {"id", "split", "image"} <= names:
+            raise LsfError(
+                f"shard {url} holds {metadata.num_rows} rows with columns {sorted(names)}, "
+                f"but the manifest expects {entry['rows']} rows of id, split and image; "
+                "rerun `lsf prepare --overwrite`"
+            )
 
 
 def shard_urls(shards: str, manifest: dict) -> list[str]:
