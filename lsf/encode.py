@@ -22,6 +22,7 @@ from lsf.config import EncodeConfig
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
 from lsf.errors import LsfError, worker_errors
 from lsf.locks import locks_output
+from lsf.outputs import is_local, local_path
 from lsf.store import (
     chunk_rows,
     chunks_done,
@@ -198,7 +199,11 @@ def encode(
                 batch_size=1,
                 batch_format="numpy",
                 fn_constructor_kwargs={
-                    "model_path": os.path.abspath(model_path),
+                    "model_path": (
+                        os.path.abspath(local_path(model_path))
+                        if is_local(model_path)
+                        else model_path
+                    ),
                     "image_shape": manifest["image_shape"],
                     "batch_size": config.batch_size,
                     "threads": max(1, round(config.cpus_per_actor)),

@@ -8,7 +8,9 @@ ConvTranspose2d blocks mirroring the encoder, sigmoid output in [0, 1].
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -142,24 +144,30 @@ def save_model(model: Autoencoder, folder: str | Path, summary: dict) -> None:
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[Autoencoder, dict]:
-    """Load `RUN/model.pt` (+ its `model.json`) without Ray: `(model in eval mode, info)`."""
-    path = Path(path)
-    info_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise LsfError(f"model not found: {path}; run `lsf train` first")
-    if not info_path.is_file():
-        raise LsfError(f"{info_path} is missing: {path} was not written by lsf train")
+    """Load `RUN/model.pt` (+ its `model.json`) without Ray: `(model in eval mode, info)`.
+    `path` is a local path or an fsspec URL."""
+    import fsspec
+
+    url = str(path)
+    info_url = os.path.splitext(url)[0] + ".json"
+    fs, fs_path = fsspec.core.url_to_fs(url)
+    if not fs.isfile(fs_path):
+        raise LsfError(f"model not found: {url}; run `lsf train` first")
+    if not fs.isfile(fsspec.core.url_to_fs(info_url)[1]):
+        raise LsfError(f"{info_url} is missing: {url} was not written by lsf train")
     try:
-        info = json.loads(info_path.read_text())
+        with fsspec.open(info_url, "r") as f:
+            info = json.load(f)
         model_config = validate(ModelConfig(**info["model"]), "model")
     except (ValueError, KeyError, TypeError, LsfError) as exc:
-        raise LsfError(f"{info_path} is not an lsf model description ({exc})") from None
+        raise LsfError(f"{info_url} is not an lsf model description ({exc})") from None
     model = Autoencoder(model_config)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with fs.open(fs_path, "rb") as f:
+            state = torch.load(io.BytesIO(f.read()), map_location=device, weights_only=True)
         model.load_state_dict(state)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        raise LsfError(f"cannot load {path}: {str(exc).splitlines()[0]}") from None
+        raise LsfError(f"cannot load {url}: {str(exc).splitlines()[0]}") from None
     return model.to(device).eval(), info
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,22 @@ from lsf.errors import LsfError
 
 def _is_local(fs) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+def is_local(url: str) -> bool:
+    """Whether `url` is on the local file system (a plain path or a `file://` URL)."""
+    return _is_local(fsspec.core.url_to_fs(url)[0])
+
+
+def local_path(url: str) -> str:
+    """The local path of a local `url` (`file:///a/b` -> `/a/b`)."""
+    return fsspec.core.url_to_fs(url)[1]
+
+
+def zarr_location(url: str) -> str:
+    """What to hand zarr: a plain path for local URLs (zarr's LocalStore creates folders;
+    its fsspec store on `file://` does not), the URL itself for object stores."""
+    return local_path(url) if is_local(url) else url
 
 
 def check_output(url: str, overwrite: bool) -> None:
@@ -51,6 +68,16 @@ def make_local_folder(folder: str) -> str:
     return folder
 
 
+def _move_into_place(fs, tmp_path: str, path: str, token: str) -> None:
+    if fs.exists(path):
+        old_path = f"{path.rstrip('/')}.old-{token}"
+        fs.mv(path, old_path, recursive=True)
+        fs.mv(tmp_path, path, recursive=True)
+        fs.rm(old_path, recursive=True)
+    else:
+        fs.mv(tmp_path, path, recursive=True)
+
+
 @contextmanager
 def atomic_output_dir(url: str, overwrite: bool = False) -> Iterator[str]:
     """Yield a temporary folder URL that becomes `url` when the block completes."""
@@ -65,13 +92,45 @@ def atomic_output_dir(url: str, overwrite: bool = False) -> Iterator[str]:
     except BaseException:
         fs.rm(tmp_path, recursive=True)
         raise
-    if fs.exists(path):
-        old_path = f"{path.rstrip('/')}.old-{token}"
-        fs.mv(path, old_path, recursive=True)
-        fs.mv(tmp_path, path, recursive=True)
-        fs.rm(old_path, recursive=True)
-    else:
-        fs.mv(tmp_path, path, recursive=True)
+    _move_into_place(fs, tmp_path, path, token)
+
+
+@contextmanager
+def staged_output_dir(url: str, overwrite: bool = False) -> Iterator[str]:
+    """Like `atomic_output_dir`, but always yields a local folder, for writers that need
+    one (PIL, matplotlib, torch.save): on an object store the folder is staged in a local
+    temporary folder and uploaded when the block completes."""
+    if is_local(url):
+        with atomic_output_dir(url, overwrite) as tmp:
+            yield local_path(tmp)
+        return
+    check_output(url, overwrite)
+    fs, path = fsspec.core.url_to_fs(url)
+    token = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="lsf-stage-") as staging:
+        yield staging
+        tmp_path = f"{path.rstrip('/')}.tmp-{token}"
+        try:
+            fs.put(staging.rstrip("/") + "/", tmp_path, recursive=True)
+        except BaseException:
+            if fs.exists(tmp_path):
+                fs.rm(tmp_path, recursive=True)
+            raise
+        _move_into_place(fs, tmp_path, path, token)
+
+
+@contextmanager
+def local_copy(url: str) -> Iterator[str]:
+    """A local path holding the file or folder `url`: the path itself when it is local,
+    else a temporary download (for readers that need a local file)."""
+    if is_local(url):
+        yield local_path(url)
+        return
+    fs, path = fsspec.core.url_to_fs(url)
+    with tempfile.TemporaryDirectory(prefix="lsf-copy-") as folder:
+        target = os.path.join(folder, os.path.basename(path.rstrip("/")) or "copy")
+        fs.get(path.rstrip("/"), target, recursive=fs.isdir(path))
+        yield target
 
 
 def write_json_atomic(url: str, data) -> None:

@@ -10,11 +10,11 @@ Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lsf.config import PipelineConfig
 from lsf.errors import LsfError
 from lsf.locks import locks_output
+from lsf.outputs import exists, join, makedirs
 from lsf.store import is_complete
 
 
@@ -73,7 +73,7 @@ def run_pipeline(
             f"({config.prepare.size})"
         )
     paths = StagePaths.under(workdir)
-    Path(workdir).mkdir(parents=True, exist_ok=True)
+    makedirs(workdir)
     result = PipelineResult(paths)
 
     def stage(name: str, done: bool, action) -> None:
@@ -88,12 +88,12 @@ def run_pipeline(
 
     stage(
         "prepare",
-        Path(paths.shards, "manifest.json").is_file(),
+        exists(join(paths.shards, "manifest.json")),
         lambda: prepare(config.prepare, paths.shards, address=address, progress=progress),
     )
     stage(
         "train",
-        Path(paths.run, "model.json").is_file(),
+        exists(join(paths.run, "model.json")),
         lambda: train(config.model, config.train, paths.shards, paths.run, address=address),
     )
     stage(
@@ -110,17 +110,17 @@ def run_pipeline(
     )
     stage(
         "analyze",
-        Path(paths.analysis, "summary.json").is_file(),
+        exists(join(paths.analysis, "summary.json")),
         lambda: analyze(config.analyze, paths.latents, paths.analysis, address=address, log=log),
     )
     stage(
         "generate",
-        Path(paths.samples, "metrics.json").is_file(),
+        exists(join(paths.samples, "metrics.json")),
         lambda: generate(config.generate, paths.model, paths.analysis, paths.samples, log=log),
     )
     stage(
         "report",
-        Path(paths.report, "index.html").is_file(),
+        exists(join(paths.report, "index.html")),
         lambda: report(config.report, paths.analysis, paths.report, samples=paths.samples),
     )
     return result

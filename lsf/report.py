@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import html
+import posixpath
 import shutil
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import zarr
 from PIL import Image
@@ -24,7 +27,7 @@ from lsf import __version__
 from lsf.config import ReportConfig
 from lsf.errors import LsfError
 from lsf.locks import locks_output
-from lsf.outputs import atomic_output_dir, read_json
+from lsf.outputs import exists, join, local_copy, read_json, staged_output_dir, zarr_location
 from lsf.plots.distributions import (
     histogram_details,
     histograms_overview,
@@ -69,7 +72,7 @@ def _density(points: np.ndarray, bins: int = 60):
 
 
 def _latent_rows(store_url: str, count: int, seed: int) -> np.ndarray:
-    z = zarr.open_group(store_url, mode="r")["z"]
+    z = zarr.open_group(zarr_location(store_url), mode="r")["z"]
     n = z.shape[0]
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, count), replace=False))
     x = z.get_orthogonal_selection((rows, slice(None))).astype(np.float64)
@@ -120,11 +123,12 @@ padding:.25em .6em;text-align:right}th{background:#f3f3f3}h2{border-bottom:2px s
 margin-top:2em}"""
 
 
-def _training(page: _Page, run: Path) -> None:
-    page.section("Training", f"Run folder <code>{html.escape(str(run))}</code>.")
-    metrics = run / "metrics.csv"
-    if metrics.is_file():
-        with open(metrics) as f:
+def _training(page: _Page, run: str) -> None:
+    page.section("Training", f"Run folder <code>{html.escape(run)}</code>.")
+    fs, folder = fsspec.core.url_to_fs(run)
+    metrics, reconstructions = join(folder, "metrics.csv"), join(folder, "reconstructions.png")
+    if fs.isfile(metrics):
+        with fs.open(metrics, "r") as f:
             rows = list(csv.DictReader(f))
         epochs = [int(r["epoch"]) for r in rows]
         page.figure(
@@ -134,8 +138,8 @@ def _training(page: _Page, run: Path) -> None:
             ),
             "Reconstruction loss per epoch (train and validation).",
         )
-    if (run / "reconstructions.png").is_file():
-        shutil.copy(run / "reconstructions.png", page.folder / "reconstructions.png")
+    if fs.isfile(reconstructions):
+        fs.get_file(reconstructions, str(page.folder / "reconstructions.png"))
         page.image("reconstructions.png", "Validation images (top) and their reconstructions.")
 
 
@@ -267,12 +271,12 @@ def report(
 ) -> ReportSummary:
     started = time.perf_counter()
     arrays, summary = load_analysis(analysis)
-    if samples is not None and not Path(samples, "metrics.json").is_file():
+    if samples is not None and not exists(join(samples, "metrics.json")):
         raise LsfError(f"no samples at {samples}; run `lsf generate` first or leave out --samples")
     d = len(arrays["mean"])
     fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
     pca_fits = {k: arrays[f"pca_fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
-    with atomic_output_dir(out, overwrite) as tmp:
+    with staged_output_dir(out, overwrite) as tmp, ExitStack() as inputs:
         page = _Page(Path(tmp))
         pca = summary["pca"]
         page.section("Headline numbers")
@@ -297,8 +301,9 @@ def report(
             ],
         )
         model = summary["latents"].get("model") or {}
-        if model.get("path") and Path(model["path"]).parent.is_dir():
-            _training(page, Path(model["path"]).parent)
+        run_folder = posixpath.dirname(str(model.get("path") or ""))
+        if run_folder and exists(run_folder):
+            _training(page, run_folder)
         dominant = np.flatnonzero(arrays["dominant"])
         detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
         page.section(
@@ -382,7 +387,8 @@ def report(
             ],
         )
         if samples is not None:
-            _samples_section(page, Path(samples), arrays, config, latent_rows)
+            local_samples = Path(inputs.enter_context(local_copy(samples)))
+            _samples_section(page, local_samples, arrays, config, latent_rows)
         document = (
             "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>lsf report</title><style>{STYLE}</style></head><body>"

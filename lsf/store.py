@@ -17,6 +17,7 @@ import zarr
 
 from lsf import __version__
 from lsf.errors import LsfError
+from lsf.outputs import zarr_location
 
 Z, ID = "z", "id"
 
@@ -35,7 +36,7 @@ def create_store(
     url: str, n_samples: int, latent_dim: int, rows_per_chunk: int, *, model: dict, source: dict
 ) -> zarr.Group:
     """A new, empty (incomplete) latent store at `url`; an existing one is replaced."""
-    group = zarr.open_group(url, mode="w", zarr_format=3)
+    group = zarr.open_group(zarr_location(url), mode="w", zarr_format=3)
     group.create_array(
         Z,
         shape=(n_samples, latent_dim),
@@ -71,7 +72,7 @@ def _open_group(url: str, mode: str = "r") -> zarr.Group:
     if not fs.exists(path):
         raise LsfError(f"no latent store at {url}; run `lsf encode` first")
     try:
-        group = zarr.open_group(url, mode=mode)
+        group = zarr.open_group(zarr_location(url), mode=mode)
     except Exception as exc:  # zarr raises several types for a folder that is not a group
         raise LsfError(f"{url} is not a Zarr latent store ({type(exc).__name__})") from None
     missing = [
@@ -170,7 +171,7 @@ def finalize(group: zarr.Group) -> None:
 def read_rows(url: str, start: int, stop: int) -> np.ndarray:
     """Rows `start:stop` of `z`; a chunk that cannot be decoded is a one-line `LsfError`."""
     try:
-        rows = zarr.open_array(url, path=Z, mode="r")[start:stop]
+        rows = zarr.open_array(zarr_location(url), path=Z, mode="r")[start:stop]
     except Exception as exc:  # codecs, truncated files and missing metadata raise many types
         raise LsfError(
             f"latent store {url}: rows {start}..{stop - 1} cannot be read ({type(exc).__name__}"

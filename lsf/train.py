@@ -9,17 +9,16 @@ Run: `lsf train --shards work/shards --out work/run --workers 2` (or `jobs/train
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,17 +29,17 @@ from lsf.data.shards import (
     SPLIT_VALIDATION,
     column_images,
     read_manifest,
-    read_table,
     shard_urls,
 )
 from lsf.errors import LsfError, from_worker, worker_errors
 from lsf.locks import locks_output
-from lsf.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
+from lsf.model import Autoencoder, images_to_tensor
+from lsf.outputs import is_local, join, local_path, makedirs, read_json, write_json_atomic
+from lsf.run_artifacts import write_run_artifacts
 
 RUN_IDENTITY = "run.json"
 CHECKPOINT_STATE = "state.pt"
 CHECKPOINT_INFO = "state.json"
-RECONSTRUCTION_COUNT = 8
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -257,14 +256,14 @@ def _run_identity(model_config: ModelConfig, train_config: TrainConfig, manifest
     return {"model": as_dict(model_config), "train": keep, "shards": manifest["fingerprint"]}
 
 
-def _check_run_folder(out: Path, identity: dict, overwrite: bool, resume: bool) -> None:
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    if (out / "model.json").exists():
+def _check_run_folder(out: str, identity: dict, overwrite: bool, resume: bool) -> None:
+    fs, path = fsspec.core.url_to_fs(out)
+    if overwrite and fs.exists(path):
+        fs.rm(path, recursive=True)
+    if fs.exists(join(path, "model.json")):
         raise LsfError(f"{out} already holds a trained model; pass --overwrite to retrain")
-    existing = out / RUN_IDENTITY
-    if existing.exists():
-        previous = json.loads(existing.read_text())
+    if fs.exists(join(path, RUN_IDENTITY)):
+        previous = read_json(join(out, RUN_IDENTITY))
         if previous != identity:
             changed = sorted(k for k in identity if previous.get(k) != identity[k])
             raise LsfError(
@@ -275,44 +274,15 @@ def _check_run_folder(out: Path, identity: dict, overwrite: bool, resume: bool) 
         raise LsfError(f"nothing to resume in {out}: no checkpoints from an earlier run")
 
 
-def _fixed_validation_images(shards: str, manifest: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The first RECONSTRUCTION_COUNT validation images by id (train images if none)."""
-    shape = tuple(manifest["image_shape"])
-    found_ids, found = [], []
-    for wanted in (SPLIT_VALIDATION, SPLIT_TRAIN):
-        for url in shard_urls(shards, manifest):
-            table = read_table(url, columns=["id", "split", "image"])
-            keep = np.flatnonzero(table["split"].to_numpy() == wanted)
-            images = column_images(table["image"], shape)
-            found_ids += list(table["id"].to_numpy()[keep])
-            found += list(images[keep])
-            if len(found) >= RECONSTRUCTION_COUNT:
-                ids = np.array(found_ids[:RECONSTRUCTION_COUNT])
-                return ids, np.stack(found[:RECONSTRUCTION_COUNT])
-    return np.array(found_ids), np.stack(found)
+def _storage(out: str) -> tuple[str, object | None]:
+    """Ray Train's `(storage_path, storage_filesystem)` for checkpoints under `out/ray`: a
+    local path, or any fsspec file system wrapped for pyarrow (s3://, gs://, ...)."""
+    if is_local(out):
+        return os.path.abspath(join(local_path(out), "ray")), None
+    import pyarrow.fs
 
-
-def reconstruct(model: Autoencoder, images: np.ndarray) -> np.ndarray:
-    """uint8 reconstructions of uint8 images `(B, H, W, C)`."""
-    with torch.inference_mode():
-        return tensor_to_images(model(images_to_tensor(images)))
-
-
-def _write_artifacts(out: Path, model, history, shards, manifest, summary: dict) -> None:
-    from PIL import Image
-
-    from lsf.data.images import image_grid
-
-    with open(out / "metrics.csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    (out / "metrics.csv.tmp").replace(out / "metrics.csv")
-    ids, images = _fixed_validation_images(shards, manifest)
-    grid = image_grid(np.concatenate([images, reconstruct(model, images)]), columns=len(images))
-    Image.fromarray(grid).save(out / "reconstructions.png.tmp", format="PNG")
-    (out / "reconstructions.png.tmp").replace(out / "reconstructions.png")
-    save_model(model, out, {**summary, "reconstruction_ids": [int(i) for i in ids]})
+    fs, path = fsspec.core.url_to_fs(out)
+    return join(path, "ray"), pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
 
 
 @locks_output("out")
@@ -343,11 +313,12 @@ def train(
         )
     if manifest["splits"]["validation"] == 0:
         raise LsfError(f"{shards} has no validation images; prepare with a val_fraction > 0")
-    out_path = Path(out).absolute()
+    if is_local(out):
+        out = os.path.abspath(local_path(out))
     identity = _run_identity(model_config, train_config, manifest)
-    _check_run_folder(out_path, identity, overwrite, resume)
-    out_path.mkdir(parents=True, exist_ok=True)
-    (out_path / RUN_IDENTITY).write_text(json.dumps(identity, indent=2))
+    _check_run_folder(out, identity, overwrite, resume)
+    makedirs(out)
+    write_json_atomic(join(out, RUN_IDENTITY), identity)
     print(Autoencoder(model_config).describe())
 
     init_ray(address)
@@ -361,6 +332,7 @@ def train(
             "train": _split_dataset(urls, SPLIT_TRAIN, train_config.cache_dataset),
             "val": _split_dataset(urls, SPLIT_VALIDATION, train_config.cache_dataset),
         }
+    storage_path, storage_filesystem = _storage(out)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -373,7 +345,8 @@ def train(
         ),
         run_config=ray.train.RunConfig(
             name="train",
-            storage_path=str(out_path / "ray"),
+            storage_path=storage_path,
+            storage_filesystem=storage_filesystem,
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             failure_config=ray.train.FailureConfig(max_failures=train_config.max_failures),
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),
@@ -396,7 +369,7 @@ def train(
     history = info["history"]
     last = history[-1]
     summary = TrainSummary(
-        out=str(out_path),
+        out=out,
         epochs=last["epoch"],
         train_loss=last["train_loss"],
         val_loss=last["val_loss"],
@@ -410,7 +383,7 @@ def train(
         "shards": {"path": shards, "fingerprint": manifest["fingerprint"], "n": manifest["n"]},
         "summary": dataclasses.asdict(summary),
     }
-    _write_artifacts(out_path, model, history, shards, manifest, details)
+    write_run_artifacts(out, model, history, shards, manifest, details)
     return summary
 
 

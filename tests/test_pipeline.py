@@ -18,7 +18,9 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def tiny_workdir(tmp_path_factory, ray_local):
     workdir = tmp_path_factory.mktemp("pipeline") / "work"
-    result = run_pipeline(load_config("tiny"), str(workdir), progress=False, log=lambda *_: None)
+    # A file:// URL: every stage must address its inputs and outputs as URLs, not paths.
+    url = f"file://{workdir}"
+    result = run_pipeline(load_config("tiny"), url, progress=False, log=lambda *_: None)
     assert result.ran == ["prepare", "train", "encode", "analyze", "generate", "report"]
     return workdir
 
@@ -158,3 +160,48 @@ def test_cli_report_refuses_missing_samples(tiny_workdir, tmp_path, capsys):
         "--quiet",
     ]
     assert main(args) == 0 and (tmp_path / "r" / "index.html").is_file()
+
+
+def test_generate_and_report_read_and_write_an_object_store(tiny_workdir):
+    """memory:// stands in for s3://: inputs are read from it, outputs staged and uploaded."""
+    import fsspec
+
+    from lsf.config import ReportConfig
+    from lsf.report import report
+
+    fs = fsspec.filesystem("memory")
+    for name in ("model.pt", "model.json", "metrics.csv"):
+        fs.put_file(str(tiny_workdir / "run" / name), f"/bucket/run/{name}")
+    fs.put(str(tiny_workdir / "analysis"), "/bucket/analysis", recursive=True)
+    config = GenerateConfig(n=100, samplers=["mvn"], real_images=100, feature_dims=8)
+    generate(
+        config,
+        "memory://bucket/run/model.pt",
+        "memory://bucket/analysis",
+        "memory://bucket/samples",
+        log=lambda *_: None,
+    )
+    report(
+        ReportConfig(),
+        "memory://bucket/analysis",
+        "memory://bucket/report",
+        samples="memory://bucket/samples",
+    )
+    files = {p.split("/bucket/", 1)[1] for p in fs.find("/bucket")}
+    assert {"samples/metrics.json", "samples/mvn/grid.png", "report/index.html"} <= files
+    assert "report/samples_mvn.png" in files
+    assert not [f for f in files if ".tmp-" in f or ".old-" in f]
+    page = fs.cat_file("/bucket/report/index.html").decode()
+    assert "samples_mvn.png" in page
+    fs.rm("/bucket", recursive=True)
+
+
+def test_train_checkpoints_go_through_the_url_file_system():
+    import pyarrow.fs
+
+    from lsf.train import _storage
+
+    path, filesystem = _storage("memory://bucket/run")
+    assert path == "/bucket/run/ray" and isinstance(filesystem, pyarrow.fs.PyFileSystem)
+    path, filesystem = _storage("file:///tmp/x/run")
+    assert path == "/tmp/x/run/ray" and filesystem is None

@@ -14,7 +14,8 @@ from lsf.config import ModelConfig, TrainConfig
 from lsf.data.shards import read_images
 from lsf.errors import LsfError
 from lsf.model import load_model
-from lsf.train import reconstruct, train
+from lsf.run_artifacts import reconstruct
+from lsf.train import train
 from tests.conftest import TINY_MODEL
 
 pytestmark = pytest.mark.timeout(600)

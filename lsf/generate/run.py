@@ -40,7 +40,14 @@ from lsf.generate.samplers import (
 )
 from lsf.locks import locks_output
 from lsf.model import load_model
-from lsf.outputs import atomic_output_dir, join, makedirs, write_json_atomic
+from lsf.outputs import (
+    join,
+    local_copy,
+    makedirs,
+    staged_output_dir,
+    write_json_atomic,
+    zarr_location,
+)
 from lsf.stats.results import load_analysis
 from lsf.store import open_store
 
@@ -151,7 +158,8 @@ def generate(
     n = read_manifest(shards)["n"]
     reference, held_out = _real_sets(shards, n, config.real_images, config.seed)
     if config.features:
-        features = TorchScriptFeatures(config.features)
+        with local_copy(config.features) as features_file:
+            features = TorchScriptFeatures(features_file)
     else:
         features = PixelPCAFeatures.fit(reference, config.feature_dims)
     real_features = features(reference)
@@ -167,12 +175,12 @@ def generate(
         ),
     }
     gmm = None
-    with atomic_output_dir(out, overwrite) as tmp:
+    with staged_output_dir(out, overwrite) as tmp:
         for name in config.samplers:
             if name == "gmm":
                 count = min(config.gmm_rows, n)
                 picks = np.sort(np.random.default_rng(config.seed).choice(n, count, replace=False))
-                z = zarr.open_group(store_url, mode="r")["z"]
+                z = zarr.open_group(zarr_location(store_url), mode="r")["z"]
                 fit_rows = z.get_orthogonal_selection((picks, slice(None)))
                 gmm = fit_gmm(
                     fit_rows[np.isfinite(fit_rows).all(axis=1)], config.gmm_components, config.seed

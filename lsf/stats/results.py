@@ -18,7 +18,15 @@ from lsf import __version__
 from lsf.config import AnalyzeConfig, as_dict
 from lsf.errors import LsfError
 from lsf.locks import locks_output
-from lsf.outputs import atomic_output_dir, check_output, exists, join, read_json, write_json_atomic
+from lsf.outputs import (
+    atomic_output_dir,
+    check_output,
+    exists,
+    join,
+    read_json,
+    write_json_atomic,
+    zarr_location,
+)
 from lsf.stats.analysis import Analysis, analyze_latents, scheduler_for, summary_of
 from lsf.stats.checkpoints import PassCheckpoints
 from lsf.store import open_latents, open_store
@@ -147,7 +155,7 @@ def analyze(
         "least_elliptic_pairs": top_pairs(result),
     }
     with atomic_output_dir(out, overwrite) as tmp:
-        group = zarr.open_group(join(tmp, ARRAYS), mode="w", zarr_format=3)
+        group = zarr.open_group(zarr_location(join(tmp, ARRAYS)), mode="w", zarr_format=3)
         for name, values in analysis_arrays(result).items():
             values = np.asarray(values)
             chunks = (1024, *values.shape[1:]) if name.endswith("pair_counts") else "auto"
@@ -163,6 +171,6 @@ def load_analysis(path: str) -> tuple[dict[str, np.ndarray], dict]:
     """`(arrays, summary)` of an analysis folder written by `lsf analyze`."""
     if not exists(join(path, SUMMARY)) or not exists(join(path, ARRAYS)):
         raise LsfError(f"no analysis at {path}; run `lsf analyze` first")
-    group = zarr.open_group(join(path, ARRAYS), mode="r")
+    group = zarr.open_group(zarr_location(join(path, ARRAYS)), mode="r")
     arrays = {name: group[name][...] for name in group.array_keys()}
     return arrays, read_json(join(path, SUMMARY))
