@@ -84,3 +84,14 @@ def correlated_latents(n: int, d: int, seed: int = 0):
     z[:, 0] = np.exp(0.5 * z[:, 0])
     z[:, 1] += np.where(rng.random(n) < 0.4, 3.0, 0.0)
     return z.astype(np.float32)
+
+
+def driver_tracebacks(output: str) -> list[str]:
+    """Traceback lines printed by lsf itself, not the log lines Ray streams from its worker
+    processes (prefixed `(Name pid=N)`), which lsf does not control."""
+    import re
+
+    worker_line = re.compile(r"^(\x1b\[\d+m)?\(\S* ?pid=\d+")
+    return [
+        line for line in output.splitlines() if "Traceback" in line and not worker_line.match(line)
+    ]

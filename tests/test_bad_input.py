@@ -13,7 +13,7 @@ import zarr
 import lsf.encode
 from lsf.cli import main
 from lsf.store import chunks_done, is_complete
-from tests.conftest import correlated_latents, write_latent_store
+from tests.conftest import correlated_latents, driver_tracebacks, write_latent_store
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -24,7 +24,7 @@ def _refused(capsys, argv: list[str], match: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("lsf ")]
     assert code == 2, err
     assert len(lines) == 1 and match in lines[0], err
-    assert "Traceback" not in err
+    assert not driver_tracebacks(err), err
     return lines[0]
 
 

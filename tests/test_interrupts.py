@@ -21,7 +21,7 @@ from lsf.config import EncodeConfig, load_config
 from lsf.encode import encode
 from lsf.stats.results import analyze
 from lsf.store import chunks_done, is_complete
-from tests.conftest import correlated_latents, write_latent_store
+from tests.conftest import correlated_latents, driver_tracebacks, write_latent_store
 
 pytestmark = pytest.mark.timeout(500)
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
@@ -50,7 +50,7 @@ def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
 
 def _assert_clean_stop(proc, output: str, signum: int) -> None:
     assert proc.returncode == 128 + signum, output
-    assert "Traceback" not in output, output
+    assert not driver_tracebacks(output), output
     stops = [line for line in output.splitlines() if ": interrupted (" in line]
     assert len(stops) == 1 and signal.Signals(signum).name in stops[0], output
 
