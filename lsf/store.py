@@ -168,33 +168,34 @@ def finalize(group: zarr.Group) -> None:
         zarr.consolidate_metadata(group.store)
 
 
-def read_rows(url: str, start: int, stop: int) -> np.ndarray:
-    """Rows `start:stop` of `z`; a chunk that cannot be decoded is a one-line `LsfError`."""
+def read_rows(z: zarr.Array, url: str, start: int, stop: int) -> np.ndarray:
+    """Rows `start:stop` of the store's `z`; a chunk that cannot be decoded is a one-line
+    `LsfError` naming the store and the rows."""
     try:
-        rows = zarr.open_array(zarr_location(url), path=Z, mode="r")[start:stop]
+        rows = z[start:stop]
     except Exception as exc:  # codecs, truncated files and missing metadata raise many types
+        reason = str(exc).splitlines()[0] if str(exc) else ""
         raise LsfError(
             f"latent store {url}: rows {start}..{stop - 1} cannot be read ({type(exc).__name__}"
-            f": {str(exc).splitlines()[0] if str(exc) else ''}); the store is damaged, rerun "
-            "`lsf encode --overwrite`"
+            f": {reason}); the store is damaged, rerun `lsf encode --overwrite`"
         ) from None
-    if rows.shape != (stop - start, rows.shape[1]) or rows.dtype != np.float32:
-        raise LsfError(f"latent store {url}: rows {start}..{stop - 1} are {rows.dtype}{rows.shape}")
     return rows
 
 
 def open_latents(url: str):
     """`z` of a complete store as a lazy Dask array, one Dask chunk per Zarr chunk, each read
-    by `read_rows` (plain function tasks: they run under threads and Dask-on-Ray alike)."""
+    by `read_rows` from the array opened here (it travels with the tasks, so they run under
+    threads and Dask-on-Ray alike)."""
     import dask
     import dask.array as da
 
     group = open_store(url)
-    n, d = group[Z].shape
+    z = group[Z]
+    n, d = z.shape
     rows = group.attrs["rows_per_chunk"]
     parts = [
         da.from_delayed(
-            dask.delayed(read_rows, pure=True)(url, start, min(start + rows, n)),
+            dask.delayed(read_rows, pure=True)(z, url, start, min(start + rows, n)),
             shape=(min(start + rows, n) - start, d),
             dtype=np.float32,
         )

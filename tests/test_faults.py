@@ -14,7 +14,8 @@ import zarr
 from lsf.config import AnalyzeConfig, EncodeConfig, ModelConfig, TrainConfig
 from lsf.encode import encode
 from lsf.model import load_model
-from lsf.stats.analysis import analyze_latents, scheduler_for
+from lsf.runtime import init_ray
+from lsf.stats.analysis import analyze_latents
 from lsf.store import chunks_done, open_latents
 from lsf.train import train
 from tests.conftest import TINY_MODEL, correlated_latents, write_latent_store
@@ -131,9 +132,12 @@ def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_pa
     config = AnalyzeConfig(pairs="all", pca_pairs="all", pair_bins=32)
     expected = analyze_latents(open_latents(store), config, scheduler="threads", log=lambda _: None)
 
+    from ray.util.dask import ray_dask_get
+
+    init_ray(num_cpus=2)  # a Ray instance even when an earlier test shut the shared one down
     job = Background(
         lambda: analyze_latents(
-            open_latents(store), config, scheduler=scheduler_for("auto"), log=lambda _: None
+            open_latents(store), config, scheduler=ray_dask_get, log=lambda _: None
         )
     )
     job.start()
