@@ -4,7 +4,8 @@ The lock is `OUTPUT.lock`, a small file beside the output held with an exclusive
 `fcntl.flock` for the whole run. The kernel drops the lock when its holder exits, however it
 exits, so a killed run never leaves a stale lock behind; the file records who holds it
 (pid, host, command, start time) for the refusal message. Every stage takes the lock on its
-output before it writes anything; `lsf run` also locks its work folder.
+output before it writes anything; `lsf run` also locks its work folder
+(`WORKDIR/.lsf-run.lock`).
 Locks work on local and shared POSIX file systems. Object stores (`s3://`, `gs://`) have no
 atomic lock, so there the lock is skipped: give concurrent runs different outputs.
 """
@@ -53,8 +54,9 @@ def _holder(fd: int) -> str:
 
 
 @contextmanager
-def output_lock(url: str) -> Iterator[None]:
-    """Hold the lock of output `url` for the block; refuse (LsfError) if another run holds it."""
+def output_lock(url: str, what: str | None = None) -> Iterator[None]:
+    """Hold the lock of output `url` for the block; refuse (LsfError) if another run holds it
+    (`what` names the output in that message; default: `url`)."""
     path = lock_path_of(url)
     if path is None:
         yield
@@ -71,8 +73,8 @@ def output_lock(url: str) -> Iterator[None]:
             holder = _holder(fd)
             os.close(fd)
             raise LsfError(
-                f"{url} is being written by {holder}; wait for it to finish or choose "
-                "another output"
+                f"{what or url} is being written by {holder}; wait for it to finish or "
+                "choose another output"
             ) from None
         # The file may have been unlinked by a holder that finished between our open and
         # flock; then we hold a lock nobody else can see, so start again.

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 from lsf.config import PipelineConfig
 from lsf.errors import LsfError
-from lsf.locks import locks_output
+from lsf.locks import output_lock
 from lsf.outputs import exists, join, makedirs
 from lsf.store import is_complete
+
+RUN_LOCK = ".lsf-run"  # WORKDIR/.lsf-run.lock while `lsf run` works in WORKDIR
 
 
 @dataclass
@@ -49,7 +51,6 @@ class PipelineResult:
     skipped: list[str] = field(default_factory=list)
 
 
-@locks_output("workdir")
 def run_pipeline(
     config: PipelineConfig,
     workdir: str,
@@ -59,14 +60,7 @@ def run_pipeline(
     log=print,
 ) -> PipelineResult:
     """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
-    returns what ran and what was skipped."""
-    from lsf.data.prepare import prepare
-    from lsf.encode import encode
-    from lsf.generate.run import generate
-    from lsf.report import report
-    from lsf.stats.results import analyze
-    from lsf.train import train
-
+    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works."""
     if config.model.image_size != config.prepare.size:
         raise LsfError(
             f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
@@ -74,6 +68,18 @@ def run_pipeline(
         )
     paths = StagePaths.under(workdir)
     makedirs(workdir)
+    with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
+        return _run_stages(config, paths, address, progress, log)
+
+
+def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, log):
+    from lsf.data.prepare import prepare
+    from lsf.encode import encode
+    from lsf.generate.run import generate
+    from lsf.report import report
+    from lsf.stats.results import analyze
+    from lsf.train import train
+
     result = PipelineResult(paths)
 
     def stage(name: str, done: bool, action) -> None:
