@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+import zipfile
 from collections.abc import Callable
 
 import fsspec
@@ -93,7 +94,7 @@ class PassCheckpoints:
             with self.fs.open(url, "rb") as f, np.load(f, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             return unflatten(json.loads(str(arrays.pop("__spec__"))), arrays)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
     def done(self) -> list[str]:
