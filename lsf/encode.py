@@ -233,6 +233,7 @@ def encode(
                 written_rows += stop - start
                 bar.update(stop - start)
         if bad_ids:
+            bad_ids.sort()  # chunks arrive in any order
             raise LsfError(
                 f"non-finite latents for {len(bad_ids)} images (ids {bad_ids[:10]}); "
                 "their chunks were not written and the store stays incomplete"

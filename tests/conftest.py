@@ -57,6 +57,22 @@ def long_shards(tmp_path_factory, ray_local):
     return out
 
 
+LONG_ENCODE = {"rows_per_chunk": 16, "batch_size": 4, "actors": 1, "cpus_per_actor": 0.5}
+
+
+@pytest.fixture(scope="session")
+def long_reference_store(tmp_path_factory, long_shards, trained_run):
+    """`long_shards` encoded undisturbed with LONG_ENCODE (250 small chunks): the reference
+    that interrupted and faulted encodes must equal."""
+    from lsf.config import EncodeConfig
+    from lsf.encode import encode
+
+    run, _ = trained_run
+    out = str(tmp_path_factory.mktemp("shared") / "reference.zarr")
+    encode(EncodeConfig(**LONG_ENCODE), long_shards, str(run / "model.pt"), out, progress=False)
+    return out
+
+
 def write_latent_store(path, z, rows_per_chunk: int):
     """A complete latent store holding `z` (no model needed: analysis reads only the store)."""
     import numpy as np

@@ -18,7 +18,7 @@ from lsf.runtime import init_ray
 from lsf.stats.analysis import analyze_latents
 from lsf.store import chunks_done, open_latents
 from lsf.train import train
-from tests.conftest import TINY_MODEL, correlated_latents, write_latent_store
+from tests.conftest import LONG_ENCODE, TINY_MODEL, correlated_latents, write_latent_store
 from tests.test_train import _checkpoint_registered
 
 pytestmark = pytest.mark.timeout(400)
@@ -65,12 +65,11 @@ def _wait_for(condition, timeout: float, what: str):
 
 
 def test_killed_encoder_actor_is_replaced_and_the_store_is_identical(
-    tmp_path, long_shards, trained_run
+    tmp_path, long_shards, trained_run, long_reference_store
 ):
     run, _ = trained_run
-    config = EncodeConfig(rows_per_chunk=16, batch_size=4, actors=1, cpus_per_actor=0.5)
-    reference = tmp_path / "reference.zarr"
-    encode(config, long_shards, str(run / "model.pt"), str(reference), progress=False)
+    config = EncodeConfig(**LONG_ENCODE)
+    reference = long_reference_store
 
     out = tmp_path / "latents.zarr"
     job = Background(

@@ -17,11 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 import zarr
 
-from lsf.config import EncodeConfig, load_config
-from lsf.encode import encode
+from lsf.config import load_config
 from lsf.stats.results import analyze
 from lsf.store import chunks_done, is_complete
-from tests.conftest import correlated_latents, driver_tracebacks, write_latent_store
+from tests.conftest import LONG_ENCODE, correlated_latents, driver_tracebacks, write_latent_store
 
 pytestmark = pytest.mark.timeout(500)
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
@@ -67,10 +66,11 @@ def _ids_written(store) -> int:
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
-def test_interrupted_encode_resumes_only_missing_chunks(tmp_path, long_shards, trained_run, signum):
+def test_interrupted_encode_resumes_only_missing_chunks(
+    tmp_path, long_shards, trained_run, long_reference_store, signum
+):
     run, _ = trained_run
-    encode_config = {"rows_per_chunk": 16, "batch_size": 4, "actors": 1, "cpus_per_actor": 0.5}
-    config = _config_file(tmp_path, {"model": {"image_size": 32}, "encode": encode_config})
+    config = _config_file(tmp_path, {"model": {"image_size": 32}, "encode": LONG_ENCODE})
     out = tmp_path / "latents.zarr"
     args = ["encode", "--config", config, "--shards", long_shards, "--model", str(run / "model.pt")]
     threshold = random.Random(signum).randint(2, 60)  # the random point, reproducible per signal
@@ -93,9 +93,7 @@ def test_interrupted_encode_resumes_only_missing_chunks(tmp_path, long_shards, t
     assert resumed.returncode == 0, output
     assert f"({done} already done)" in output
 
-    reference = tmp_path / "reference.zarr"
-    encode(EncodeConfig(**encode_config), long_shards, str(run / "model.pt"), str(reference))
-    expected = zarr.open_group(str(reference), mode="r")
+    expected = zarr.open_group(long_reference_store, mode="r")
     group = zarr.open_group(str(out), mode="r")
     assert group.attrs["complete"] is True
     assert np.array_equal(group["z"][:], expected["z"][:])
