@@ -23,21 +23,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import fsspec
-
 from lsf.errors import LsfError
-from lsf.outputs import make_local_folder
+from lsf.outputs import is_local, local_path, make_local_folder
 
 LOCK_SUFFIX = ".lock"
 
 
 def lock_path_of(url: str) -> str | None:
     """The lock file of the output `url`, or None where the file system cannot lock."""
-    fs, path = fsspec.core.url_to_fs(url)
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "file" not in protocols and "local" not in protocols:
+    if not is_local(url):
         return None
-    return os.path.abspath(path.rstrip("/")) + LOCK_SUFFIX
+    return os.path.abspath(local_path(url).rstrip("/")) + LOCK_SUFFIX
 
 
 def _holder(fd: int) -> str:

@@ -73,8 +73,9 @@ def long_reference_store(tmp_path_factory, long_shards, trained_run):
     return out
 
 
-def write_latent_store(path, z, rows_per_chunk: int):
-    """A complete latent store holding `z` (no model needed: analysis reads only the store)."""
+def write_latent_store(path, z, rows_per_chunk: int, complete: bool = True):
+    """A latent store holding `z`, marked complete unless `complete=False` (no model needed:
+    analysis reads only the store)."""
     import numpy as np
 
     from lsf.store import create_store, finalize, write_chunk
@@ -86,7 +87,8 @@ def write_latent_store(path, z, rows_per_chunk: int):
     for index, start in enumerate(range(0, n, rows_per_chunk)):
         stop = min(start + rows_per_chunk, n)
         write_chunk(group, index, np.arange(start, stop), z[start:stop])
-    finalize(group)
+    if complete:
+        finalize(group)
     return str(path)
 
 

@@ -7,26 +7,13 @@ from lsf.cli import main
 from lsf.config import AnalyzeConfig
 from lsf.errors import LsfError
 from lsf.stats.results import analyze, load_analysis
-from lsf.store import create_store, finalize, write_chunk
+from tests.conftest import write_latent_store
 from tests.test_stats import latent_like
-
-MODEL = {"path": "m.pt", "sha256": "abc"}
-SOURCE = {"dataset": "synthetic", "image_shape": [32, 32, 3], "fingerprint": "f"}
-
-
-def _store(path, x, rows=700, complete=True):
-    group = create_store(str(path), len(x), x.shape[1], rows, model=MODEL, source=SOURCE)
-    for index, start in enumerate(range(0, len(x), rows)):
-        stop = min(start + rows, len(x))
-        write_chunk(group, index, np.arange(start, stop), x[start:stop])
-    if complete:
-        finalize(group)
-    return str(path)
 
 
 def test_analyze_writes_arrays_and_summary_and_is_reproducible(tmp_path):
     x = latent_like(3000)
-    store = _store(tmp_path / "l.zarr", x)
+    store = write_latent_store(tmp_path / "l.zarr", x, 700)
     first = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a1"), log=lambda *_: None)
     second = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a2"), log=lambda *_: None)
     arrays, summary = load_analysis(str(tmp_path / "a1"))
@@ -45,7 +32,7 @@ def test_analyze_writes_arrays_and_summary_and_is_reproducible(tmp_path):
 
 
 def test_incomplete_or_missing_store_is_refused(tmp_path):
-    store = _store(tmp_path / "l.zarr", latent_like(1000), complete=False)
+    store = write_latent_store(tmp_path / "l.zarr", latent_like(1000), 700, complete=False)
     with pytest.raises(LsfError, match="incomplete: 0 of 2 chunks missing"):
         analyze(AnalyzeConfig(), store, str(tmp_path / "a"))
     with pytest.raises(LsfError, match="no latent store"):
@@ -54,7 +41,7 @@ def test_incomplete_or_missing_store_is_refused(tmp_path):
 
 
 def test_cli_analyze_and_its_bad_input(tmp_path, capsys):
-    store = _store(tmp_path / "l.zarr", latent_like(2000))
+    store = write_latent_store(tmp_path / "l.zarr", latent_like(2000), 700)
     out = str(tmp_path / "a")
     assert (
         main(["analyze", "--latents", store, "--out", out, "--bin-width", "0.25", "--quiet"]) == 0

@@ -204,3 +204,25 @@ def test_pickle_payload_helper_would_run_under_plain_pickle():
     with contextlib.redirect_stdout(buffer):
         pickle.loads(pickle.dumps(_Payload()))
     assert "payload ran" in buffer.getvalue()
+
+
+def test_worker_errors_become_the_innermost_message():
+    from lsf.errors import LsfError as Error
+    from lsf.errors import from_worker
+
+    ray_text = (
+        "ray.exceptions.RayTaskError(OSError): ray::MapBatches() (pid=7)\n"
+        '  File "x.py", line 3, in f\n'
+        "pyarrow.lib.ArrowInvalid: Parquet magic bytes not found\n"
+        "ray.exceptions.UserCodeException: UDF failed to process a data block."
+    )
+    assert str(from_worker(RuntimeError(ray_text), "encoding")) == (
+        "encoding failed: ArrowInvalid: Parquet magic bytes not found"
+    )
+    wrapped = RuntimeError(ray_text + "\nlsf.errors.LsfError: shard s.parquet cannot be read")
+    assert str(from_worker(wrapped, "encoding")) == "shard s.parquet cannot be read"
+    assert str(from_worker(RuntimeError("worker died"), "training")) == (
+        "training failed: worker died"
+    )
+    mine = Error("as is")
+    assert from_worker(mine, "x") is mine

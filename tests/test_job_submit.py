@@ -72,28 +72,21 @@ def test_ray_job_submit_runs_the_pipeline_on_a_started_head(tmp_path):
             "--quiet",
         ]
         subprocess.run(submit, env=env, check=True, capture_output=True, timeout=180)
+
+        def job_command(verb: str) -> subprocess.CompletedProcess:
+            command = [ray_cli, "job", verb, "--address", address, job_id]
+            return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
         status = ""
         deadline = time.time() + 420
         while time.time() < deadline:
-            result = subprocess.run(
-                [ray_cli, "job", "status", "--address", address, job_id],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            result = job_command("status")
             # The CLI logs e.g. "Job 'lsf-test-1' succeeded" to stderr.
             status = (result.stdout + result.stderr).lower()
             if any(word in status for word in ("succeeded", "failed", "stopped")):
                 break
             time.sleep(3)
-        logs = subprocess.run(
-            [ray_cli, "job", "logs", "--address", address, job_id],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
+        logs = job_command("logs").stdout
         assert "succeeded" in status, f"{status}\n{logs[-3000:]}"
         assert "report: " in logs
         summary = json.loads((workdir / "analysis" / "summary.json").read_text())

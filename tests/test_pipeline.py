@@ -9,7 +9,7 @@ from lsf.errors import LsfError
 from lsf.generate.run import generate
 from lsf.pipeline import run_pipeline
 from lsf.store import open_store
-from tests.test_analyze import _store
+from tests.conftest import write_latent_store
 from tests.test_stats import latent_like
 
 pytestmark = pytest.mark.timeout(600)
@@ -50,7 +50,9 @@ def test_generate_refuses_an_analysis_of_another_latent_dim(tiny_workdir, tmp_pa
     from lsf.config import AnalyzeConfig
     from lsf.stats.results import analyze
 
-    store = _store(tmp_path / "l.zarr", latent_like(600))  # 12 components, the model has 16
+    store = write_latent_store(
+        tmp_path / "l.zarr", latent_like(600), 700
+    )  # 12 components, the model has 16
     analyze(AnalyzeConfig(), store, str(tmp_path / "a"), log=lambda *_: None)
     with pytest.raises(LsfError, match="latent dim 12 but the model 16"):
         generate(

@@ -97,13 +97,6 @@ class PassCheckpoints:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
-    def done(self) -> list[str]:
-        return sorted(
-            p.rsplit("/", 1)[-1][: -len(".npz")]
-            for p in self.fs.ls(self.path, detail=False)
-            if p.endswith(".npz")
-        )
-
     def run(self, name: str, compute: Callable[[], object], log=print, label: str = ""):
         """`compute()` once: a finished pass is loaded instead of recomputed."""
         saved = self.load(name)
