@@ -9,10 +9,11 @@ Run: `lsf encode --shards work/shards --model work/run/model.pt --out work/laten
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import fsspec
 import numpy as np
@@ -41,6 +42,7 @@ class EncodeSummary:
     chunks_written: int
     chunks_total: int
     seconds: float
+    chunks_per_node: dict[str, int] = field(default_factory=dict)  # Ray node id -> chunks
 
     @property
     def images_per_second(self) -> float:
@@ -50,7 +52,9 @@ class EncodeSummary:
         return (
             f"encoded {self.rows} rows in {self.chunks_written} of {self.chunks_total} chunks "
             f"({self.chunks_total - self.chunks_written} already done), {self.seconds:.1f} s, "
-            f"{self.images_per_second:.0f} img/s; store at {self.out}"
+            f"{self.images_per_second:.0f} img/s"
+            + (f" on {len(self.chunks_per_node)} nodes" if len(self.chunks_per_node) > 1 else "")
+            + f"; store at {self.out}"
         )
 
 
@@ -89,6 +93,7 @@ class LatentEncoder:
     """Ray Data actor: the encoder in eval mode, on a GPU when the actor has one."""
 
     def __init__(self, model_path: str, image_shape, batch_size: int, threads: int):
+        import ray
         import torch
 
         from lsf.model import load_model
@@ -100,6 +105,7 @@ class LatentEncoder:
         self.encoder = model.encoder
         self.shape = tuple(image_shape)
         self.batch_size = batch_size
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict) -> dict:
         from lsf.model import images_to_tensor
@@ -112,7 +118,7 @@ class LatentEncoder:
                 tensor = images_to_tensor(images[offset : offset + self.batch_size])
                 parts.append(self.encoder(tensor.to(self.device)).float().cpu().numpy())
         latents = np.concatenate(parts)
-        return {"chunk": np.array([index]), "z": latents.reshape(1, -1)}
+        return {"chunk": np.array([index]), "z": latents.reshape(1, -1), "node": [self.node]}
 
 
 def _open_or_create(
@@ -182,6 +188,7 @@ def encode(
         return EncodeSummary(out, 0, 0, total, time.perf_counter() - started)
     missing = np.flatnonzero(~chunks_done(group)).tolist()
     written_rows = 0
+    chunks_per_node = collections.Counter()
     if missing:
         init_ray(address)
         gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
@@ -223,6 +230,7 @@ def encode(
         ):
             for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
                 index = int(batch["chunk"][0])
+                chunks_per_node[str(batch["node"][0])] += 1
                 start, stop = chunk_rows(index, n, rows)
                 latents = batch["z"][0].reshape(stop - start, mc.latent_dim)
                 finite = np.isfinite(latents).all(axis=1)
@@ -239,4 +247,5 @@ def encode(
                 "their chunks were not written and the store stays incomplete"
             )
     finalize(group)
-    return EncodeSummary(out, written_rows, len(missing), total, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return EncodeSummary(out, written_rows, len(missing), total, seconds, dict(chunks_per_node))

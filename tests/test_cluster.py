@@ -1,6 +1,7 @@
 """Multi-node: the pair analysis on a real 2-node Ray cluster (`ray.cluster_utils.Cluster`)
 run with Dask-on-Ray gives the local results, with tasks on both nodes."""
 
+import collections
 import socket
 
 import dask.array as da
@@ -36,31 +37,70 @@ def two_node_cluster():
     cluster.shutdown()
 
 
+def node_recorder():
+    """A Dask-on-Ray callback (a context manager) that reports, from inside each Ray task,
+    which node ran it, and a function returning the `(key, node)` records.
+
+    The report is a blocking call to a recorder actor made before the task returns, so the
+    record is complete when `dask.compute` returns (unlike Ray's state API, whose task events
+    are flushed on a timer and may be dropped)."""
+    import ray
+    from ray.util.dask import RayDaskCallback
+
+    @ray.remote(num_cpus=0)
+    class TaskNodes:
+        def __init__(self):
+            self.seen = []
+
+        def record(self, key: str, node: str) -> None:
+            self.seen.append((key, node))
+
+        def records(self) -> list:
+            return self.seen
+
+    class RecordNode(RayDaskCallback):
+        def __init__(self, recorder):
+            super().__init__()
+            self.recorder = recorder
+
+        def _ray_posttask(self, key, result, pre_state):
+            node = ray.get_runtime_context().get_node_id()
+            ray.get(self.recorder.record.remote(str(key), node))
+
+    recorder = TaskNodes.remote()
+    return RecordNode(recorder), lambda: ray.get(recorder.records.remote())
+
+
 def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     import ray
     from ray.util.dask import ray_dask_get
-    from ray.util.state import list_tasks
 
     x = latent_like(3000)
     z = da.from_array(x, chunks=(500, x.shape[1]))
     config = AnalyzeConfig(pair_bins=16, pair_block=11)
     local = analyze_latents(z, config, log=quiet)
-    on_ray = analyze_latents(z, config, scheduler=ray_dask_get, log=quiet)
+    recording, records = node_recorder()
+    with recording:
+        on_ray = analyze_latents(z, config, scheduler=ray_dask_get, log=quiet)
     for a, b in zip(local.pairs, on_ray.pairs, strict=True):
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.table["score"], b.table["score"])
     np.testing.assert_array_equal(local.pca.explained_variance, on_ray.pca.explained_variance)
     assert len(ray.nodes()) == 2
-    tasks = list_tasks(filters=[("func_or_class_name", "=", "dask_task_wrapper")], limit=10000)
-    nodes = {t.node_id for t in tasks if t.node_id}
-    assert len(tasks) > 100 and len(nodes) == 2
+
+    pair_nodes = collections.Counter(node for key, node in records() if "chunk_pair_counts" in key)
+    # 6 row chunks x ceil(pairs / 11) blocks, in original and PCA coordinates
+    pairs = sum(len(r.pairs) for r in on_ray.pairs)
+    expected_tasks = 6 * sum(-(-len(r.pairs) // config.pair_block) for r in on_ray.pairs)
+    print(f"pair tasks per node ({pairs} pairs): {dict(pair_nodes)}")
+    assert sum(pair_nodes.values()) == expected_tasks
+    assert len(pair_nodes) == 2 and min(pair_nodes.values()) > 0
 
 
 def test_encode_on_two_nodes_equals_the_direct_encoder(
     two_node_cluster, synthetic_shards, trained_run, tmp_path
 ):
     import torch
-    from ray.util.state import list_actors
 
     from lsf.config import EncodeConfig
     from lsf.data.shards import read_images
@@ -79,6 +119,7 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     with torch.inference_mode():
         direct = model.encoder(images_to_tensor(images)).numpy()
     z = open_store(out)["z"][:]
-    assert np.abs(z[ids] - direct).max() <= 1e-5
-    actors = [a for a in list_actors(limit=1000) if "LatentEncoder" in (a.class_name or "")]
-    assert len({a.node_id for a in actors}) == 2
+    # float32 forward passes of different batch sizes and thread counts differ in the last bits
+    np.testing.assert_allclose(z[ids], direct, rtol=1e-5, atol=1e-5)
+    print(f"encoded chunks per node: {summary.chunks_per_node}")
+    assert sum(summary.chunks_per_node.values()) == 10 and len(summary.chunks_per_node) == 2

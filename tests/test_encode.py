@@ -37,7 +37,8 @@ def test_ray_encode_equals_the_direct_encoder_for_every_row(encoded, synthetic_s
         direct = model.encoder(images_to_tensor(images)).numpy()
     z = group["z"][:]
     assert np.array_equal(group["id"][:], np.arange(600))
-    assert np.abs(z[ids] - direct).max() <= 1e-5
+    # float32 forward passes of different batch sizes and thread counts differ in the last bits
+    np.testing.assert_allclose(z[ids], direct, rtol=1e-5, atol=1e-5)
     assert group.attrs["model"]["sha256"] and group.attrs["source"]["image_shape"] == [32, 32, 3]
 
 

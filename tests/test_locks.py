@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -54,9 +53,7 @@ def test_lsf_run_refuses_a_work_folder_another_run_is_using(tmp_path, capsys):
     workdir = tmp_path / "work"
     holder = _holder(str(workdir / ".lsf-run"))
     try:
-        started = time.perf_counter()
         assert main(["run", "--config", "tiny", "--workdir", str(workdir), "--quiet"]) == 2
-        assert time.perf_counter() - started < 10  # refused before any stage ran
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
