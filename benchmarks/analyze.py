@@ -14,13 +14,14 @@ import dask
 import numpy as np
 from sklearn.decomposition import PCA as SkPCA
 
-from lsf.config import AnalyzeConfig
-from lsf.stats.analysis import map_reduce
+from lsf.analyze import analyze
+from lsf.core.config import AnalyzeConfig
+from lsf.core.progress import QUIET
+from lsf.core.store import create_store, finalize, open_latents, write_chunk
+from lsf.stats.graph import map_reduce
 from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
 from lsf.stats.moments import chunk_moments, combine_moments, finish_moments
 from lsf.stats.pca import pca_from_covariance
-from lsf.stats.results import analyze
-from lsf.store import create_store, finalize, open_latents, write_chunk
 
 
 def latents(n: int, d: int) -> np.ndarray:
@@ -92,10 +93,10 @@ def main() -> None:
         # pair pass is restricted to one pair per coordinate system here and timed apart.
         config = AnalyzeConfig(pairs="first:2", pca_pairs="first:2")
         result, analyze_seconds = timed(
-            lambda: analyze(config, store, f"{folder}/analysis", log=lambda *_: None)
+            lambda: analyze(config, store, f"{folder}/analysis", progress=QUIET)
         )
         _, all_pairs_seconds = timed(
-            lambda: analyze(AnalyzeConfig(), store, f"{folder}/analysis2", log=lambda *_: None)
+            lambda: analyze(AnalyzeConfig(), store, f"{folder}/analysis2", progress=QUIET)
         )
 
     print(f"data: {args.n} x {args.dim} float32, chunks of {args.rows_per_chunk} rows")

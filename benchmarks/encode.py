@@ -13,12 +13,13 @@ import time
 
 import torch
 
-from lsf.config import EncodeConfig, ModelConfig, PrepareConfig
-from lsf.data.prepare import prepare
+from lsf.core.config import EncodeConfig, ModelConfig, PrepareConfig
+from lsf.core.progress import QUIET
+from lsf.core.runtime import init_ray
 from lsf.data.shards import read_images
 from lsf.encode import encode
-from lsf.model import Autoencoder, images_to_tensor, save_model
-from lsf.runtime import init_ray
+from lsf.nn.model import Autoencoder, images_to_tensor, save_model
+from lsf.prepare import prepare
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     model = Autoencoder(ModelConfig(widths=widths)).eval()
     with tempfile.TemporaryDirectory() as folder:
         shards = f"{folder}/shards"
-        prepare(PrepareConfig(n=args.n), shards, progress=False)
+        prepare(PrepareConfig(n=args.n), shards, progress=QUIET)
         save_model(model, folder, {})
         _, images = read_images(shards)
         tensors = [
@@ -51,7 +52,7 @@ def main() -> None:
         config = EncodeConfig(
             batch_size=args.batch_size, rows_per_chunk=1024, actors=2, cpus_per_actor=cpus / 2
         )
-        summary = encode(config, shards, f"{folder}/model.pt", f"{folder}/l.zarr", progress=False)
+        summary = encode(config, shards, f"{folder}/model.pt", f"{folder}/l.zarr", progress=QUIET)
     print(f"pure encoder forward, preloaded tensors: {pure:8.0f} img/s")
     print(f"lsf encode (Ray Data -> Zarr):           {summary.images_per_second:8.0f} img/s")
     print(f"ratio: {summary.images_per_second / pure:.2f} (goal >= 0.8)")

@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 
-from lsf.config import PrepareConfig
-from lsf.data.prepare import prepare
+from lsf.core.config import PrepareConfig
+from lsf.core.progress import QUIET
 from lsf.data.shards import images_to_table, write_table
 from lsf.data.synthetic import face_parameters, render_faces, synthetic_faces
+from lsf.prepare import prepare
 
 
 def numpy_reference_faces(params: np.ndarray, size: int) -> np.ndarray:
@@ -73,7 +74,7 @@ def main() -> None:
         )
 
         started = time.perf_counter()
-        summary = prepare(PrepareConfig(n=args.n), f"{folder}/shards", progress=False)
+        summary = prepare(PrepareConfig(n=args.n), f"{folder}/shards", progress=QUIET)
         total = time.perf_counter() - started
         print(
             f"lsf prepare (Ray Data, {args.n} images, incl. Ray start): {summary.n / total:,.0f} "

@@ -13,11 +13,13 @@ import time
 import numpy as np
 import torch
 
-from lsf.config import ModelConfig, PrepareConfig, TrainConfig
-from lsf.data.prepare import prepare
+from lsf.core.config import ModelConfig, PrepareConfig, TrainConfig
+from lsf.core.progress import QUIET
 from lsf.data.shards import read_images
-from lsf.model import Autoencoder, images_to_tensor
-from lsf.train import reconstruction_loss, train, train_epoch
+from lsf.nn.model import Autoencoder, images_to_tensor
+from lsf.nn.training import reconstruction_loss, train_epoch
+from lsf.prepare import prepare
+from lsf.train import train
 
 MODEL = ModelConfig(widths=[16, 32, 64, 128])
 
@@ -64,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         shards = f"{folder}/shards"
-        prepare(PrepareConfig(n=args.n, val_fraction=0.05), shards, progress=False)
+        prepare(PrepareConfig(n=args.n, val_fraction=0.05), shards, progress=QUIET)
         _, images = read_images(shards)  # images/s does not depend on the split
         plain = plain_loop_rate(images, args.epochs, args.batch_size)
         one = ray_rate(shards, f"{folder}/run1", 1, args.epochs, args.batch_size)

@@ -2,7 +2,7 @@
 # A local multi-node Ray cluster on one machine, for trying lsf's cluster path:
 #   bash cluster/local-cluster.sh start [WORKERS]   # head + WORKERS extra nodes (default 2)
 #   ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
-#       python jobs/pipeline.py --config jobs/configs/tiny.yaml --workdir /tmp/lsf-work
+#       python jobs/run.py --config jobs/configs/tiny.yaml --workdir /tmp/lsf-work
 #   bash cluster/local-cluster.sh stop
 # Token authentication is disabled for this loopback-only cluster (RAY_AUTH_MODE=disabled);
 # real clusters keep it on.

@@ -14,8 +14,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-from lsf.config import SOURCES, load_config, with_overrides
-from lsf.errors import LsfError
+from lsf.core.config import flag_spec, load_config, with_overrides
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET, TERMINAL
 
 EXAMPLES = {
     "prepare": """examples:
@@ -57,12 +58,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="pipeline YAML or built-in name (synthetic, celeba, tiny)")
-    parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
 def _verb(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name,
@@ -72,33 +67,42 @@ def _verb(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentPars
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=handler, verb=name)
-    _common(parser)
+    parser.add_argument("--config", help="pipeline YAML or built-in name (synthetic, celeba, tiny)")
+    parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
     return parser
 
 
-def _prepare_config(args):
-    config = load_config(args.config)
-    return with_overrides(
-        config.prepare,
-        "prepare",
-        source=args.source,
-        path=args.path,
-        size=args.size,
-        n=args.n,
-        seed=args.seed,
-        rows_per_shard=args.rows_per_shard,
-    )
+def _config_flags(parser: argparse.ArgumentParser, section: str, *fields: str) -> None:
+    """Flags for config fields, each `field` or `field=flag-name`; type, choices, help and
+    default come from the field's declaration in `lsf.core.config` (one source of truth)."""
+    for entry in fields:
+        field, _, flag = entry.partition("=")
+        spec = flag_spec(section, field)
+        name = f"--{flag or field.replace('_', '-')}"
+        parser.add_argument(name, dest=f"{section}.{field}", **spec)
+
+
+def _section(args, name: str):
+    """Config section `name` of `--config` with the flags that were given applied."""
+    config = getattr(load_config(args.config), name)
+    flags = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith(f"{name}.")}
+    return with_overrides(config, name, **flags)
+
+
+def _progress(args):
+    return QUIET if args.quiet else TERMINAL
 
 
 def cmd_prepare(args) -> int:
-    from lsf.data.prepare import prepare
+    from lsf.prepare import prepare
 
     summary = prepare(
-        _prepare_config(args),
+        _section(args, "prepare"),
         args.out,
         overwrite=args.overwrite,
         address=args.address,
-        progress=not args.quiet,
+        progress=_progress(args),
     )
     _report_skipped(summary.skipped)
     print(summary)
@@ -115,24 +119,15 @@ def _report_skipped(skipped: list[tuple[str, str]], shown: int = 10) -> None:
 def cmd_train(args) -> int:
     from lsf.train import train
 
-    config = load_config(args.config)
-    train_config = with_overrides(
-        config.train,
-        "train",
-        epochs=args.epochs,
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-        batch_size=args.batch_size,
-        lr=args.lr,
-    )
     summary = train(
-        config.model,
-        train_config,
+        load_config(args.config).model,
+        _section(args, "train"),
         args.shards,
         args.out,
         overwrite=args.overwrite,
         resume=args.resume,
         address=args.address,
+        progress=_progress(args),
     )
     print(summary)
     return 0
@@ -141,101 +136,47 @@ def cmd_train(args) -> int:
 def cmd_encode(args) -> int:
     from lsf.encode import encode
 
-    config = load_config(args.config)
-    encode_config = with_overrides(
-        config.encode,
-        "encode",
-        batch_size=args.batch_size,
-        rows_per_chunk=args.rows_per_chunk,
-        actors=args.actors,
-        gpus_per_actor=args.gpus_per_actor,
-    )
     summary = encode(
-        encode_config,
+        _section(args, "encode"),
         args.shards,
         args.model,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
-        progress=not args.quiet,
+        progress=_progress(args),
     )
     print(summary)
     return 0
 
 
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        message = f"expected numbers separated by commas: {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-
-
 def cmd_analyze(args) -> int:
-    from lsf.stats.results import analyze
+    from lsf.analyze import analyze
 
-    config = load_config(args.config)
-    analyze_config = with_overrides(
-        config.analyze,
-        "analyze",
-        bins=args.bins,
-        bin_width=args.bin_width,
-        facts=args.facts,
-        trim_fact=args.trim_fact,
-        pca_sample=args.pca_sample,
-        seed=args.seed,
-    )
+    config = _section(args, "analyze")
     if args.no_trim:
-        analyze_config = dataclasses.replace(analyze_config, trim_fact=None)
+        config = dataclasses.replace(config, trim_fact=None)
     summary = analyze(
-        analyze_config,
+        config,
         args.latents,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
-        log=(lambda *_: None) if args.quiet else print,
+        progress=_progress(args),
     )
     print(summary)
     return 0
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        message = f"expected integers separated by commas: {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-
-
 def cmd_generate(args) -> int:
-    from lsf.generate.run import generate
+    from lsf.generate import generate
 
-    config = load_config(args.config)
-    samplers = [s.strip() for s in args.sampler.split(",")] if args.sampler else None
-    generate_config = with_overrides(
-        config.generate,
-        "generate",
-        samplers=samplers,
-        n=args.n,
-        level=args.level,
-        pca_sigmas=args.pca_sigmas,
-        gmm_components=args.components,
-        features=args.features,
-        plane=args.plane,
-        angle=args.angle,
-        pca_axis=args.pca_axis,
-        interpolate=args.interpolate,
-        seed=args.seed,
-        save_images=args.save_images or None,
-        save_latents=args.save_latents or None,
-    )
     summary = generate(
-        generate_config,
+        _section(args, "generate"),
         args.model,
         args.analysis,
         args.out,
         overwrite=args.overwrite,
-        log=(lambda *_: None) if args.quiet else print,
+        progress=_progress(args),
     )
     print(summary)
     return 0
@@ -244,25 +185,30 @@ def cmd_generate(args) -> int:
 def cmd_report(args) -> int:
     from lsf.report import report
 
-    config = load_config(args.config)
-    report_config = with_overrides(
-        config.report, "report", pairs=args.pairs, pca_pairs=args.pca_pairs
-    )
     summary = report(
-        report_config, args.analysis, args.out, samples=args.samples, overwrite=args.overwrite
+        _section(args, "report"),
+        args.analysis,
+        args.out,
+        samples=args.samples,
+        overwrite=args.overwrite,
+        progress=_progress(args),
     )
     print(summary)
     return 0
 
 
 def cmd_run(args) -> int:
-    from lsf.pipeline import run_pipeline
+    from lsf.run import run_pipeline
 
     config = load_config(args.config or "synthetic")
-    result = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)
+    result = run_pipeline(config, args.workdir, address=args.address, progress=_progress(args))
     print(f"done: ran {result.ran or 'nothing'}, skipped {result.skipped or 'nothing'}")
     print(f"report: {result.paths.report}/index.html")
     return 0
+
+
+def _overwrite(parser, what: str) -> None:
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,74 +220,60 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="verbs", required=True, parser_class=_Parser)
 
     p = _verb(sub, "prepare", "images to Parquet shards (Ray Data)", cmd_prepare)
-    p.add_argument("--source", choices=SOURCES, help="image source (default: synthetic)")
-    p.add_argument("--path", help="image folder or CelebA root")
     p.add_argument("--out", required=True, help="output shard folder (path or fsspec URL)")
-    p.add_argument("--size", type=int, help="square image size in pixels (default 64)")
-    p.add_argument("--n", type=int, help="synthetic: images to render; others: a cap")
-    p.add_argument("--seed", type=int, help="synthetic seed (default 0)")
-    p.add_argument("--rows-per-shard", type=int, help="rows per Parquet file (default 4096)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _config_flags(p, "prepare", "source", "path", "size", "n", "seed", "rows_per_shard")
+    _overwrite(p, "an existing output")
 
     p = _verb(sub, "train", "train the autoencoder (Ray Train, DDP)", cmd_train)
     p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
     p.add_argument("--out", required=True, help="run folder (checkpoints, model.pt, metrics)")
-    p.add_argument("--epochs", type=int, help="total epochs (a resumed run continues to it)")
-    p.add_argument("--workers", type=int, help="Ray Train workers (DDP ranks)")
-    p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (0: CPU)")
-    p.add_argument("--batch-size", type=int, help="images per worker step")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
+    _config_flags(p, "train", "epochs", "workers", "gpus_per_worker", "batch_size", "lr")
     p.add_argument("--resume", action="store_true", help="require resuming an earlier run")
-    p.add_argument("--overwrite", action="store_true", help="discard an earlier run in --out")
+    _overwrite(p, "an earlier run in --out")
 
     p = _verb(sub, "encode", "encode every image into the Zarr latent store (Ray Data)", cmd_encode)
     p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
     p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
     p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
-    p.add_argument("--batch-size", type=int, help="images per forward pass")
-    p.add_argument("--rows-per-chunk", type=int, help="store chunk rows (default 4096)")
-    p.add_argument("--actors", type=int, help="maximum encoder actors")
-    p.add_argument("--gpus-per-actor", type=float, help="GPUs per actor (0: CPU)")
-    p.add_argument("--overwrite", action="store_true", help="replace a store of another model")
+    _config_flags(p, "encode", "batch_size", "rows_per_chunk", "actors", "gpus_per_actor")
+    _overwrite(p, "a store of another model")
 
     p = _verb(sub, "analyze", "statistics of the latent store (Dask, out of core)", cmd_analyze)
     p.add_argument("--latents", required=True, help="complete latent store from `lsf encode`")
     p.add_argument("--out", required=True, help="analysis folder (analysis.zarr, summary.json)")
-    p.add_argument("--bins", type=int, help="histogram bins over the robust range (default 64)")
-    p.add_argument("--bin-width", type=float, help="fixed histogram bin width instead of --bins")
-    p.add_argument("--facts", type=_float_list, help="trimming facts, e.g. 1.25,1.5,1.8")
-    p.add_argument("--trim-fact", type=float, help="fact of the trimmed set used by PCA")
+    _config_flags(p, "analyze", "bins", "bin_width", "facts", "trim_fact", "pca_sample", "seed")
     p.add_argument("--no-trim", action="store_true", help="PCA of the full set")
-    p.add_argument("--pca-sample", type=int, help="PCA on a seeded random subset of rows")
-    p.add_argument("--seed", type=int, help="seed of the row samples (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing analysis")
+    _overwrite(p, "an existing analysis")
 
     p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)
     p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--out", required=True, help="samples folder (grids, paths, metrics.json)")
-    p.add_argument("--sampler", help="sampler name(s), comma separated (default: all)")
-    p.add_argument("--n", type=int, help="images per sampler (default 1000)")
-    p.add_argument("--level", type=float, help="mvn-ellipsoid chi2 level (default 0.9)")
-    p.add_argument("--pca-sigmas", type=float, help="mvn-pca-box bound (default 2)")
-    p.add_argument("--components", type=int, help="gmm mixture components (default 10)")
-    p.add_argument("--features", help="TorchScript feature extractor file for the metrics")
-    p.add_argument("--plane", type=_int_list, help="components i,j of the plane path")
-    p.add_argument("--angle", type=float, help="angle of the plane path in degrees")
-    p.add_argument("--pca-axis", type=int, help="PCA axis of the sweep path")
-    p.add_argument("--interpolate", type=_int_list, help="ids a,b of the interpolated images")
-    p.add_argument("--seed", type=int, help="sampling seed (default 0)")
-    p.add_argument("--save-images", action="store_true", help="write every image as PNG")
-    p.add_argument("--save-latents", action="store_true", help="write latents.npy")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing samples folder")
+    _config_flags(
+        p,
+        "generate",
+        "samplers=sampler",
+        "n",
+        "level",
+        "pca_sigmas",
+        "gmm_components=components",
+        "features",
+        "plane",
+        "angle",
+        "pca_axis",
+        "interpolate",
+        "seed",
+        "save_images",
+        "save_latents",
+    )
+    _overwrite(p, "an existing samples folder")
 
     p = _verb(sub, "report", "the whole study on one static HTML page", cmd_report)
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--samples", help="SAMPLES folder from `lsf generate` (optional)")
     p.add_argument("--out", required=True, help="report folder (index.html + PNG figures)")
-    p.add_argument("--pairs", type=_int_list, help="component pairs, flattened: i1,j1,i2,j2")
-    p.add_argument("--pca-pairs", type=_int_list, help="PCA component pairs, flattened")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    _config_flags(p, "report", "pairs", "pca_pairs")
+    _overwrite(p, "an existing report")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

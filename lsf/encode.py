@@ -19,12 +19,12 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from lsf.config import EncodeConfig
-from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
-from lsf.errors import LsfError, worker_errors
-from lsf.locks import locks_output
-from lsf.outputs import is_local, local_path
-from lsf.store import (
+from lsf.core.config import EncodeConfig
+from lsf.core.errors import LsfError, worker_errors
+from lsf.core.locks import locks_output
+from lsf.core.outputs import is_local, local_path
+from lsf.core.progress import TERMINAL, Progress
+from lsf.core.store import (
     chunk_rows,
     chunks_done,
     create_store,
@@ -33,6 +33,10 @@ from lsf.store import (
     open_store,
     write_chunk,
 )
+from lsf.core.store import (
+    is_complete as store_is_complete,
+)
+from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
 
 
 @dataclass
@@ -96,7 +100,7 @@ class LatentEncoder:
         import ray
         import torch
 
-        from lsf.model import load_model
+        from lsf.nn.model import load_model
 
         self.torch = torch
         torch.set_num_threads(threads)
@@ -108,7 +112,7 @@ class LatentEncoder:
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict) -> dict:
-        from lsf.model import images_to_tensor
+        from lsf.nn.model import images_to_tensor
 
         (index,) = batch["chunk"]
         images = batch["images"][0].reshape(-1, *self.shape)
@@ -146,6 +150,89 @@ def _open_or_create(
     return group
 
 
+def is_complete(out: str) -> bool:
+    """The store is complete once its `complete` attribute is true (set after verifying)."""
+    return store_is_complete(out)
+
+
+def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_path: str, missing):
+    """The Ray Data pipeline: one read task per missing chunk feeding the encoder actor pool;
+    yields batches of one chunk each (`chunk`, `z`, `node`), in any order."""
+    import ray
+
+    from lsf.core.runtime import uses_gpus
+
+    gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
+    local_model = os.path.abspath(local_path(model_path)) if is_local(model_path) else model_path
+    dataset = (
+        ray.data.from_items([{"chunk": c} for c in missing], override_num_blocks=len(missing))
+        .map_batches(
+            read_chunk_images,
+            batch_size=1,
+            batch_format="pyarrow",
+            fn_kwargs={
+                "shards": shards,
+                "manifest": manifest,
+                "rows_per_chunk": config.rows_per_chunk,
+            },
+            num_cpus=config.cpus_per_actor,  # equal to the actors: Ray Data fuses the two
+        )
+        .map_batches(
+            LatentEncoder,
+            batch_size=1,
+            batch_format="numpy",
+            fn_constructor_kwargs={
+                "model_path": local_model,
+                "image_shape": manifest["image_shape"],
+                "batch_size": config.batch_size,
+                "threads": max(1, round(config.cpus_per_actor)),
+            },
+            compute=ray.data.ActorPoolStrategy(
+                min_size=1, max_size=config.actors, initial_size=config.actors
+            ),
+            num_cpus=config.cpus_per_actor,
+            num_gpus=gpus,
+        )
+    )
+    return dataset.iter_batches(batch_size=1, batch_format="numpy")
+
+
+def _write_chunks(group, batches, n: int, rows: int, bar) -> collections.Counter:
+    """Write each encoded chunk into the store as it arrives; chunks with non-finite latents
+    are not written (the store stays incomplete) and end in one error naming their ids."""
+    chunks_per_node = collections.Counter()
+    bad_ids = []
+    latent_dim = group["z"].shape[1]
+    for batch in batches:
+        index = int(batch["chunk"][0])
+        chunks_per_node[str(batch["node"][0])] += 1
+        start, stop = chunk_rows(index, n, rows)
+        latents = batch["z"][0].reshape(stop - start, latent_dim)
+        finite = np.isfinite(latents).all(axis=1)
+        if finite.all():
+            write_chunk(group, index, np.arange(start, stop), latents)
+        else:
+            bad_ids += (start + np.flatnonzero(~finite)).tolist()
+        bar.update(stop - start)
+    if bad_ids:
+        bad_ids.sort()  # chunks arrive in any order
+        raise LsfError(
+            f"non-finite latents for {len(bad_ids)} images (ids {bad_ids[:10]}); "
+            "their chunks were not written and the store stays incomplete"
+        )
+    return chunks_per_node
+
+
+def _check_model_fits(model_config, manifest: dict) -> None:
+    height, _, channels = manifest["image_shape"]
+    mc = model_config
+    if (height, channels) != (mc.image_size, mc.channels):
+        raise LsfError(
+            f"the model expects {mc.image_size}px images with {mc.channels} channels but the "
+            f"shards hold {height}px with {channels}; encode shards prepared for this model"
+        )
+
+
 @locks_output("out")
 def encode(
     config: EncodeConfig,
@@ -155,25 +242,16 @@ def encode(
     *,
     overwrite: bool = False,
     address: str | None = None,
-    progress: bool = True,
+    progress: Progress = TERMINAL,
 ) -> EncodeSummary:
     """Encode every image of `shards` with the model at `model_path` into the store `out`."""
-    import ray
-    from tqdm import tqdm
-
-    from lsf.model import load_model
-    from lsf.runtime import init_ray, uses_gpus
+    from lsf.core.runtime import init_ray
+    from lsf.nn.model import load_model
 
     started = time.perf_counter()
     manifest = read_manifest(shards)
     model, _ = load_model(model_path)
-    height, _, channels = manifest["image_shape"]
-    mc = model.config
-    if (height, channels) != (mc.image_size, mc.channels):
-        raise LsfError(
-            f"the model expects {mc.image_size}px images with {mc.channels} channels but the "
-            f"shards hold {height}px with {channels}; encode shards prepared for this model"
-        )
+    _check_model_fits(model.config, manifest)
     model_ref = {"path": str(model_path), "sha256": file_sha256(model_path)}
     source = {
         "dataset": manifest["source"],
@@ -182,70 +260,18 @@ def encode(
         "shards": str(shards),
     }
     n, rows = manifest["n"], config.rows_per_chunk
-    group = _open_or_create(out, n, mc.latent_dim, rows, model_ref, source, overwrite)
+    group = _open_or_create(out, n, model.config.latent_dim, rows, model_ref, source, overwrite)
     total = n_chunks(n, rows)
     if group.attrs.get("complete") is True:
         return EncodeSummary(out, 0, 0, total, time.perf_counter() - started)
     missing = np.flatnonzero(~chunks_done(group)).tolist()
-    written_rows = 0
+    pending = sum(chunk_rows(c, n, rows)[1] - chunk_rows(c, n, rows)[0] for c in missing)
     chunks_per_node = collections.Counter()
     if missing:
         init_ray(address)
-        gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
-        dataset = (
-            ray.data.from_items([{"chunk": c} for c in missing], override_num_blocks=len(missing))
-            .map_batches(
-                read_chunk_images,
-                batch_size=1,
-                batch_format="pyarrow",
-                fn_kwargs={"shards": shards, "manifest": manifest, "rows_per_chunk": rows},
-                num_cpus=config.cpus_per_actor,  # equal to the actors: Ray Data fuses the two
-            )
-            .map_batches(
-                LatentEncoder,
-                batch_size=1,
-                batch_format="numpy",
-                fn_constructor_kwargs={
-                    "model_path": (
-                        os.path.abspath(local_path(model_path))
-                        if is_local(model_path)
-                        else model_path
-                    ),
-                    "image_shape": manifest["image_shape"],
-                    "batch_size": config.batch_size,
-                    "threads": max(1, round(config.cpus_per_actor)),
-                },
-                compute=ray.data.ActorPoolStrategy(
-                    min_size=1, max_size=config.actors, initial_size=config.actors
-                ),
-                num_cpus=config.cpus_per_actor,
-                num_gpus=gpus,
-            )
-        )
-        pending = sum(chunk_rows(c, n, rows)[1] - chunk_rows(c, n, rows)[0] for c in missing)
-        bad_ids = []
-        with (
-            tqdm(total=pending, unit="img", desc="encode", disable=not progress) as bar,
-            worker_errors("encoding"),
-        ):
-            for batch in dataset.iter_batches(batch_size=1, batch_format="numpy"):
-                index = int(batch["chunk"][0])
-                chunks_per_node[str(batch["node"][0])] += 1
-                start, stop = chunk_rows(index, n, rows)
-                latents = batch["z"][0].reshape(stop - start, mc.latent_dim)
-                finite = np.isfinite(latents).all(axis=1)
-                if finite.all():
-                    write_chunk(group, index, np.arange(start, stop), latents)
-                else:
-                    bad_ids += (start + np.flatnonzero(~finite)).tolist()
-                written_rows += stop - start
-                bar.update(stop - start)
-        if bad_ids:
-            bad_ids.sort()  # chunks arrive in any order
-            raise LsfError(
-                f"non-finite latents for {len(bad_ids)} images (ids {bad_ids[:10]}); "
-                "their chunks were not written and the store stays incomplete"
-            )
+        batches = _encoded_chunks(config, shards, manifest, model_path, missing)
+        with progress.bar(pending, "encode", "img") as bar, worker_errors("encoding"):
+            chunks_per_node = _write_chunks(group, batches, n, rows, bar)
     finalize(group)
     seconds = time.perf_counter() - started
-    return EncodeSummary(out, written_rows, len(missing), total, seconds, dict(chunks_per_node))
+    return EncodeSummary(out, pending, len(missing), total, seconds, dict(chunks_per_node))

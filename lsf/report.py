@@ -24,10 +24,12 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from lsf import __version__
-from lsf.config import ReportConfig
-from lsf.errors import LsfError
-from lsf.locks import locks_output
-from lsf.outputs import exists, join, local_copy, read_json, staged_output_dir, zarr_location
+from lsf.analyze import load_analysis
+from lsf.core.config import ReportConfig
+from lsf.core.errors import LsfError
+from lsf.core.locks import locks_output
+from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir, zarr_location
+from lsf.core.progress import TERMINAL, Progress
 from lsf.plots.distributions import (
     histogram_details,
     histograms_overview,
@@ -39,7 +41,6 @@ from lsf.plots.matrices import correlation_heatmap, explained_variance
 from lsf.plots.pairs import pair_panels, path_projection
 from lsf.stats.pairs import SIGMAS, density_levels, expected_coverage
 from lsf.stats.pca import project
-from lsf.stats.results import load_analysis
 
 
 @dataclass
@@ -260,6 +261,14 @@ def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) ->
         )
 
 
+PAGE = "index.html"
+
+
+def is_complete(out: str) -> bool:
+    """A report is complete once `index.html` exists (uploaded last)."""
+    return exists(join(out, PAGE))
+
+
 @locks_output("out")
 def report(
     config: ReportConfig,
@@ -268,6 +277,7 @@ def report(
     *,
     samples: str | None = None,
     overwrite: bool = False,
+    progress: Progress = TERMINAL,
 ) -> ReportSummary:
     started = time.perf_counter()
     arrays, summary = load_analysis(analysis)
@@ -397,5 +407,5 @@ def report(
             + "\n".join(page.parts)
             + "</body></html>\n"
         )
-        (Path(tmp) / "index.html").write_text(document)
+        (Path(tmp) / PAGE).write_text(document)
     return ReportSummary(out, page.figures, time.perf_counter() - started)

@@ -14,16 +14,27 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from lsf.config import ModelConfig, TrainConfig, as_dict
+from lsf.core.config import ModelConfig, TrainConfig, as_dict
+from lsf.core.errors import LsfError, from_worker, worker_errors
+from lsf.core.locks import locks_output
+from lsf.core.outputs import (
+    exists,
+    is_local,
+    join,
+    local_path,
+    makedirs,
+    read_json,
+    write_json_atomic,
+)
+from lsf.core.progress import TERMINAL, Progress
 from lsf.data.shards import (
     SPLIT_TRAIN,
     SPLIT_VALIDATION,
@@ -31,19 +42,19 @@ from lsf.data.shards import (
     read_manifest,
     shard_urls,
 )
-from lsf.errors import LsfError, from_worker, worker_errors
-from lsf.locks import locks_output
-from lsf.model import Autoencoder, images_to_tensor
-from lsf.outputs import is_local, join, local_path, makedirs, read_json, write_json_atomic
-from lsf.run_artifacts import write_run_artifacts
+from lsf.nn.artifacts import write_run_artifacts
+from lsf.nn.model import Autoencoder, images_to_tensor
+from lsf.nn.training import (
+    autocast_dtype_for,
+    evaluate,
+    reconstruction_loss,
+    train_epoch,
+)
 
 RUN_IDENTITY = "run.json"
+MODEL_INFO = "model.json"  # written last: marks the run complete
 CHECKPOINT_STATE = "state.pt"
 CHECKPOINT_INFO = "state.json"
-
-
-class NonFiniteLoss(FloatingPointError):
-    """The loss became NaN or infinite; the message names the epoch and step."""
 
 
 @dataclass
@@ -65,68 +76,6 @@ class TrainSummary:
             f"{self.val_loss:.5f}, {self.images_per_second:.0f} img/s, {self.seconds:.1f} s"
             f"{resumed}; model at {self.out}/model.pt"
         )
-
-
-# ---- the plain PyTorch part (no Ray) -------------------------------------------------------
-
-
-def reconstruction_loss(name: str):
-    """Mean per-pixel loss between reconstructions and images, both in [0, 1]."""
-    if name == "mse":
-        return F.mse_loss
-    if name == "bce":
-        return F.binary_cross_entropy
-    raise LsfError(f"unknown loss {name!r} (known: mse, bce)")
-
-
-def train_epoch(
-    model: torch.nn.Module,
-    batches: Iterable[torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    loss_fn,
-    *,
-    epoch: int,
-    device: torch.device,
-    autocast_dtype: torch.dtype | None = None,
-) -> tuple[float, int]:
-    """One pass over `batches` (float (B, C, H, W) in [0, 1]): `(sum of losses, images)`."""
-    model.train()
-    total, count = 0.0, 0
-    for step, images in enumerate(batches):
-        images = images.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            outputs = model(images)
-        loss = loss_fn(outputs.float(), images)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"non-finite loss ({loss.item()}) at epoch {epoch} step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(images)
-        count += len(images)
-    return total, count
-
-
-@torch.inference_mode()
-def evaluate(model: torch.nn.Module, batches, loss_fn, device: torch.device) -> tuple[float, int]:
-    """`(sum of losses, images)` over `batches` without training."""
-    model.eval()
-    total, count = 0.0, 0
-    for images in batches:
-        images = images.to(device)
-        total += loss_fn(model(images).float(), images).item() * len(images)
-        count += len(images)
-    return total, count
-
-
-def autocast_dtype_for(device: torch.device, mixed_precision: bool) -> torch.dtype | None:
-    """bf16 autocast on GPUs that support it; full precision elsewhere."""
-    if mixed_precision and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-# ---- Ray Train wiring ----------------------------------------------------------------------
 
 
 def _tensor_batches(iterator, batch_size: int, shape, shuffle_seed: int | None) -> Iterator:
@@ -159,6 +108,29 @@ def _load_checkpoint(checkpoint, model, optimizer, scheduler) -> tuple[int, list
     return info["epoch"], info["history"]
 
 
+def _save_checkpoint(folder: str, model, optimizer, scheduler, info: dict):
+    """Rank 0's checkpoint: weights, optimizer and schedule state, and the run's history."""
+    import ray.train
+
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    torch.save(state, Path(folder) / CHECKPOINT_STATE)
+    (Path(folder) / CHECKPOINT_INFO).write_text(json.dumps(info))
+    return ray.train.Checkpoint.from_directory(folder)
+
+
+def _model_and_optimizer(config: dict, train_cfg: TrainConfig):
+    """A freshly seeded model, its Adam optimizer and the optional cosine schedule."""
+    torch.manual_seed(train_cfg.seed)
+    model = Autoencoder(ModelConfig(**config["model"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    scheduler = None
+    if train_cfg.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train_cfg.epochs)
+    return model, optimizer, scheduler
+
+
 def train_loop_per_worker(config: dict) -> None:
     """The per-worker loop Ray Train runs: ordinary PyTorch with a few Ray calls."""
     import ray.train
@@ -170,15 +142,11 @@ def train_loop_per_worker(config: dict) -> None:
         1, (os.cpu_count() or 1) // context.get_local_world_size()
     )
     torch.set_num_threads(threads)
-    torch.manual_seed(train_cfg.seed)
-    model = Autoencoder(ModelConfig(**config["model"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
-    scheduler = None
-    if train_cfg.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train_cfg.epochs)
+    model, optimizer, scheduler = _model_and_optimizer(config, train_cfg)
     start_epoch, history = _load_checkpoint(ray.train.get_checkpoint(), model, optimizer, scheduler)
-    if start_epoch and context.get_world_rank() == 0:
-        print(f"resuming from the checkpoint of epoch {start_epoch}")
+    speaks = config["log_lines"] and context.get_world_rank() == 0
+    if start_epoch and speaks:
+        print(f"resuming from the checkpoint of epoch {start_epoch}", flush=True)
     device = ray.train.torch.get_device()
     ddp_model = ray.train.torch.prepare_model(model)
     autocast = autocast_dtype_for(device, train_cfg.mixed_precision)
@@ -206,33 +174,25 @@ def train_loop_per_worker(config: dict) -> None:
         train_sum, train_n, val_sum, val_n, elapsed = _all_reduce_sum(
             [train_sum, train_n, val_sum, val_n, elapsed], device
         )
-        world = context.get_world_size()
         metrics = {
             "epoch": epoch,
             "train_loss": train_sum / max(train_n, 1),
             "val_loss": val_sum / max(val_n, 1),
-            "images_per_second": train_n / max(elapsed / world, 1e-9),
+            "images_per_second": train_n / max(elapsed / context.get_world_size(), 1e-9),
             "lr": optimizer.param_groups[0]["lr"],
         }
         history = [*history, metrics]
+        info = {"epoch": epoch, "history": history, "resumed_from": start_epoch}
         with tempfile.TemporaryDirectory() as folder:
             checkpoint = None
             if context.get_world_rank() == 0:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
-                if scheduler is not None:
-                    state["scheduler"] = scheduler.state_dict()
-                torch.save(state, Path(folder) / CHECKPOINT_STATE)
-                info = {
-                    "epoch": epoch,
-                    "history": history,
-                    "resumed_from": start_epoch,
-                    "model": config["model"],
-                }
-                (Path(folder) / CHECKPOINT_INFO).write_text(json.dumps(info))
-                checkpoint = ray.train.Checkpoint.from_directory(folder)
+                info["model"] = config["model"]
+                checkpoint = _save_checkpoint(folder, model, optimizer, scheduler, info)
+            if speaks:
                 print(
                     f"epoch {epoch}/{train_cfg.epochs}: train {metrics['train_loss']:.5f} "
-                    f"val {metrics['val_loss']:.5f} ({metrics['images_per_second']:.0f} img/s)"
+                    f"val {metrics['val_loss']:.5f} ({metrics['images_per_second']:.0f} img/s)",
+                    flush=True,
                 )
             ray.train.report(metrics, checkpoint=checkpoint)
 
@@ -260,7 +220,7 @@ def _check_run_folder(out: str, identity: dict, overwrite: bool, resume: bool) -
     fs, path = fsspec.core.url_to_fs(out)
     if overwrite and fs.exists(path):
         fs.rm(path, recursive=True)
-    if fs.exists(join(path, "model.json")):
+    if fs.exists(join(path, MODEL_INFO)):
         raise LsfError(f"{out} already holds a trained model; pass --overwrite to retrain")
     if fs.exists(join(path, RUN_IDENTITY)):
         previous = read_json(join(out, RUN_IDENTITY))
@@ -285,26 +245,13 @@ def _storage(out: str) -> tuple[str, object | None]:
     return join(path, "ray"), pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
 
 
-@locks_output("out")
-def train(
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    shards: str,
-    out: str,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    address: str | None = None,
-) -> TrainSummary:
-    """Train on `shards` with Ray Train and write the run artifacts to `out`."""
-    import ray.train
-    from ray.train.torch import TorchTrainer
+def is_complete(out: str) -> bool:
+    """A run is complete once `model.json` exists (written after `model.pt`)."""
+    return exists(join(out, MODEL_INFO))
 
-    from lsf.runtime import init_ray, uses_gpus
 
-    started = time.perf_counter()
-    manifest = read_manifest(shards)
-    height, width, channels = manifest["image_shape"]
+def _check_shards(manifest: dict, model_config: ModelConfig, shards: str) -> None:
+    height, _, channels = manifest["image_shape"]
     if (height, channels) != (model_config.image_size, model_config.channels):
         raise LsfError(
             f"shards hold {height}px images with {channels} channels but the model expects "
@@ -313,15 +260,15 @@ def train(
         )
     if manifest["splits"]["validation"] == 0:
         raise LsfError(f"{shards} has no validation images; prepare with a val_fraction > 0")
-    if is_local(out):
-        out = os.path.abspath(local_path(out))
-    identity = _run_identity(model_config, train_config, manifest)
-    _check_run_folder(out, identity, overwrite, resume)
-    makedirs(out)
-    write_json_atomic(join(out, RUN_IDENTITY), identity)
-    print(Autoencoder(model_config).describe())
 
-    init_ray(address)
+
+def _trainer(model_config, train_config, shards: str, manifest: dict, out: str, log_lines: bool):
+    """The TorchTrainer: one worker per DDP rank, checkpoints under RUN/ray, retried failures."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from lsf.core.runtime import uses_gpus
+
     use_gpu = uses_gpus(train_config.gpus_per_worker)
     resources = {"CPU": train_config.cpus_per_worker}
     if use_gpu:
@@ -333,12 +280,13 @@ def train(
             "val": _split_dataset(urls, SPLIT_VALIDATION, train_config.cache_dataset),
         }
     storage_path, storage_filesystem = _storage(out)
-    trainer = TorchTrainer(
+    return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
             "model": as_dict(model_config),
             "train": as_dict(train_config),
             "image_shape": manifest["image_shape"],
+            "log_lines": log_lines,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=train_config.workers, use_gpu=use_gpu, resources_per_worker=resources
@@ -354,25 +302,62 @@ def train(
         datasets=datasets,
         dataset_config=ray.train.DataConfig(datasets_to_split=["train", "val"]),
     )
-    try:
-        result = trainer.fit()
-    except Exception as exc:  # Ray wraps worker errors; surface the lsf ones as one line
-        raise _as_lsf_error(exc) from None
-    if result.error is not None:
-        raise _as_lsf_error(result.error)
+
+
+def _final_checkpoint(result, model_config: ModelConfig) -> tuple[Autoencoder, dict]:
+    """The trained model (eval mode) and the checkpoint's info of Ray Train's last report."""
     with result.checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / CHECKPOINT_STATE, map_location="cpu", weights_only=True)
         info = json.loads((Path(folder) / CHECKPOINT_INFO).read_text())
     model = Autoencoder(model_config)
     model.load_state_dict(state["model"])
     model.eval()
+    return model, info
+
+
+@locks_output("out")
+def train(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    shards: str,
+    out: str,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    address: str | None = None,
+    progress: Progress = TERMINAL,
+) -> TrainSummary:
+    """Train on `shards` with Ray Train and write the run artifacts to `out`."""
+    from lsf.core.runtime import init_ray
+
+    started = time.perf_counter()
+    manifest = read_manifest(shards)
+    _check_shards(manifest, model_config, shards)
+    if is_local(out):
+        out = os.path.abspath(local_path(out))
+    identity = _run_identity(model_config, train_config, manifest)
+    _check_run_folder(out, identity, overwrite, resume)
+    makedirs(out)
+    write_json_atomic(join(out, RUN_IDENTITY), identity)
+    progress.log(Autoencoder(model_config).describe())
+
+    init_ray(address)
+    trainer = _trainer(
+        model_config, train_config, shards, manifest, out, log_lines=progress.sink is not None
+    )
+    try:
+        result = trainer.fit()
+    except Exception as exc:  # Ray wraps worker errors; surface the lsf ones as one line
+        raise _as_lsf_error(exc) from None
+    if result.error is not None:
+        raise _as_lsf_error(result.error)
+    model, info = _final_checkpoint(result, model_config)
     history = info["history"]
-    last = history[-1]
     summary = TrainSummary(
         out=out,
-        epochs=last["epoch"],
-        train_loss=last["train_loss"],
-        val_loss=last["val_loss"],
+        epochs=history[-1]["epoch"],
+        train_loss=history[-1]["train_loss"],
+        val_loss=history[-1]["val_loss"],
         images_per_second=float(np.mean([h["images_per_second"] for h in history])),
         seconds=time.perf_counter() - started,
         resumed_from_epoch=info["resumed_from"],

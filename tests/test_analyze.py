@@ -3,19 +3,19 @@ import json
 import numpy as np
 import pytest
 
+from lsf.analyze import analyze, load_analysis
 from lsf.cli import main
-from lsf.config import AnalyzeConfig
-from lsf.errors import LsfError
-from lsf.stats.results import analyze, load_analysis
-from tests.conftest import write_latent_store
-from tests.test_stats import latent_like
+from lsf.core.config import AnalyzeConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
+from tests.helpers import latent_like, write_latent_store
 
 
 def test_analyze_writes_arrays_and_summary_and_is_reproducible(tmp_path):
     x = latent_like(3000)
     store = write_latent_store(tmp_path / "l.zarr", x, 700)
-    first = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a1"), log=lambda *_: None)
-    second = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a2"), log=lambda *_: None)
+    first = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a1"), progress=QUIET)
+    second = analyze(AnalyzeConfig(bins=40), store, str(tmp_path / "a2"), progress=QUIET)
     arrays, summary = load_analysis(str(tmp_path / "a1"))
     again, _ = load_analysis(str(tmp_path / "a2"))
     for name in arrays:

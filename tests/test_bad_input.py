@@ -12,8 +12,8 @@ import zarr
 
 import lsf.encode
 from lsf.cli import main
-from lsf.store import chunks_done, is_complete
-from tests.conftest import correlated_latents, driver_tracebacks, write_latent_store
+from lsf.core.store import chunks_done, is_complete
+from tests.helpers import correlated_latents, driver_tracebacks, write_latent_store
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -207,8 +207,8 @@ def test_pickle_payload_helper_would_run_under_plain_pickle():
 
 
 def test_worker_errors_become_the_innermost_message():
-    from lsf.errors import LsfError as Error
-    from lsf.errors import from_worker
+    from lsf.core.errors import LsfError as Error
+    from lsf.core.errors import from_worker
 
     ray_text = (
         "ray.exceptions.RayTaskError(OSError): ray::MapBatches() (pid=7)\n"

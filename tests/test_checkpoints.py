@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lsf.stats.checkpoints import PassCheckpoints, flatten, run_pass, unflatten
+from lsf.core.checkpoints import PassCheckpoints, flatten, run_pass, unflatten
 
 
 def test_nested_values_round_trip_exactly(tmp_path):

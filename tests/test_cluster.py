@@ -8,9 +8,10 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from lsf.config import AnalyzeConfig
+from lsf.core.config import AnalyzeConfig
+from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
-from tests.test_stats import latent_like
+from tests.helpers import latent_like
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -78,10 +79,10 @@ def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     x = latent_like(3000)
     z = da.from_array(x, chunks=(500, x.shape[1]))
     config = AnalyzeConfig(pair_bins=16, pair_block=11)
-    local = analyze_latents(z, config, log=quiet)
+    local = analyze_latents(z, config, progress=QUIET)
     recording, records = node_recorder()
     with recording:
-        on_ray = analyze_latents(z, config, scheduler=ray_dask_get, log=quiet)
+        on_ray = analyze_latents(z, config, scheduler=ray_dask_get, progress=QUIET)
     for a, b in zip(local.pairs, on_ray.pairs, strict=True):
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.table["score"], b.table["score"])
@@ -102,17 +103,17 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
 ):
     import torch
 
-    from lsf.config import EncodeConfig
+    from lsf.core.config import EncodeConfig
+    from lsf.core.store import open_store
     from lsf.data.shards import read_images
     from lsf.encode import encode
-    from lsf.model import images_to_tensor, load_model
-    from lsf.store import open_store
+    from lsf.nn.model import images_to_tensor, load_model
 
     run, _ = trained_run
     out = str(tmp_path / "latents.zarr")
     # One CPU per actor on one-CPU nodes: the pool can only grow by using both nodes.
     config = EncodeConfig(rows_per_chunk=64, batch_size=50, actors=2, cpus_per_actor=1.0)
-    summary = encode(config, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    summary = encode(config, synthetic_shards, str(run / "model.pt"), out, progress=QUIET)
     assert summary.chunks_written == 10
     ids, images = read_images(synthetic_shards)
     model, _ = load_model(run / "model.pt")

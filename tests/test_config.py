@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from lsf.config import PipelineConfig, config_from_mapping, load_config, with_overrides
-from lsf.errors import LsfError
+from lsf.core.config import PipelineConfig, config_from_mapping, load_config, with_overrides
+from lsf.core.errors import LsfError
 
 
 def test_no_file_gives_defaults():

@@ -5,12 +5,13 @@ import pytest
 import torch
 import zarr
 
-from lsf.config import EncodeConfig, ModelConfig
+from lsf.core.config import EncodeConfig, ModelConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
+from lsf.core.store import chunks_done, open_store
 from lsf.data.shards import read_images
 from lsf.encode import encode
-from lsf.errors import LsfError
-from lsf.model import Autoencoder, images_to_tensor, load_model, save_model
-from lsf.store import chunks_done, open_store
+from lsf.nn.model import Autoencoder, images_to_tensor, load_model, save_model
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -22,7 +23,7 @@ CONFIG = EncodeConfig(rows_per_chunk=128, batch_size=50, actors=2)
 def encoded(tmp_path_factory, synthetic_shards, trained_run):
     run, _ = trained_run
     out = str(tmp_path_factory.mktemp("enc") / "latents.zarr")
-    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=QUIET)
     return out, summary
 
 
@@ -56,7 +57,7 @@ def test_resume_writes_only_missing_chunks_and_is_bit_identical(
     cut = copy / "id" / "c" / "2"  # and killed in the middle of writing this one
     cut.write_bytes(cut.read_bytes()[:7])
     assert chunks_done(group).tolist() == [True, False, False, True, False]
-    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), str(copy), progress=False)
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), str(copy), progress=QUIET)
     assert summary.chunks_written == 3 and summary.rows == 128 + 128 + 88
     assert np.array_equal(zarr.open_group(str(copy))["z"][:], zarr.open_group(out)["z"][:])
     assert open_store(str(copy)).attrs["complete"] is True
@@ -65,7 +66,7 @@ def test_resume_writes_only_missing_chunks_and_is_bit_identical(
 def test_complete_store_is_not_recomputed(encoded, synthetic_shards, trained_run):
     out, _ = encoded
     run, _ = trained_run
-    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=False)
+    summary = encode(CONFIG, synthetic_shards, str(run / "model.pt"), out, progress=QUIET)
     assert summary.chunks_written == 0 and summary.rows == 0
 
 
@@ -76,14 +77,14 @@ def test_store_of_another_model_is_refused_unless_overwrite(tmp_path, encoded, s
     other = Autoencoder(ModelConfig(image_size=32, widths=[8, 16, 32], latent_dim=16))
     save_model(other, tmp_path, {})
     with pytest.raises(LsfError, match="holds latents of a different model.*--overwrite"):
-        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), str(copy), progress=False)
+        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), str(copy), progress=QUIET)
     summary = encode(
         CONFIG,
         synthetic_shards,
         str(tmp_path / "model.pt"),
         str(copy),
         overwrite=True,
-        progress=False,
+        progress=QUIET,
     )
     assert summary.chunks_written == 5
 
@@ -101,6 +102,6 @@ def test_non_finite_latents_are_reported_and_the_store_stays_incomplete(tmp_path
     save_model(model, tmp_path, {})
     out = str(tmp_path / "l.zarr")
     with pytest.raises(LsfError, match="non-finite latents for 600 images \\(ids \\[0, 1"):
-        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), out, progress=False)
+        encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), out, progress=QUIET)
     with pytest.raises(LsfError, match="incomplete: 5 of 5 chunks missing"):
         open_store(out)

@@ -11,15 +11,21 @@ import pytest
 import torch
 import zarr
 
-from lsf.config import AnalyzeConfig, EncodeConfig, ModelConfig, TrainConfig
+from lsf.core.config import AnalyzeConfig, EncodeConfig, ModelConfig, TrainConfig
+from lsf.core.progress import QUIET
+from lsf.core.runtime import init_ray
+from lsf.core.store import chunks_done, open_latents
 from lsf.encode import encode
-from lsf.model import load_model
-from lsf.runtime import init_ray
+from lsf.nn.model import load_model
 from lsf.stats.analysis import analyze_latents
-from lsf.store import chunks_done, open_latents
 from lsf.train import train
-from tests.conftest import LONG_ENCODE, TINY_MODEL, correlated_latents, write_latent_store
-from tests.test_train import _checkpoint_registered
+from tests.helpers import (
+    LONG_ENCODE,
+    TINY_MODEL,
+    checkpoint_registered,
+    correlated_latents,
+    write_latent_store,
+)
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -73,7 +79,7 @@ def test_killed_encoder_actor_is_replaced_and_the_store_is_identical(
 
     out = tmp_path / "latents.zarr"
     job = Background(
-        lambda: encode(config, long_shards, str(run / "model.pt"), str(out), progress=False)
+        lambda: encode(config, long_shards, str(run / "model.pt"), str(out), progress=QUIET)
     )
     job.start()
     pid = _wait_for(lambda: (_alive_pids("LatentEncoder") or [None])[0], 120, "an encoder actor")
@@ -100,7 +106,7 @@ def test_killed_train_worker_is_restarted_from_its_checkpoint(tmp_path, long_sha
     out = tmp_path / "run"
     job = Background(lambda: train(ModelConfig(**TINY_MODEL), config, long_shards, str(out)))
     job.start()
-    _wait_for(lambda: _checkpoint_registered(out), 240, "the first recorded checkpoint")
+    _wait_for(lambda: checkpoint_registered(out), 240, "the first recorded checkpoint")
     pids = _alive_pids("RayTrainWorker")
     assert pids and job.is_alive()
     os.kill(pids[0], signal.SIGKILL)
@@ -135,15 +141,13 @@ def _running_task_pids(name_prefix: str) -> list[int]:
 def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_path, ray_local):
     store = write_latent_store(tmp_path / "l.zarr", correlated_latents(120_000, 24), 2048)
     config = AnalyzeConfig(pairs="all", pca_pairs="all", pair_bins=32)
-    expected = analyze_latents(open_latents(store), config, scheduler="threads", log=lambda _: None)
+    expected = analyze_latents(open_latents(store), config, scheduler="threads", progress=QUIET)
 
     from ray.util.dask import ray_dask_get
 
     init_ray(num_cpus=2)  # a Ray instance even when an earlier test shut the shared one down
     job = Background(
-        lambda: analyze_latents(
-            open_latents(store), config, scheduler=ray_dask_get, log=lambda _: None
-        )
+        lambda: analyze_latents(open_latents(store), config, scheduler=ray_dask_get, progress=QUIET)
     )
     job.start()
     killed = set()

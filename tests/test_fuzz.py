@@ -16,10 +16,10 @@ import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lsf.config import PipelineConfig, as_dict, config_from_mapping, load_config
-from lsf.errors import LsfError
-from lsf.store import is_complete, open_latents, open_store
-from tests.conftest import write_latent_store
+from lsf.core.config import PipelineConfig, as_dict, config_from_mapping, load_config
+from lsf.core.errors import LsfError
+from lsf.core.store import is_complete, open_latents, open_store
+from tests.helpers import write_latent_store
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}
 FIELDS = sorted({name for section in as_dict(PipelineConfig()).values() for name in section})

@@ -3,16 +3,16 @@ import pytest
 from scipy import stats
 
 from lsf.cli import main
-from lsf.config import SAMPLERS
-from lsf.errors import LsfError
-from lsf.generate import paths
-from lsf.generate.metrics import (
+from lsf.core.config import SAMPLERS
+from lsf.core.errors import LsfError
+from lsf.sampling import paths
+from lsf.sampling.metrics import (
     PixelPCAFeatures,
     frechet_distance,
     frechet_distance_of,
     precision_recall,
 )
-from lsf.generate.samplers import (
+from lsf.sampling.samplers import (
     LatentStatistics,
     fit_gmm,
     regularised_covariance,

@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 import zarr
 
-from lsf.config import load_config
-from lsf.stats.results import analyze
-from lsf.store import chunks_done, is_complete
-from tests.conftest import LONG_ENCODE, correlated_latents, driver_tracebacks, write_latent_store
+from lsf.analyze import analyze
+from lsf.core.config import load_config
+from lsf.core.progress import QUIET
+from lsf.core.store import chunks_done, is_complete
+from tests.helpers import LONG_ENCODE, correlated_latents, driver_tracebacks, write_latent_store
 
 pytestmark = pytest.mark.timeout(500)
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
@@ -135,7 +136,7 @@ def test_interrupted_analyze_resumes_after_its_finished_passes(tmp_path, signum)
     assert not (tmp_path / "analysis.partial").exists()
 
     reference = tmp_path / "reference"
-    analyze(load_config(config).analyze, store, str(reference), log=lambda _: None)
+    analyze(load_config(config).analyze, store, str(reference), progress=QUIET)
     mine, expected = _analysis_arrays(out), _analysis_arrays(reference)
     assert mine.keys() == expected.keys()
     for name in expected:
@@ -189,7 +190,7 @@ def test_interrupted_run_skips_finished_stages_and_resumes(tmp_path):
 
     config = load_config("tiny").analyze
     reference = tmp_path / "reference"
-    analyze(config, str(workdir / "latents.zarr"), str(reference), log=lambda _: None)
+    analyze(config, str(workdir / "latents.zarr"), str(reference), progress=QUIET)
     mine, expected = _analysis_arrays(workdir / "analysis"), _analysis_arrays(reference)
     for name in expected:
         np.testing.assert_array_equal(mine[name], expected[name], err_msg=name)

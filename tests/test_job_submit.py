@@ -1,5 +1,5 @@
 """`ray job submit` end to end: a real local head started with `ray start --head`, the tiny
-pipeline submitted as `jobs/pipeline.py`, waited for until SUCCEEDED, outputs checked."""
+pipeline submitted as `jobs/run.py`, waited for until SUCCEEDED, outputs checked."""
 
 import json
 import os
@@ -64,7 +64,7 @@ def test_ray_job_submit_runs_the_pipeline_on_a_started_head(tmp_path):
             str(ROOT),
             "--",
             "python",
-            "jobs/pipeline.py",
+            "jobs/run.py",
             "--config",
             "tiny",
             "--workdir",

@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from lsf.cli import main
-from lsf.errors import LsfError
-from lsf.locks import lock_path_of, output_lock
+from lsf.core.errors import LsfError
+from lsf.core.locks import lock_path_of, output_lock
 
 HOLD = """
 import sys, time
-from lsf.locks import output_lock
+from lsf.core.locks import output_lock
 with output_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from lsf.config import ModelConfig
-from lsf.errors import LsfError
-from lsf.model import Autoencoder, load_model, save_model
-from lsf.train import NonFiniteLoss, _as_lsf_error, evaluate, reconstruction_loss, train_epoch
+from lsf.core.config import ModelConfig
+from lsf.core.errors import LsfError
+from lsf.nn.model import Autoencoder, load_model, save_model
+from lsf.nn.training import NonFiniteLoss, evaluate, reconstruction_loss, train_epoch
+from lsf.train import _as_lsf_error
 
 
 @pytest.mark.parametrize("size", [64, 96, 128])
@@ -58,7 +59,7 @@ def test_saved_model_loads_with_weights_only_and_without_ray(tmp_path):
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(loaded(x), model.eval()(x)) and info["note"] == "x"
     code = (
-        "import sys, torch; from lsf.model import load_model; "
+        "import sys, torch; from lsf.nn.model import load_model; "
         f"m, _ = load_model({str(tmp_path / 'model.pt')!r}); "
         "assert 'ray' not in sys.modules; print(m.parameter_count())"
     )

@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 from scipy.stats import gaussian_kde
 
-from lsf.config import AnalyzeConfig
-from lsf.errors import LsfError
+from lsf.core.config import AnalyzeConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_counts import chunk_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde, coverage_2d
 from lsf.stats.pca import project
-from tests.test_stats import latent_like
+from tests.helpers import latent_like
 
 
 def quiet(*_):
@@ -23,7 +24,7 @@ def quiet(*_):
 def analysed():
     x = latent_like(4000)
     config = AnalyzeConfig(pair_bins=16, pair_block=7, trim_fact=1.5)
-    return x, analyze_latents(da.from_array(x, chunks=(777, x.shape[1])), config, log=quiet)
+    return x, analyze_latents(da.from_array(x, chunks=(777, x.shape[1])), config, progress=QUIET)
 
 
 def test_every_pair_histogram_equals_np_histogram2d(analysed):
@@ -87,7 +88,7 @@ def test_score_ranks_a_banana_and_a_mixture_above_normal_pairs():
     result = analyze_latents(
         da.from_array(x, chunks=(5000, 6)),
         AnalyzeConfig(trim_fact=None, pca_pairs="first:2"),
-        log=quiet,
+        progress=QUIET,
     )
     table = result.pairs[0].table
     order = np.argsort(-np.asarray(table["score"]))

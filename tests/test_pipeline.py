@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from lsf.cli import main
-from lsf.config import GenerateConfig, load_config
-from lsf.errors import LsfError
-from lsf.generate.run import generate
-from lsf.pipeline import run_pipeline
-from lsf.store import open_store
-from tests.conftest import write_latent_store
-from tests.test_stats import latent_like
+from lsf.core.config import GenerateConfig, load_config
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
+from lsf.core.store import open_store
+from lsf.generate import generate
+from lsf.run import run_pipeline
+from tests.helpers import latent_like, write_latent_store
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -20,7 +20,7 @@ def tiny_workdir(tmp_path_factory, ray_local):
     workdir = tmp_path_factory.mktemp("pipeline") / "work"
     # A file:// URL: every stage must address its inputs and outputs as URLs, not paths.
     url = f"file://{workdir}"
-    result = run_pipeline(load_config("tiny"), url, progress=False, log=lambda *_: None)
+    result = run_pipeline(load_config("tiny"), url, progress=QUIET)
     assert result.ran == ["prepare", "train", "encode", "analyze", "generate", "report"]
     return workdir
 
@@ -47,13 +47,13 @@ def test_a_rerun_skips_completed_stages(tiny_workdir, capsys):
 
 
 def test_generate_refuses_an_analysis_of_another_latent_dim(tiny_workdir, tmp_path):
-    from lsf.config import AnalyzeConfig
-    from lsf.stats.results import analyze
+    from lsf.analyze import analyze
+    from lsf.core.config import AnalyzeConfig
 
     store = write_latent_store(
         tmp_path / "l.zarr", latent_like(600), 700
     )  # 12 components, the model has 16
-    analyze(AnalyzeConfig(), store, str(tmp_path / "a"), log=lambda *_: None)
+    analyze(AnalyzeConfig(), store, str(tmp_path / "a"), progress=QUIET)
     with pytest.raises(LsfError, match="latent dim 12 but the model 16"):
         generate(
             GenerateConfig(),
@@ -168,7 +168,7 @@ def test_generate_and_report_read_and_write_an_object_store(tiny_workdir):
     """memory:// stands in for s3://: inputs are read from it, outputs staged and uploaded."""
     import fsspec
 
-    from lsf.config import ReportConfig
+    from lsf.core.config import ReportConfig
     from lsf.report import report
 
     fs = fsspec.filesystem("memory")
@@ -181,7 +181,7 @@ def test_generate_and_report_read_and_write_an_object_store(tiny_workdir):
         "memory://bucket/run/model.pt",
         "memory://bucket/analysis",
         "memory://bucket/samples",
-        log=lambda *_: None,
+        progress=QUIET,
     )
     report(
         ReportConfig(),

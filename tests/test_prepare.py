@@ -8,11 +8,12 @@ import pytest
 from PIL import Image
 
 from lsf.cli import main
-from lsf.config import PrepareConfig
-from lsf.data.prepare import prepare
+from lsf.core.config import PrepareConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
 from lsf.data.shards import read_images, read_manifest, read_table
 from lsf.data.synthetic import synthetic_faces
-from lsf.errors import LsfError
+from lsf.prepare import prepare
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,7 +69,7 @@ def test_fake_celeba_is_prepared_with_bad_files_skipped_and_ids_contiguous(tmp_p
     config = PrepareConfig(
         source="celeba", path=str(tmp_path / "celeba"), size=32, rows_per_shard=8
     )
-    summary = prepare(config, out, progress=False)
+    summary = prepare(config, out, progress=QUIET)
     bad = {names[4], names[9], names[20]}
     assert summary.n == 27 and {name for name, _ in summary.skipped} == bad
     manifest = read_manifest(out)
@@ -97,10 +98,10 @@ def test_fake_celeba_is_prepared_with_bad_files_skipped_and_ids_contiguous(tmp_p
 
 def test_existing_output_is_refused_unless_overwrite(tmp_path, ray_local):
     out = str(tmp_path / "shards")
-    prepare(PrepareConfig(n=20, size=16, rows_per_shard=8), out, progress=False)
+    prepare(PrepareConfig(n=20, size=16, rows_per_shard=8), out, progress=QUIET)
     with pytest.raises(LsfError, match="already exists; pass --overwrite"):
-        prepare(PrepareConfig(n=30, size=16), out, progress=False)
-    prepare(PrepareConfig(n=30, size=16), out, overwrite=True, progress=False)
+        prepare(PrepareConfig(n=30, size=16), out, progress=QUIET)
+    prepare(PrepareConfig(n=30, size=16), out, overwrite=True, progress=QUIET)
     assert read_manifest(out)["n"] == 30
     assert os.listdir(tmp_path) == ["shards"]  # no temporary folders left behind
 
@@ -115,13 +116,13 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, ray_local):
 def test_missing_or_empty_folder_is_refused(tmp_path, make_source, message):
     config = PrepareConfig(source="folder", path=make_source(tmp_path))
     with pytest.raises(LsfError, match=message):
-        prepare(config, str(tmp_path / "out"), progress=False)
+        prepare(config, str(tmp_path / "out"), progress=QUIET)
 
 
 def test_unwritable_output_is_refused(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(LsfError, match="cannot create output folder"):
-        prepare(PrepareConfig(n=10), str(tmp_path / "afile" / "sub" / "shards"), progress=False)
+        prepare(PrepareConfig(n=10), str(tmp_path / "afile" / "sub" / "shards"), progress=QUIET)
 
 
 def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path):

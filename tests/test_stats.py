@@ -6,31 +6,18 @@ import pytest
 from scipy import stats
 from sklearn.decomposition import PCA as SkPCA
 
-from lsf.config import AnalyzeConfig
-from lsf.errors import LsfError
+from lsf.core.config import AnalyzeConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents, max_off_diagonal
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
 from lsf.stats.histograms import chunk_histograms, robust_edges
 from lsf.stats.normality import coverage, mardia
 from lsf.stats.pca import pca_from_covariance
 from lsf.stats.trimming import trim_radius
+from tests.helpers import latent_like
 
 D = 12
-
-
-def latent_like(n=6000, seed=0):
-    """Correlated normal with means several sigma from 0 and two heavy-tailed components."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((D, D)) / np.sqrt(D)
-    cov = a @ a.T + np.diag(np.linspace(0.2, 1.5, D))
-    x = rng.multivariate_normal(np.linspace(-4, 6, D), cov, size=n)
-    x[:, 2] += 0.6 * rng.standard_t(3, size=n)
-    x[:, 7] += 0.4 * rng.standard_t(2.5, size=n)
-    return x.astype(np.float32)
-
-
-def quiet(*_):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +28,7 @@ def data():
 @pytest.fixture(scope="module", params=[6000, 1000, 777])
 def analysed(request, data):
     z = da.from_array(data, chunks=(request.param, D))
-    return analyze_latents(z, AnalyzeConfig(bins=48, trim_fact=1.5), log=quiet)
+    return analyze_latents(z, AnalyzeConfig(bins=48, trim_fact=1.5), progress=QUIET)
 
 
 def test_moments_match_numpy(analysed, data):
@@ -99,7 +86,7 @@ def test_gaussian_fit_recovers_the_known_sigma():
 def test_zero_variance_component_is_flagged_not_fitted(data):
     x = data.copy()
     x[:, 4] = 2.5
-    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), log=quiet)
+    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), progress=QUIET)
     assert not result.fits.ok[4] and np.isnan(result.fits.fwhm[4])
     assert np.isnan(result.moments.corr[4, 0]) and result.fits.ok.sum() == D - 1
     assert result.pca.rank == D - 1 and result.dof == D - 1
@@ -138,7 +125,7 @@ def test_mahalanobis_coverage_of_a_true_normal_matches_chi2():
     rng = np.random.default_rng(4)
     x = rng.multivariate_normal(np.arange(D), np.diag(np.arange(1, D + 1)), size=20000)
     z = da.from_array(x.astype(np.float32), chunks=(3000, D))
-    result = analyze_latents(z, AnalyzeConfig(trim_fact=None), log=quiet)
+    result = analyze_latents(z, AnalyzeConfig(trim_fact=None), progress=QUIET)
     error = 4 * np.sqrt(result.coverage_levels * (1 - result.coverage_levels) / len(x))
     assert (np.abs(result.coverage_observed - result.coverage_levels) < error).all()
     chi2_q, observed_q = result.mahalanobis_qq
@@ -175,7 +162,7 @@ def test_non_finite_rows_are_counted_and_excluded(data):
     x = data.copy()
     x[[5, 900, 4000], 3] = np.nan
     x[77, 0] = np.inf
-    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), log=quiet)
+    result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), progress=QUIET)
     clean = np.delete(data, [5, 77, 900, 4000], axis=0).astype(np.float64)
     assert result.moments.non_finite_rows == 4 and result.moments.count == len(clean)
     np.testing.assert_allclose(result.moments.mean, clean.mean(axis=0), rtol=1e-9)
@@ -186,8 +173,8 @@ def test_non_finite_rows_are_counted_and_excluded(data):
 
 def test_pca_sample_uses_a_seeded_random_subset(data):
     config = AnalyzeConfig(trim_fact=None, pca_sample=2500, seed=3)
-    a = analyze_latents(da.from_array(data, chunks=(1000, D)), config, log=quiet)
-    b = analyze_latents(da.from_array(data, chunks=(777, D)), config, log=quiet)
+    a = analyze_latents(da.from_array(data, chunks=(1000, D)), config, progress=QUIET)
+    b = analyze_latents(da.from_array(data, chunks=(777, D)), config, progress=QUIET)
     assert a.pca_rows == 2500 and "random 2500 rows" in a.pca_basis
     np.testing.assert_allclose(a.pca.explained_variance, b.pca.explained_variance, rtol=1e-9)
 
@@ -195,9 +182,9 @@ def test_pca_sample_uses_a_seeded_random_subset(data):
 def test_facts_that_remove_every_point_are_refused(data):
     z = da.from_array(data, chunks=(1000, D))
     with pytest.raises(LsfError, match="removes every point"):
-        analyze_latents(z, AnalyzeConfig(facts=[0.01, 0.02], trim_fact=0.01), log=quiet)
+        analyze_latents(z, AnalyzeConfig(facts=[0.01, 0.02], trim_fact=0.01), progress=QUIET)
     with pytest.raises(LsfError, match="trim_fact 0.01 leaves 0 points"):
-        analyze_latents(z, AnalyzeConfig(facts=[1.0], trim_fact=0.01), log=quiet)
+        analyze_latents(z, AnalyzeConfig(facts=[1.0], trim_fact=0.01), progress=QUIET)
 
 
 def test_dominant_components_follow_the_documented_rule():
@@ -216,12 +203,12 @@ def test_dominant_components_follow_the_documented_rule():
 
 
 def test_dask_on_ray_gives_the_same_results_as_threads(data, ray_local):
-    from lsf.stats.analysis import scheduler_for
+    from lsf.stats.graph import scheduler_for
 
     z = da.from_array(data, chunks=(1000, D))
     config = AnalyzeConfig(bins=32)
-    local = analyze_latents(z, config, log=quiet)
-    on_ray = analyze_latents(z, config, scheduler=scheduler_for("auto"), log=quiet)
+    local = analyze_latents(z, config, progress=QUIET)
+    on_ray = analyze_latents(z, config, scheduler=scheduler_for("auto"), progress=QUIET)
     np.testing.assert_array_equal(local.moments.cov, on_ray.moments.cov)
     np.testing.assert_array_equal(local.hist["counts"], on_ray.hist["counts"])
     np.testing.assert_array_equal(local.survivors, on_ray.survivors)

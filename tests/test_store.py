@@ -3,8 +3,15 @@ import pytest
 import xarray as xr
 import zarr
 
-from lsf.errors import LsfError
-from lsf.store import chunks_done, create_store, finalize, open_latents, open_store, write_chunk
+from lsf.core.errors import LsfError
+from lsf.core.store import (
+    chunks_done,
+    create_store,
+    finalize,
+    open_latents,
+    open_store,
+    write_chunk,
+)
 
 MODEL = {"path": "m.pt", "sha256": "abc"}
 SOURCE = {"dataset": "synthetic", "image_shape": [32, 32, 3], "fingerprint": "f"}
@@ -92,7 +99,7 @@ def test_store_with_wrong_dtype_is_refused(tmp_path):
 
 
 def test_is_complete_only_for_a_finished_store(tmp_path):
-    from lsf.store import is_complete
+    from lsf.core.store import is_complete
 
     assert not is_complete(str(tmp_path / "none.zarr"))
     group, _ = _filled_store(tmp_path / "l.zarr")

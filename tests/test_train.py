@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lsf.config import ModelConfig, TrainConfig
+from lsf.core.config import ModelConfig, TrainConfig
+from lsf.core.errors import LsfError
 from lsf.data.shards import read_images
-from lsf.errors import LsfError
-from lsf.model import load_model
-from lsf.run_artifacts import reconstruct
+from lsf.nn.artifacts import reconstruct
+from lsf.nn.model import load_model
 from lsf.train import train
-from tests.conftest import TINY_MODEL
+from tests.helpers import TINY_MODEL, checkpoint_registered
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -53,15 +53,6 @@ def test_artifacts_reproduce_the_saved_reconstructions(trained_run, synthetic_sh
     assert np.abs(saved.astype(int) - reconstruct(model, originals).astype(int)).max() <= 1
 
 
-def _checkpoint_registered(run) -> bool:
-    """A checkpoint folder exists before Ray Train records it; resume needs the record."""
-    snapshot = run / "ray" / "train" / "checkpoint_manager_snapshot.json"
-    try:
-        return bool(json.loads(snapshot.read_text()).get("latest_checkpoint_result"))
-    except (OSError, ValueError):
-        return False
-
-
 def test_killed_training_resumes_from_its_checkpoint(tmp_path, synthetic_shards):
     out = tmp_path / "run"
     config = tmp_path / "c.yaml"
@@ -88,9 +79,9 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path, synthetic_shards)
     )
     try:
         deadline = time.time() + 240
-        while time.time() < deadline and not _checkpoint_registered(out):
+        while time.time() < deadline and not checkpoint_registered(out):
             time.sleep(0.5)
-        assert _checkpoint_registered(out), "no checkpoint before the deadline"
+        assert checkpoint_registered(out), "no checkpoint before the deadline"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

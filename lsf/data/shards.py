@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 MANIFEST = "manifest.json"
 ROW_GROUP_ROWS = 256  # small row groups: readers of an id range skip the rest of a shard

@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass
 import dask
 import numpy as np
 
-from lsf.config import AnalyzeConfig
-from lsf.errors import LsfError
-from lsf.stats.checkpoints import run_pass
+from lsf.core.checkpoints import run_pass
+from lsf.core.config import AnalyzeConfig
+from lsf.core.errors import LsfError
+from lsf.core.progress import TERMINAL, Progress
 from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
+from lsf.stats.graph import add, concatenate, map_reduce, tree_reduce
 from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import Mardia, coverage, mardia, qq_table, squared_mahalanobis, whitening
@@ -56,21 +58,6 @@ class Analysis:
     mardia: Mardia
     pairs: list  # PairResults per coordinate system
     seconds: float
-
-
-def tree_reduce(parts: list, combine):
-    """Pairwise reduction of delayed partial results (a balanced tree, fixed order)."""
-    while len(parts) > 1:
-        paired = [
-            dask.delayed(combine, pure=True)(parts[i], parts[i + 1])
-            for i in range(0, len(parts) - 1, 2)
-        ]
-        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
-    return parts[0]
-
-
-def map_reduce(blocks: list, fn, combine, *args):
-    return tree_reduce([dask.delayed(fn, pure=True)(b, *args) for b in blocks], combine)
 
 
 # ---- per-chunk steps with row selections --------------------------------------------------
@@ -117,28 +104,13 @@ def _combine_pca_pass(a: dict, b: dict) -> dict:
     }
 
 
-def _concat(a, b):
-    return np.concatenate([a, b])
-
-
-def _add(a, b):
-    return a + b
-
-
-def scheduler_for(address: str | None):
-    """Dask's threaded scheduler locally; Dask-on-Ray when a Ray address is given."""
-    if address is None:
-        return "threads"
-    from ray.util.dask import ray_dask_get
-
-    from lsf.runtime import init_ray
-
-    init_ray(address)
-    return ray_dask_get
-
-
 def analyze_latents(
-    z, config: AnalyzeConfig, *, scheduler="threads", log=print, checkpoints=None
+    z,
+    config: AnalyzeConfig,
+    *,
+    scheduler="threads",
+    progress: Progress = TERMINAL,
+    checkpoints=None,
 ) -> Analysis:
     """All statistics of a lazy Dask array `z [n, D]` (chunked by rows). With `checkpoints`
     (a `PassCheckpoints`), each finished pass is saved and a rerun resumes after it."""
@@ -157,7 +129,7 @@ def analyze_latents(
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 
     def run(name, label, compute):
-        return run_pass(checkpoints, name, compute, log=log, label=f"[analyze] {label}")
+        return run_pass(checkpoints, name, compute, log=progress.log, label=f"[analyze] {label}")
 
     moments_sums, sample = run(
         "pass1",
@@ -169,7 +141,7 @@ def analyze_latents(
                     dask.delayed(_sample_rows)(b, s, sample_rows)
                     for b, s in zip(blocks, starts, strict=True)
                 ],
-                _concat,
+                concatenate,
             ),
             scheduler=scheduler,
         ),
@@ -195,7 +167,7 @@ def analyze_latents(
         "pass3",
         "pass 3/5: trimming and the PCA basis",
         lambda: dask.compute(
-            map_reduce(blocks, chunk_survivors, _add, mu, fwhm, facts),
+            map_reduce(blocks, chunk_survivors, add, mu, fwhm, facts),
             tree_reduce(
                 [
                     dask.delayed(_basis_moments, pure=True)(b, s, shift, mu, fwhm, fact, pca_rows)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import dask
 import numpy as np
 
+from lsf.stats.graph import tree_reduce
 from lsf.stats.histograms import robust_edges
-from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts
+from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
 from lsf.stats.pca import project
 
@@ -37,8 +38,6 @@ def _projected(x, mean, components):
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     """One delayed reduced result per pair block."""
-    from lsf.stats.analysis import tree_reduce
-
     results = []
     for start in range(0, len(pairs), block):
         part = pairs[start : start + block]
@@ -126,8 +125,6 @@ def analyse_pairs(
     blocks, sample, config, basis, full, pca, corr, scheduler, run=lambda compute: compute()
 ) -> list[PairResults]:
     """Both coordinate systems in one Dask computation (through `run`, which may resume it)."""
-    from lsf.stats.pair_counts import select_pairs
-
     d = len(corr)
     pca_chunks = [dask.delayed(_projected, pure=True)(b, pca.mean, pca.components) for b in blocks]
     pca_sample = project(sample, pca.mean, pca.components)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 from lsf.stats.histograms import digitize
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import zarr
 
 from lsf import __version__
-from lsf.errors import LsfError
-from lsf.outputs import zarr_location
+from lsf.core.errors import LsfError
+from lsf.core.outputs import zarr_location
 
 Z, ID = "z", "id"
 

@@ -19,7 +19,11 @@ import numpy as np
 import pyarrow as pa
 
 from lsf import __version__
-from lsf.config import PrepareConfig, as_dict
+from lsf.core.config import PrepareConfig, as_dict
+from lsf.core.errors import LsfError
+from lsf.core.locks import locks_output
+from lsf.core.outputs import atomic_output_dir, check_output, exists, join, write_json_atomic
+from lsf.core.progress import TERMINAL, Progress
 from lsf.data import images as image_files
 from lsf.data.shards import (
     MANIFEST,
@@ -31,9 +35,6 @@ from lsf.data.shards import (
     write_table,
 )
 from lsf.data.synthetic import synthetic_faces
-from lsf.errors import LsfError
-from lsf.locks import locks_output
-from lsf.outputs import atomic_output_dir, check_output, join, write_json_atomic
 
 DEFAULT_SYNTHETIC_N = 20000
 RENDERER_VERSION = 1  # bump when the synthetic renderer changes its pixels
@@ -159,6 +160,11 @@ def _renumber(out: str, results: list[dict]) -> list[dict]:
     return entries
 
 
+def is_complete(out: str) -> bool:
+    """The shards are complete once their manifest exists (it is written last)."""
+    return exists(join(out, MANIFEST))
+
+
 @locks_output("out")
 def prepare(
     config: PrepareConfig,
@@ -166,13 +172,12 @@ def prepare(
     *,
     overwrite: bool = False,
     address: str | None = None,
-    progress: bool = True,
+    progress: Progress = TERMINAL,
 ) -> PrepareSummary:
     """Write the shards of `config`'s source to `out` (atomically); returns a summary."""
     import ray
-    from tqdm import tqdm
 
-    from lsf.runtime import init_ray
+    from lsf.core.runtime import init_ray
 
     started = time.perf_counter()
     check_output(out, overwrite)
@@ -185,7 +190,7 @@ def prepare(
         dataset = ray.data.from_items(tasks, override_num_blocks=len(tasks)).map(
             _write_shard, fn_kwargs={"config": settings, "folder": folder, "out": tmp}
         )
-        with tqdm(total=total, unit="img", desc="prepare", disable=not progress) as bar:
+        with progress.bar(total, "prepare", "img") as bar:
             for row in dataset.iter_rows():
                 results.append(row)
                 bar.update(row["rows"] + len(json.loads(row["skipped"])))

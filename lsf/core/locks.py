@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from lsf.errors import LsfError
-from lsf.outputs import is_local, local_path, make_local_folder
+from lsf.core.errors import LsfError
+from lsf.core.outputs import is_local, local_path, make_local_folder
 
 LOCK_SUFFIX = ".lock"
 

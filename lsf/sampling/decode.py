@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lsf.model import Autoencoder, images_to_tensor, tensor_to_images
+from lsf.nn.model import Autoencoder, images_to_tensor, tensor_to_images
 
 
 def model_device(model: Autoencoder) -> torch.device:

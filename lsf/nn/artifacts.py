@@ -16,9 +16,9 @@ import fsspec
 import numpy as np
 import torch
 
+from lsf.core.outputs import join
 from lsf.data.shards import SPLIT_TRAIN, SPLIT_VALIDATION, column_images, read_table, shard_urls
-from lsf.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
-from lsf.outputs import join
+from lsf.nn.model import Autoencoder, images_to_tensor, save_model, tensor_to_images
 
 RECONSTRUCTION_COUNT = 8
 

@@ -1,9 +1,10 @@
-"""The analysis outputs on disk: `ANALYSIS/analysis.zarr` (arrays) and `summary.json`.
+"""`lsf analyze`: every statistic of a complete latent store, written to ANALYSIS/.
 
-`analyze` runs the statistics on a complete latent store and writes both atomically (a
-temporary folder renamed at the end); `load_analysis` reads the arrays back for the
-generate and report stages. Array names are the documented ones (`mean`, `cov`, `corr`,
-`hist1d_counts`, `fit_fwhm`, `pca_components`, `explained_variance_ratio`, ...).
+Runs the streaming passes of `lsf.stats.analysis` on the store's row chunks (Dask threads,
+or Dask-on-Ray with `--address`), saves each finished pass in ANALYSIS.partial/ so an
+interrupted run resumes, and writes `analysis.zarr` (arrays), `summary.json` and
+`pairs.parquet` atomically. `load_analysis` reads them back for generate and report.
+Run: `lsf analyze --latents work/latents.zarr --out work/analysis` (or `jobs/analyze.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 import zarr
 
 from lsf import __version__
-from lsf.config import AnalyzeConfig, as_dict
-from lsf.errors import LsfError
-from lsf.locks import locks_output
-from lsf.outputs import (
+from lsf.core.checkpoints import PassCheckpoints
+from lsf.core.config import AnalyzeConfig, as_dict
+from lsf.core.errors import LsfError
+from lsf.core.locks import locks_output
+from lsf.core.outputs import (
     atomic_output_dir,
     check_output,
     exists,
@@ -27,9 +29,10 @@ from lsf.outputs import (
     write_json_atomic,
     zarr_location,
 )
-from lsf.stats.analysis import Analysis, analyze_latents, scheduler_for, summary_of
-from lsf.stats.checkpoints import PassCheckpoints
-from lsf.store import open_latents, open_store
+from lsf.core.progress import TERMINAL, Progress
+from lsf.core.store import open_latents, open_store
+from lsf.stats.analysis import Analysis, analyze_latents, summary_of
+from lsf.stats.graph import scheduler_for
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"
@@ -121,6 +124,11 @@ class AnalyzeSummary:
         )
 
 
+def is_complete(out: str) -> bool:
+    """An analysis is complete once its folder exists: it is written whole, then renamed."""
+    return exists(join(out, SUMMARY))
+
+
 @locks_output("out")
 def analyze(
     config: AnalyzeConfig,
@@ -129,7 +137,7 @@ def analyze(
     *,
     overwrite: bool = False,
     address: str | None = None,
-    log=print,
+    progress: Progress = TERMINAL,
 ) -> AnalyzeSummary:
     """Analyse the complete store `latents` and write `out/` atomically."""
     started = time.perf_counter()
@@ -145,7 +153,7 @@ def analyze(
         },
     )
     result = analyze_latents(
-        z, config, scheduler=scheduler_for(address), log=log, checkpoints=checkpoints
+        z, config, scheduler=scheduler_for(address), progress=progress, checkpoints=checkpoints
     )
     summary = {
         "lsf_version": __version__,

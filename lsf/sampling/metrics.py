@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 
 def frechet_distance(mu1, cov1, mu2, cov2) -> float:
@@ -94,7 +94,7 @@ class TorchScriptFeatures:
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import torch
 
-        from lsf.model import images_to_tensor
+        from lsf.nn.model import images_to_tensor
 
         outputs = []
         with torch.inference_mode():

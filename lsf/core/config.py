@@ -8,7 +8,9 @@ raise `LsfError` naming the key, e.g. `config: train.epochs must be >= 1, got 0`
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import math
 import os
 import types
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 SOURCES = ("synthetic", "celeba", "folder")
 
@@ -34,12 +36,12 @@ def _opt(default, *, min=None, max=None, choices=None, help="", path=False):
 
 @dataclass
 class PrepareConfig:
-    source: str = _opt("synthetic", choices=SOURCES)
+    source: str = _opt("synthetic", choices=SOURCES, help="image source")
     path: str | None = _opt(None, help="image folder or CelebA root (not for synthetic)", path=True)
     size: int = _opt(64, min=16, max=512, help="square output size in pixels")
     n: int | None = _opt(None, min=1, help="images: synthetic count (default 20000), else a cap")
-    seed: int = _opt(0, min=0)
-    rows_per_shard: int = _opt(4096, min=1)
+    seed: int = _opt(0, min=0, help="synthetic seed")
+    rows_per_shard: int = _opt(4096, min=1, help="rows per Parquet file")
     val_fraction: float = _opt(0.05, min=0.0, max=0.5, help="used when no partition file")
 
 
@@ -56,15 +58,15 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(8, min=1)
-    batch_size: int = _opt(128, min=1)
-    lr: float = _opt(1e-3, min=1e-7, max=1.0)
+    epochs: int = _opt(8, min=1, help="total epochs (a resumed run continues to it)")
+    batch_size: int = _opt(128, min=1, help="images per worker step")
+    lr: float = _opt(1e-3, min=1e-7, max=1.0, help="Adam learning rate")
     loss: str = _opt("mse", choices=("mse", "bce"))
     lr_schedule: str = _opt("cosine", choices=("none", "cosine"))
-    workers: int = _opt(1, min=1)
+    workers: int = _opt(1, min=1, help="Ray Train workers (DDP ranks)")
     cpus_per_worker: float = _opt(1.0, min=0.1, help="fractional: leave CPUs for data reads")
     threads_per_worker: int = _opt(0, min=0, help="torch threads; 0 = node cores / workers")
-    gpus_per_worker: float = _opt(0.0, min=0.0)
+    gpus_per_worker: float = _opt(0.0, min=0.0, help="GPUs per worker (0: CPU)")
     mixed_precision: bool = _opt(True, help="bf16/fp16 autocast, used only on GPUs")
     cache_dataset: bool = _opt(True, help="hold decoded shards in the object store")
     max_failures: int = _opt(2, min=0, help="worker failures retried from the checkpoint")
@@ -73,19 +75,23 @@ class TrainConfig:
 
 @dataclass
 class EncodeConfig:
-    batch_size: int = _opt(512, min=1)
+    batch_size: int = _opt(512, min=1, help="images per forward pass")
     rows_per_chunk: int = _opt(4096, min=1, help="latent store chunk rows")
     actors: int = _opt(2, min=1, help="maximum encoder actors (the pool autoscales from 1)")
     cpus_per_actor: float = _opt(0.5, min=0.1)
-    gpus_per_actor: float = _opt(0.0, min=0.0)
+    gpus_per_actor: float = _opt(0.0, min=0.0, help="GPUs per actor (0: CPU)")
 
 
 @dataclass
 class AnalyzeConfig:
     bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
     bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
-    facts: list[float] = _opt([1.25, 1.35, 1.45, 1.55, 1.65, 1.8], min=0.01)
-    trim_fact: float | None = _opt(1.5, min=0.01, help="trimmed set for PCA; null: all")
+    facts: list[float] = _opt(
+        [1.25, 1.35, 1.45, 1.55, 1.65, 1.8], min=0.01, help="trimming facts (mu +- fact FWHM)"
+    )
+    trim_fact: float | None = _opt(
+        1.5, min=0.01, help="fact of the trimmed set used by PCA; null: all"
+    )
     pca_sample: int | None = _opt(None, min=2, help="PCA on a seeded random subset of rows")
     sample_rows: int = _opt(100000, min=100, help="rows sampled for robust histogram ranges")
     mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
@@ -95,7 +101,7 @@ class AnalyzeConfig:
     pair_block: int = _opt(2048, min=1, help="pairs per Dask task")
     dominant_mu_sigmas: float = _opt(2.0, min=0.0)
     dominant_fwhm_factor: float = _opt(2.0, min=1.0)
-    seed: int = _opt(0, min=0)
+    seed: int = _opt(0, min=0, help="seed of the row samples")
 
 
 SAMPLERS = (
@@ -111,12 +117,12 @@ SAMPLERS = (
 
 @dataclass
 class GenerateConfig:
-    samplers: list[str] = _opt(list(SAMPLERS), choices=SAMPLERS)
+    samplers: list[str] = _opt(list(SAMPLERS), choices=SAMPLERS, help="sampler names")
     n: int = _opt(1000, min=1, help="generated images per sampler (metrics use all of them)")
     grid: int = _opt(64, min=1, max=1024, help="images in each sampler's grid.png")
     level: float = _opt(0.9, min=0.001, max=0.999999, help="mvn-ellipsoid chi2 level")
     pca_sigmas: float = _opt(2.0, min=0.1, help="mvn-pca-box bound per PCA component")
-    gmm_components: int = _opt(10, min=1)
+    gmm_components: int = _opt(10, min=1, help="Gaussian mixture components")
     gmm_rows: int = _opt(20000, min=10, help="store rows the mixture is fitted on")
     real_images: int = _opt(1000, min=10, help="real images in each metric reference set")
     feature_dims: int = _opt(64, min=2, help="pixel-PCA feature dimensions")
@@ -131,7 +137,7 @@ class GenerateConfig:
     path_steps: int = _opt(9, min=2, max=64)
     save_images: bool = _opt(False, help="also write every generated image as PNG")
     save_latents: bool = _opt(False, help="also write the latents as latents.npy")
-    seed: int = _opt(0, min=0)
+    seed: int = _opt(0, min=0, help="sampling seed")
 
 
 @dataclass
@@ -267,7 +273,7 @@ def config_from_mapping(data) -> PipelineConfig:
     )
 
 
-BUILTIN_CONFIGS = Path(__file__).parent / "configs"
+BUILTIN_CONFIGS = Path(__file__).parent.parent / "configs"
 
 
 def builtin_config_names() -> list[str]:
@@ -302,6 +308,45 @@ def with_overrides(section, name: str, **flags):
     """Apply the CLI flags that were given (not None) to a config section and re-validate."""
     given = {k: v for k, v in flags.items() if v is not None}
     return validate(dataclasses.replace(section, **given), name)
+
+
+def _comma_list(item_type, text: str) -> list:
+    try:
+        return [item_type(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        name = {int: "integers", float: "numbers"}.get(item_type, "values")
+        raise argparse.ArgumentTypeError(f"expected {name} separated by commas: {text!r}") from None
+
+
+def _default_text(value) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def flag_spec(section: str, name: str) -> dict:
+    """`argparse.add_argument` keywords for config field `section.name`: type, choices, help
+    and the default shown, all from the field's declaration. A flag not given parses to None
+    (the config value stays)."""
+    cls = typing.get_type_hints(PipelineConfig)[section]
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    annotation = typing.get_type_hints(cls)[name]
+    meta = field.metadata
+    default = cls().__dict__[name]
+    help_text = meta.get("help") or name.replace("_", " ")
+    if default is not None and "default" not in help_text:
+        help_text += f" (default {_default_text(default)})"
+    spec = {"default": None, "help": help_text}
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if isinstance(annotation, types.UnionType) else annotation
+    if base is bool:
+        return {**spec, "action": "store_true"}
+    if typing.get_origin(base) is list:
+        item = typing.get_args(base)[0]
+        return {**spec, "type": functools.partial(_comma_list, item), "metavar": "A,B,..."}
+    if meta.get("choices"):
+        spec["choices"] = meta["choices"]
+    return {**spec, "type": base}
 
 
 def as_dict(config) -> dict:

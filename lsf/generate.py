@@ -19,28 +19,12 @@ import zarr
 from PIL import Image
 from scipy import stats
 
-from lsf.config import GenerateConfig, as_dict
-from lsf.data.images import image_grid
-from lsf.data.shards import read_images, read_manifest
-from lsf.errors import LsfError
-from lsf.generate import paths as latent_paths
-from lsf.generate.decode import decode, encode_images
-from lsf.generate.metrics import (
-    PixelPCAFeatures,
-    TorchScriptFeatures,
-    frechet_distance_of,
-    precision_recall,
-)
-from lsf.generate.samplers import (
-    LatentStatistics,
-    fit_gmm,
-    sample,
-    squared_radius,
-    statistics_from_analysis,
-)
-from lsf.locks import locks_output
-from lsf.model import load_model
-from lsf.outputs import (
+from lsf.analyze import load_analysis
+from lsf.core.config import GenerateConfig, as_dict
+from lsf.core.errors import LsfError
+from lsf.core.locks import locks_output
+from lsf.core.outputs import (
+    exists,
     join,
     local_copy,
     makedirs,
@@ -48,8 +32,26 @@ from lsf.outputs import (
     write_json_atomic,
     zarr_location,
 )
-from lsf.stats.results import load_analysis
-from lsf.store import open_store
+from lsf.core.progress import TERMINAL, Progress
+from lsf.core.store import open_store
+from lsf.data.images import image_grid
+from lsf.data.shards import read_images, read_manifest
+from lsf.nn.model import load_model
+from lsf.sampling import paths as latent_paths
+from lsf.sampling.decode import decode, encode_images
+from lsf.sampling.metrics import (
+    PixelPCAFeatures,
+    TorchScriptFeatures,
+    frechet_distance_of,
+    precision_recall,
+)
+from lsf.sampling.samplers import (
+    LatentStatistics,
+    fit_gmm,
+    sample,
+    squared_radius,
+    statistics_from_analysis,
+)
 
 METRICS = "metrics.json"
 
@@ -131,6 +133,11 @@ def _paths(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, sha
     }
 
 
+def is_complete(out: str) -> bool:
+    """Samples are complete once `metrics.json` exists (uploaded last)."""
+    return exists(join(out, METRICS))
+
+
 @locks_output("out")
 def generate(
     config: GenerateConfig,
@@ -139,7 +146,7 @@ def generate(
     out: str,
     *,
     overwrite: bool = False,
-    log=print,
+    progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
     model, _ = load_model(model_path)
@@ -151,7 +158,7 @@ def generate(
         )
     s = statistics_from_analysis(arrays)
     if s.jitter:
-        log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
+        progress.log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
     store_url = summary["latents"]["path"]
     store = open_store(store_url)
     shards = store.attrs["source"]["shards"]
@@ -204,7 +211,7 @@ def generate(
             if config.save_images:
                 for k, image in enumerate(images):
                     Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
-            log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
+            progress.log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
         paths_folder = join(tmp, "paths")
         makedirs(paths_folder)
         for name, points in _paths(config, s, arrays, model, shards).items():

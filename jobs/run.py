@@ -1,7 +1,7 @@
 """`ray job submit` entry point for `lsf run` (same flags; connects to the job's cluster).
 
 Run: ray job submit --address http://HEAD:8265 --working-dir . -- \
-         python jobs/pipeline.py --config jobs/configs/synthetic.yaml ...
+         python jobs/run.py --config jobs/configs/synthetic.yaml ...
 """
 
 import sys

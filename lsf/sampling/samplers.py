@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from lsf.config import SAMPLERS as SAMPLER_NAMES
-from lsf.errors import LsfError
+from lsf.core.config import SAMPLERS as SAMPLER_NAMES
+from lsf.core.errors import LsfError
 
 
 @dataclass

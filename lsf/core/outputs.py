@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import fsspec
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 
 def _is_local(fs) -> bool:

@@ -1,1 +1,0 @@
-"""Generation from statistical latent vectors: samplers, latent paths, decoding, metrics."""

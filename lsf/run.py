@@ -1,0 +1,156 @@
+"""`lsf run`: every stage in order under one work folder, skipping stages already complete.
+
+Layout: WORKDIR/shards (prepare), WORKDIR/run (train), WORKDIR/latents.zarr (encode),
+WORKDIR/analysis (analyze), WORKDIR/samples (generate), WORKDIR/report (report).
+A stage is skipped when its module's `is_complete(output)` says so (manifest.json, model.json,
+the store's `complete` attribute, ...); an interrupted train or encode stage resumes.
+Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lsf.core.config import PipelineConfig
+from lsf.core.errors import LsfError
+from lsf.core.locks import output_lock
+from lsf.core.outputs import join, makedirs
+from lsf.core.progress import TERMINAL, Progress
+
+RUN_LOCK = ".lsf-run"  # WORKDIR/.lsf-run.lock while `lsf run` works in WORKDIR
+
+
+@dataclass
+class StagePaths:
+    shards: str
+    run: str
+    model: str
+    latents: str
+    analysis: str
+    samples: str
+    report: str
+
+    @classmethod
+    def under(cls, workdir: str) -> StagePaths:
+        root = str(workdir).rstrip("/")
+        return cls(
+            shards=f"{root}/shards",
+            run=f"{root}/run",
+            model=f"{root}/run/model.pt",
+            latents=f"{root}/latents.zarr",
+            analysis=f"{root}/analysis",
+            samples=f"{root}/samples",
+            report=f"{root}/report",
+        )
+
+
+@dataclass
+class PipelineResult:
+    paths: StagePaths
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    workdir: str,
+    *,
+    address: str | None = None,
+    progress: Progress = TERMINAL,
+) -> PipelineResult:
+    """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
+    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works."""
+    if config.model.image_size != config.prepare.size:
+        raise LsfError(
+            f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
+            f"({config.prepare.size})"
+        )
+    paths = StagePaths.under(workdir)
+    makedirs(workdir)
+    with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
+        return _run_stages(config, paths, address, progress)
+
+
+def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress) -> list:
+    """`(name, stage module, output, action)` in pipeline order; each module's
+    `is_complete(output)` says whether its stage can be skipped."""
+    from lsf import analyze, encode, generate, prepare, report, train
+
+    return [
+        (
+            "prepare",
+            prepare,
+            paths.shards,
+            lambda: prepare.prepare(
+                config.prepare, paths.shards, address=address, progress=progress
+            ),
+        ),
+        (
+            "train",
+            train,
+            paths.run,
+            lambda: train.train(
+                config.model,
+                config.train,
+                paths.shards,
+                paths.run,
+                address=address,
+                progress=progress,
+            ),
+        ),
+        (
+            "encode",
+            encode,
+            paths.latents,
+            lambda: encode.encode(
+                config.encode,
+                paths.shards,
+                paths.model,
+                paths.latents,
+                address=address,
+                progress=progress,
+            ),
+        ),
+        (
+            "analyze",
+            analyze,
+            paths.analysis,
+            lambda: analyze.analyze(
+                config.analyze, paths.latents, paths.analysis, address=address, progress=progress
+            ),
+        ),
+        (
+            "generate",
+            generate,
+            paths.samples,
+            lambda: generate.generate(
+                config.generate, paths.model, paths.analysis, paths.samples, progress=progress
+            ),
+        ),
+        (
+            "report",
+            report,
+            paths.report,
+            lambda: report.report(
+                config.report,
+                paths.analysis,
+                paths.report,
+                samples=paths.samples,
+                progress=progress,
+            ),
+        ),
+    ]
+
+
+def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress):
+    result = PipelineResult(paths)
+    for name, module, output, action in _stages(config, paths, address, progress):
+        if module.is_complete(output):
+            progress.log(f"[{name}] complete, skipped")
+            result.skipped.append(name)
+            continue
+        progress.log(f"[{name}] running")
+        summary = action()
+        progress.log(f"[{name}] {summary}")
+        result.ran.append(name)
+    return result

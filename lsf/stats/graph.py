@@ -1,0 +1,47 @@
+"""Dask task graphs for the analysis: map a pure per-chunk function over the store's row
+chunks, tree-reduce the partial results, and pick the scheduler (threads or Dask-on-Ray).
+
+The statistics never import this module and it never imports them: a pass hands in its
+per-chunk function and its combine function (see `lsf.stats.analysis`).
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+
+
+def tree_reduce(parts: list, combine):
+    """Pairwise reduction of delayed partial results (a balanced tree, fixed order)."""
+    while len(parts) > 1:
+        paired = [
+            dask.delayed(combine, pure=True)(parts[i], parts[i + 1])
+            for i in range(0, len(parts) - 1, 2)
+        ]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
+def map_reduce(blocks: list, fn, combine, *args):
+    """`fn(block, *args)` on every delayed row block, tree-reduced with `combine`."""
+    return tree_reduce([dask.delayed(fn, pure=True)(b, *args) for b in blocks], combine)
+
+
+def concatenate(a, b):
+    return np.concatenate([a, b])
+
+
+def add(a, b):
+    return a + b
+
+
+def scheduler_for(address: str | None):
+    """Dask's threaded scheduler locally; Dask-on-Ray when a Ray address is given."""
+    if address is None:
+        return "threads"
+    from ray.util.dask import ray_dask_get
+
+    from lsf.core.runtime import init_ray
+
+    init_ray(address)
+    return ray_dask_get

@@ -1,0 +1,67 @@
+"""Helpers the test modules share: small model and encode settings, generated latents, latent
+stores written by the store contract, and output filters. Fixtures live in conftest.py."""
+
+import json
+import re
+
+import numpy as np
+
+TINY_MODEL = {"image_size": 32, "widths": [8, 16, 32], "latent_dim": 16}
+LONG_ENCODE = {"rows_per_chunk": 16, "batch_size": 4, "actors": 1, "cpus_per_actor": 0.5}
+LIKE_DIM = 12  # components of latent_like
+
+
+def latent_like(n=6000, seed=0):
+    """Correlated normal with means several sigma from 0 and two heavy-tailed components."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((LIKE_DIM, LIKE_DIM)) / np.sqrt(LIKE_DIM)
+    cov = a @ a.T + np.diag(np.linspace(0.2, 1.5, LIKE_DIM))
+    x = rng.multivariate_normal(np.linspace(-4, 6, LIKE_DIM), cov, size=n)
+    x[:, 2] += 0.6 * rng.standard_t(3, size=n)
+    x[:, 7] += 0.4 * rng.standard_t(2.5, size=n)
+    return x.astype(np.float32)
+
+
+def write_latent_store(path, z, rows_per_chunk: int, complete: bool = True):
+    """A latent store holding `z`, marked complete unless `complete=False` (no model needed:
+    analysis reads only the store)."""
+    from lsf.core.store import create_store, finalize, write_chunk
+
+    n, d = z.shape
+    model = {"path": "none", "sha256": "test"}
+    source = {"dataset": "test", "image_shape": [1, 1, 1], "fingerprint": f"test-{n}-{d}"}
+    group = create_store(str(path), n, d, rows_per_chunk, model=model, source=source)
+    for index, start in enumerate(range(0, n, rows_per_chunk)):
+        stop = min(start + rows_per_chunk, n)
+        write_chunk(group, index, np.arange(start, stop), z[start:stop])
+    if complete:
+        finalize(group)
+    return str(path)
+
+
+def correlated_latents(n: int, d: int, seed: int = 0):
+    """Correlated Gaussian rows with one skewed and one bimodal component (float32)."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(d, d)) / np.sqrt(d) + np.eye(d)
+    z = rng.standard_normal((n, d)) @ mixing
+    z[:, 0] = np.exp(0.5 * z[:, 0])
+    z[:, 1] += np.where(rng.random(n) < 0.4, 3.0, 0.0)
+    return z.astype(np.float32)
+
+
+def driver_tracebacks(output: str) -> list[str]:
+    """Traceback lines printed by lsf itself, not the log lines Ray streams from its worker
+    processes (prefixed `(Name pid=N)`), which lsf does not control."""
+    worker_line = re.compile(r"^(\x1b\[\d+m)?\(\S* ?pid=\d+")
+    return [
+        line for line in output.splitlines() if "Traceback" in line and not worker_line.match(line)
+    ]
+
+
+def checkpoint_registered(run) -> bool:
+    """A checkpoint folder exists before Ray Train records it; resume needs the record."""
+    snapshot = run / "ray" / "train" / "checkpoint_manager_snapshot.json"
+    try:
+        return bool(json.loads(snapshot.read_text()).get("latest_checkpoint_result"))
+    except (OSError, ValueError):
+        return False

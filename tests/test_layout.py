@@ -1,0 +1,102 @@
+"""The package layout: every module imports alone in a fresh interpreter, no import cycles,
+one module per CLI verb and `jobs/` entry point, and each stage says when it is complete."""
+
+import ast
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lsf
+
+ROOT = Path(__file__).resolve().parent.parent
+VERBS = ("prepare", "train", "encode", "analyze", "generate", "report", "run")
+
+
+def all_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(lsf.__path__, prefix="lsf."))
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *all_modules()], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def lsf_imports(path: Path) -> set[str]:
+    """The lsf modules a file imports, at any depth of its code (lazy imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("lsf")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lsf"):
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                found.add(candidate if _is_module(candidate) else node.module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for name in all_modules():
+        spec = importlib.util.find_spec(name)
+        graph[name] = {m for m in lsf_imports(Path(spec.origin)) if m != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the directed graph as a list of nodes, or None (depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles_between_lsf_modules():
+    assert find_cycle(import_graph()) is None
+
+
+def test_the_graph_module_imports_no_statistics():
+    graph = import_graph()
+    assert not {m for m in graph["lsf.stats.graph"] if m.startswith("lsf.stats.")}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_each_verb_has_its_module_and_job_entry_point(verb):
+    module = importlib.import_module(f"lsf.{verb}")
+    assert module.__doc__ and f"lsf {verb}" in module.__doc__
+    assert (ROOT / "jobs" / f"{verb}.py").is_file()
+    if verb != "run":
+        assert callable(module.is_complete)
+        assert module.is_complete(str(ROOT / "no-such-output")) is False
