@@ -102,6 +102,7 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     two_node_cluster, synthetic_shards, trained_run, tmp_path
 ):
     import torch
+    from ray.util.state import list_actors
 
     from lsf.core.config import EncodeConfig
     from lsf.core.store import open_store
@@ -123,4 +124,10 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     # float32 forward passes of different batch sizes and thread counts differ in the last bits
     np.testing.assert_allclose(z[ids], direct, rtol=1e-5, atol=1e-5)
     print(f"encoded chunks per node: {summary.chunks_per_node}")
-    assert sum(summary.chunks_per_node.values()) == 10 and len(summary.chunks_per_node) == 2
+    assert sum(summary.chunks_per_node.values()) == 10
+    # Which actor encodes which chunk is Ray Data's choice (one fast actor may take all ten);
+    # what the pool guarantees is its placement: one actor per one-CPU node. The GCS actor
+    # table records an actor when it is created (unlike task events, flushed on a timer), so
+    # it is complete once encode has returned.
+    actors = [a for a in list_actors(limit=1000) if "LatentEncoder" in (a.class_name or "")]
+    assert len({a.node_id for a in actors}) == 2
