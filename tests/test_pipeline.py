@@ -207,3 +207,22 @@ def test_train_checkpoints_go_through_the_url_file_system():
     assert path == "/bucket/run/ray" and isinstance(filesystem, pyarrow.fs.PyFileSystem)
     path, filesystem = _storage("file:///tmp/x/run")
     assert path == "/tmp/x/run/ray" and filesystem is None
+
+
+def test_path_metadata_travels_in_metrics_json_and_the_report_reads_it(tiny_workdir):
+    metrics = json.loads((tiny_workdir / "samples" / "metrics.json").read_text())
+    config = metrics["config"]
+    paths = {p["kind"]: p for p in metrics["paths"]}
+    assert set(paths) == {"origin_to_centre", "plane", "pca_axis", "interpolate"}
+    plane = paths["plane"]
+    assert plane["components"] == config["plane"][:2] and plane["angle_deg"] == config["angle"]
+    assert paths["pca_axis"]["pca_axis"] == config["pca_axis"]
+    assert paths["interpolate"]["ids"] == config["interpolate"][:2]
+    for path in metrics["paths"]:
+        points = np.load(tiny_workdir / "samples" / "paths" / path["npy"])
+        assert (tiny_workdir / "samples" / "paths" / path["png"]).is_file()
+        assert len(path["squared_mahalanobis"]) == path["steps"] == len(points)
+    assert paths["origin_to_centre"]["squared_mahalanobis"][-1] == pytest.approx(0.0, abs=1e-3)
+    page = (tiny_workdir / "report" / "index.html").read_text()
+    i, j = plane["components"]
+    assert f"plane of z{i}, z{j} at {plane['angle_deg']:g} degrees" in page

@@ -40,7 +40,7 @@ def pair_panels(panels: list[dict], columns: int = 3, title: str = "") -> Figure
         ax.set_title(p.get("title", ""), fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=10)
     return figure
 
 
