@@ -116,9 +116,10 @@ def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model
         raise LsfError(f"path components must be < latent dim {d}")
     a, b = (config.interpolate + [0, 1])[:2]
     ids, images = read_images(shards, np.array([a, b]))
-    if len(ids) < 2 and a != b:
+    by_id = {int(v): k for k, v in enumerate(ids)}
+    if a not in by_id or b not in by_id:
         raise LsfError(f"--interpolate ids {a}, {b} are not both in {shards}")
-    latents = encode_images(model, images[np.argsort(ids)])
+    latents = encode_images(model, images[[by_id[a], by_id[b]]])  # from a to b, as named
     steps, k = config.path_steps, config.pca_axis
     pca = arrays["pca_mean"], arrays["pca_components"], arrays["explained_variance"]
     return [

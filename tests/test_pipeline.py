@@ -226,3 +226,21 @@ def test_path_metadata_travels_in_metrics_json_and_the_report_reads_it(tiny_work
     page = (tiny_workdir / "report" / "index.html").read_text()
     i, j = plane["components"]
     assert f"plane of z{i}, z{j} at {plane['angle_deg']:g} degrees" in page
+
+
+def test_interpolation_starts_at_the_first_named_image_and_refuses_missing_ids(
+    tiny_workdir, tmp_path
+):
+    config = GenerateConfig(
+        n=20, samplers=["mvn"], real_images=100, feature_dims=8, interpolate=[3, 1]
+    )
+    model, analysis = str(tiny_workdir / "run" / "model.pt"), str(tiny_workdir / "analysis")
+    generate(config, model, analysis, str(tmp_path / "s"), progress=QUIET)
+    points = np.load(tmp_path / "s" / "paths" / "interpolate_3_1.npy")
+    z = open_store(str(tiny_workdir / "latents.zarr"))["z"]
+    assert np.allclose(points[0], z[3], rtol=1e-3, atol=1e-4)
+    assert np.allclose(points[-1], z[1], rtol=1e-3, atol=1e-4)
+    config.interpolate = [1, 10**9]
+    with pytest.raises(LsfError, match="are not both in"):
+        generate(config, model, analysis, str(tmp_path / "s2"), progress=QUIET)
+    assert not (tmp_path / "s2").exists()

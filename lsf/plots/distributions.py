@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
 from lsf.plots import new_figure
@@ -104,6 +105,10 @@ def mahalanobis_qq(chi2_quantiles, observed_quantiles, dof: int) -> Figure:
     bottom = min(x.min(), y.min()) if positive.any() else 0.1
     _qq_axis(full, x, y, dof, bottom, top)
     full.set_xscale("log"), full.set_yscale("log")
+    for axis in (full.xaxis, full.yaxis):  # plain numbers, no crowded minor-tick labels
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(NullFormatter())
     largest = y.max() if positive.any() else float("nan")
     full.set_title(f"all quantiles, log axes (largest observed {largest:.3g})", fontsize=9)
     bulk.legend(fontsize=8, loc="upper left")
