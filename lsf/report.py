@@ -88,10 +88,12 @@ class _Page:
         figure.savefig(self.folder / f"{name}.png", dpi=110)
         self.image(f"{name}.png", caption)
 
-    def image(self, file: str, caption: str) -> None:
+    def image(self, file: str, caption: str, css: str = "") -> None:
+        """A PNG already in the folder; `css="grid"` scales a small image grid up, pixelated."""
         self.figures += 1
+        kind = f' class="{css}"' if css else ""
         self.parts.append(
-            f'<figure><img src="{html.escape(file)}" alt="{html.escape(caption)}">'
+            f'<figure><img{kind} src="{html.escape(file)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
@@ -120,7 +122,8 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em aut
 color:#222}img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{color:#444;
 font-size:.92em;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px
 solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}h2{border-bottom:2px solid
-#eee;margin-top:2em}nav ol{columns:2;line-height:1.6}nav h2{margin-top:1em}"""
+#eee;margin-top:2em}nav ol{columns:2;line-height:1.6}nav h2{margin-top:1em}img.grid{
+width:min(100%,560px);image-rendering:pixelated}"""
 
 
 def _headline(page: _Page, summary: dict, d: int) -> None:
@@ -170,6 +173,7 @@ def _training(page: _Page, run: str) -> None:
             "reconstructions.png",
             "Validation images (top) and their reconstructions (bottom). Look for: faces "
             "that keep pose, colour and layout; blur is the autoencoder's limit.",
+            css="grid",
         )
 
 
@@ -436,6 +440,7 @@ def _samplers(page: _Page, samples: Path, metrics: dict) -> None:
                 f"{name}: FD {r['frechet_distance']:.2f}, precision {r['precision']:.2f}, "
                 f"recall {r['recall']:.2f}. Look for: sharp, varied faces; a grid of near "
                 "copies is low recall, broken faces low precision.",
+                css="grid",
             )
 
 
