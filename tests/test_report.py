@@ -87,3 +87,21 @@ def test_top_correlated_pairs_are_select_pairs_top_k():
     assert top_correlated_pairs(corr, 4) == [tuple(p) for p in expected.tolist()]
     upper = np.abs(np.triu(corr, 1))
     assert abs(corr[top_correlated_pairs(corr, 1)[0]]) == upper.max()
+
+
+def test_a_missing_latent_store_is_one_line_and_exit_2(drawn, tmp_path, capsys):
+    import json
+    import shutil
+
+    from lsf.cli import main
+
+    folder, _ = drawn
+    shutil.copytree(folder / "analysis", tmp_path / "analysis")
+    summary = json.loads((tmp_path / "analysis" / "summary.json").read_text())
+    summary["latents"]["path"] = str(tmp_path / "gone.zarr")
+    (tmp_path / "analysis" / "summary.json").write_text(json.dumps(summary))
+    args = ["report", "--analysis", str(tmp_path / "analysis"), "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no latent store at" in err[0] and err[0].startswith("lsf report")
+    assert not (tmp_path / "r").exists()
