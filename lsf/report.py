@@ -1,8 +1,11 @@
 """`lsf report`: the whole study on one static HTML page (figures as PNG beside it).
 
 Reads ANALYSIS (and SAMPLES, and the training run the analysis points to), draws every
-figure with `lsf.plots`, and writes REPORT/index.html atomically. The page needs no server:
-open it from the file system. Run: `lsf report --analysis work/analysis --samples
+figure with `lsf.plots`, and writes REPORT/index.html atomically, one function per section
+and a table of contents linking them. Pair contours are the analysis's binned KDE of its
+stored pair counts (`lsf.plots.densities`); scatter points are seeded store rows read with
+`lsf.core.store.sample_rows`; what each latent path is comes from SAMPLES/metrics.json. The
+page needs no server: open it from the file system. Run: `lsf report --analysis work/analysis --samples
 work/samples --out work/report`.
 """
 
