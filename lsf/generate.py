@@ -5,7 +5,9 @@ of `SAMPLES/metrics.json`: Frechet distance and k-NN precision/recall against re
 a feature space, and the on-manifold check (re-encoded images' squared Mahalanobis distance
 to the fitted latent normal). Two reference rows bound the table: `real` (held-out real
 images: the best possible) and `reconstruction` (the autoencoder's own ceiling).
-Paths land in `SAMPLES/paths/<name>.png` with their points as `<name>.npy`.
+Paths land in `SAMPLES/paths/<name>.png` with their points as `<name>.npy`; their
+metadata (kind, components, angle, PCA axis, image ids, file names, per-step squared
+Mahalanobis distance) is the `paths` list of `metrics.json`.
 Run: `lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples`.
 """
 
@@ -15,7 +17,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import zarr
 from PIL import Image
 from scipy import stats
 
@@ -30,10 +31,9 @@ from lsf.core.outputs import (
     makedirs,
     staged_output_dir,
     write_json_atomic,
-    zarr_location,
 )
 from lsf.core.progress import TERMINAL, Progress
-from lsf.core.store import open_store
+from lsf.core.store import open_store, sample_rows
 from lsf.data.images import image_grid
 from lsf.data.shards import read_images, read_manifest
 from lsf.nn.model import load_model
@@ -54,6 +54,7 @@ from lsf.sampling.samplers import (
 )
 
 METRICS = "metrics.json"
+PATHS = "paths"
 
 
 @dataclass
@@ -106,36 +107,133 @@ def _quality(features, real_features, images, model, s: LatentStatistics, knn: i
     }
 
 
-def _paths(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, shards: str):
+def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, shards: str):
+    """The four paths as `(metadata, points)`: metadata names the path's kind and the
+    components, angle, PCA axis or image ids it was built from."""
     d = s.dim
     i, j = (config.plane + [0, 1])[:2]
     if max(i, j) >= d or config.pca_axis >= d:
         raise LsfError(f"path components must be < latent dim {d}")
     a, b = (config.interpolate + [0, 1])[:2]
     ids, images = read_images(shards, np.array([a, b]))
-    if len(ids) < 2 and a != b:
+    by_id = {int(v): k for k, v in enumerate(ids)}
+    if a not in by_id or b not in by_id:
         raise LsfError(f"--interpolate ids {a}, {b} are not both in {shards}")
-    latents = encode_images(model, images[np.argsort(ids)])
-    steps = config.path_steps
-    return {
-        "origin_to_centre": latent_paths.origin_to_centre(s.mean, steps),
-        f"plane_{i}_{j}_{config.angle:g}deg": latent_paths.plane_line(
-            s.mean, s.cov, i, j, config.angle, steps
+    latents = encode_images(model, images[[by_id[a], by_id[b]]])  # from a to b, as named
+    steps, k = config.path_steps, config.pca_axis
+    pca = arrays["pca_mean"], arrays["pca_components"], arrays["explained_variance"]
+    return [
+        (
+            {"name": "origin_to_centre", "kind": "origin_to_centre"},
+            latent_paths.origin_to_centre(s.mean, steps),
         ),
-        f"pca_axis_{config.pca_axis}": latent_paths.pca_sweep(
-            arrays["pca_mean"],
-            arrays["pca_components"],
-            arrays["explained_variance"],
-            config.pca_axis,
-            steps,
+        (
+            {
+                "name": f"plane_{i}_{j}_{config.angle:g}deg",
+                "kind": "plane",
+                "components": [i, j],
+                "angle_deg": config.angle,
+            },
+            latent_paths.plane_line(s.mean, s.cov, i, j, config.angle, steps),
         ),
-        f"interpolate_{a}_{b}": latent_paths.interpolation(latents[0], latents[-1], steps),
-    }
+        (
+            {"name": f"pca_axis_{k}", "kind": "pca_axis", "pca_axis": k},
+            latent_paths.pca_sweep(*pca, k, steps),
+        ),
+        (
+            {"name": f"interpolate_{a}_{b}", "kind": "interpolate", "ids": [a, b]},
+            latent_paths.interpolation(latents[0], latents[-1], steps),
+        ),
+    ]
+
+
+def _write_paths(folder: str, specs, model, s: LatentStatistics) -> list[dict]:
+    """Each path's points (`.npy`) and decoded strip (`.png`) under `folder`; returns the
+    metadata rows of `metrics.json` with file names and per-step squared Mahalanobis
+    distances to the fitted normal."""
+    makedirs(folder)
+    rows = []
+    for meta, points in specs:
+        npy, png = f"{meta['name']}.npy", f"{meta['name']}.png"
+        np.save(join(folder, npy), points)
+        _save_png(decode(model, points), join(folder, png), len(points))
+        d2 = squared_radius(points.astype(np.float64), s)
+        rows.append(
+            {
+                **meta,
+                "steps": len(points),
+                "npy": npy,
+                "png": png,
+                "squared_mahalanobis": [float(v) for v in d2],
+            }
+        )
+    return rows
 
 
 def is_complete(out: str) -> bool:
     """Samples are complete once `metrics.json` exists (uploaded last)."""
     return exists(join(out, METRICS))
+
+
+def _statistics(model, arrays: dict, progress: Progress) -> LatentStatistics:
+    if arrays["mean"].shape[0] != model.config.latent_dim:
+        raise LsfError(
+            f"the analysis has latent dim {arrays['mean'].shape[0]} but the model "
+            f"{model.config.latent_dim}: analyse the latents of this model"
+        )
+    s = statistics_from_analysis(arrays)
+    if s.jitter:
+        progress.log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
+    return s
+
+
+def _feature_space(config: GenerateConfig, reference: np.ndarray):
+    if config.features:
+        with local_copy(config.features) as features_file:
+            return TorchScriptFeatures(features_file)
+    return PixelPCAFeatures.fit(reference, config.feature_dims)
+
+
+def _bounds(measure, model, held_out: np.ndarray) -> dict:
+    """The reference rows: held-out real images and their reconstructions."""
+    return {
+        "real": measure(held_out),
+        "reconstruction": measure(decode(model, encode_images(model, held_out))),
+    }
+
+
+def _write_sampler(config: GenerateConfig, name: str, images, latents, folder: str) -> None:
+    makedirs(folder)
+    _save_png(images[: config.grid], join(folder, "grid.png"), columns=8)
+    if config.save_latents:
+        np.save(join(folder, "latents.npy"), latents)
+    if config.save_images:
+        for k, image in enumerate(images):
+            Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
+
+
+def _run_samplers(config, s, model, measure, store_url: str, tmp: str, progress) -> dict:
+    """Sample, decode, measure and write each sampler; the GMM is fitted on seeded store
+    rows read through `lsf.core.store.sample_rows`."""
+    rows, gmm = {}, None
+    for name in config.samplers:
+        if name == "gmm" and gmm is None:
+            _, fit_rows = sample_rows(store_url, config.gmm_rows, config.seed)
+            gmm = fit_gmm(fit_rows, config.gmm_components, config.seed)
+        latents, info = sample(
+            name,
+            s,
+            config.n,
+            config.seed,
+            level=config.level,
+            pca_sigmas=config.pca_sigmas,
+            gmm=gmm,
+        )
+        images = decode(model, latents)
+        rows[name] = {**measure(images), **info}
+        _write_sampler(config, name, images, latents, join(tmp, name))
+        progress.log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
+    return rows
 
 
 @locks_output("out")
@@ -151,72 +249,23 @@ def generate(
     started = time.perf_counter()
     model, _ = load_model(model_path)
     arrays, summary = load_analysis(analysis)
-    if arrays["mean"].shape[0] != model.config.latent_dim:
-        raise LsfError(
-            f"the analysis has latent dim {arrays['mean'].shape[0]} but the model "
-            f"{model.config.latent_dim}: analyse the latents of this model"
-        )
-    s = statistics_from_analysis(arrays)
-    if s.jitter:
-        progress.log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
+    s = _statistics(model, arrays, progress)
     store_url = summary["latents"]["path"]
-    store = open_store(store_url)
-    shards = store.attrs["source"]["shards"]
-    n = read_manifest(shards)["n"]
-    reference, held_out = _real_sets(shards, n, config.real_images, config.seed)
-    if config.features:
-        with local_copy(config.features) as features_file:
-            features = TorchScriptFeatures(features_file)
-    else:
-        features = PixelPCAFeatures.fit(reference, config.feature_dims)
+    shards = open_store(store_url).attrs["source"]["shards"]
+    reference, held_out = _real_sets(
+        shards, read_manifest(shards)["n"], config.real_images, config.seed
+    )
+    features = _feature_space(config, reference)
     real_features = features(reference)
-    rows = {
-        "real": _quality(features, real_features, held_out, model, s, config.knn),
-        "reconstruction": _quality(
-            features,
-            real_features,
-            decode(model, encode_images(model, held_out)),
-            model,
-            s,
-            config.knn,
-        ),
-    }
-    gmm = None
+
+    def measure(images: np.ndarray) -> dict:
+        return _quality(features, real_features, images, model, s, config.knn)
+
+    rows = _bounds(measure, model, held_out)
     with staged_output_dir(out, overwrite) as tmp:
-        for name in config.samplers:
-            if name == "gmm":
-                count = min(config.gmm_rows, n)
-                picks = np.sort(np.random.default_rng(config.seed).choice(n, count, replace=False))
-                z = zarr.open_group(zarr_location(store_url), mode="r")["z"]
-                fit_rows = z.get_orthogonal_selection((picks, slice(None)))
-                gmm = fit_gmm(
-                    fit_rows[np.isfinite(fit_rows).all(axis=1)], config.gmm_components, config.seed
-                )
-            latents, info = sample(
-                name,
-                s,
-                config.n,
-                config.seed,
-                level=config.level,
-                pca_sigmas=config.pca_sigmas,
-                gmm=gmm,
-            )
-            images = decode(model, latents)
-            rows[name] = {**_quality(features, real_features, images, model, s, config.knn), **info}
-            folder = join(tmp, name)
-            makedirs(folder)
-            _save_png(images[: config.grid], join(folder, "grid.png"), columns=8)
-            if config.save_latents:
-                np.save(join(folder, "latents.npy"), latents)
-            if config.save_images:
-                for k, image in enumerate(images):
-                    Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
-            progress.log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
-        paths_folder = join(tmp, "paths")
-        makedirs(paths_folder)
-        for name, points in _paths(config, s, arrays, model, shards).items():
-            np.save(join(paths_folder, f"{name}.npy"), points)
-            _save_png(decode(model, points), join(paths_folder, f"{name}.png"), len(points))
+        rows |= _run_samplers(config, s, model, measure, store_url, tmp, progress)
+        specs = _path_specs(config, s, arrays, model, shards)
+        paths = _write_paths(join(tmp, PATHS), specs, model, s)
         write_json_atomic(
             join(tmp, METRICS),
             {
@@ -226,6 +275,7 @@ def generate(
                 "model": str(model_path),
                 "analysis": str(analysis),
                 "samplers": rows,
+                "paths": paths,
             },
         )
     return GenerateSummary(out, rows, time.perf_counter() - started)

@@ -1,8 +1,11 @@
 """`lsf report`: the whole study on one static HTML page (figures as PNG beside it).
 
 Reads ANALYSIS (and SAMPLES, and the training run the analysis points to), draws every
-figure with `lsf.plots`, and writes REPORT/index.html atomically. The page needs no server:
-open it from the file system. Run: `lsf report --analysis work/analysis --samples
+figure with `lsf.plots`, and writes REPORT/index.html atomically, one function per section
+and a table of contents linking them. Pair contours are the analysis's binned KDE of its
+stored pair counts (`lsf.plots.densities`); scatter points are seeded store rows read with
+`lsf.core.store.sample_rows`; what each latent path is comes from SAMPLES/metrics.json. The
+page needs no server: open it from the file system. Run: `lsf report --analysis work/analysis --samples
 work/samples --out work/report`.
 """
 
@@ -19,17 +22,17 @@ from pathlib import Path
 
 import fsspec
 import numpy as np
-import zarr
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from lsf import __version__
 from lsf.analyze import load_analysis
 from lsf.core.config import ReportConfig
 from lsf.core.errors import LsfError
 from lsf.core.locks import locks_output
-from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir, zarr_location
+from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir
 from lsf.core.progress import TERMINAL, Progress
+from lsf.core.store import sample_rows
+from lsf.plots.densities import ANALYSIS, PairDensity, pair_density
 from lsf.plots.distributions import (
     histogram_details,
     histograms_overview,
@@ -37,9 +40,14 @@ from lsf.plots.distributions import (
     training_curves,
     trimming_curve,
 )
-from lsf.plots.matrices import correlation_heatmap, explained_variance
+from lsf.plots.matrices import (
+    correlation_heatmap,
+    explained_variance,
+    log_off_diagonal,
+    off_diagonal_heatmap,
+)
 from lsf.plots.pairs import pair_panels, path_projection
-from lsf.stats.pairs import SIGMAS, density_levels, expected_coverage
+from lsf.stats.pair_counts import select_pairs
 from lsf.stats.pca import project
 
 
@@ -59,35 +67,23 @@ def _pairs(flat: list[int], d: int) -> list[tuple[int, int]]:
 
 
 def top_correlated_pairs(corr: np.ndarray, count: int) -> list[tuple[int, int]]:
-    upper = np.abs(np.nan_to_num(np.triu(corr, 1)))
-    order = np.argsort(upper.ravel())[::-1][:count]
-    return [tuple(int(v) for v in np.unravel_index(k, corr.shape)) for k in order]
+    """The `count` pairs of largest |correlation| (`select_pairs("top:K")`)."""
+    return [(int(i), int(j)) for i, j in select_pairs(f"top:{count}", corr)]
 
 
-def _density(points: np.ndarray, bins: int = 60):
-    counts, xe, ye = np.histogram2d(points[:, 0], points[:, 1], bins=bins)
-    smooth = gaussian_filter(counts, 1.5)
-    masses = [expected_coverage(n) for n in SIGMAS]
-    levels = np.sort(density_levels(smooth, masses))
-    return 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), smooth, levels
-
-
-def _latent_rows(store_url: str, count: int, seed: int) -> np.ndarray:
-    z = zarr.open_group(zarr_location(store_url), mode="r")["z"]
-    n = z.shape[0]
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, count), replace=False))
-    x = z.get_orthogonal_selection((rows, slice(None))).astype(np.float64)
-    return x[np.isfinite(x).all(axis=1)]
+def _extend(chosen: list, more) -> list:
+    return chosen + [p for p in more if p not in chosen]
 
 
 class _Page:
-    """Collects figures (saved as PNG) and HTML sections."""
+    """Collects figures (saved as PNG), HTML sections and the table of contents."""
 
     def __init__(self, folder: Path):
-        self.folder, self.parts, self.figures = folder, [], 0
+        self.folder, self.parts, self.figures, self.toc = folder, [], 0, []
 
-    def section(self, title: str, text: str = "") -> None:
-        self.parts.append(f"<h2>{html.escape(title)}</h2>")
+    def section(self, anchor: str, title: str, text: str = "") -> None:
+        self.toc.append((anchor, title))
+        self.parts.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
         if text:
             self.parts.append(f"<p>{text}</p>")
 
@@ -95,10 +91,12 @@ class _Page:
         figure.savefig(self.folder / f"{name}.png", dpi=110)
         self.image(f"{name}.png", caption)
 
-    def image(self, file: str, caption: str) -> None:
+    def image(self, file: str, caption: str, css: str = "") -> None:
+        """A PNG already in the folder; `css="grid"` scales a small image grid up, pixelated."""
         self.figures += 1
+        kind = f' class="{css}"' if css else ""
         self.parts.append(
-            f'<figure><img src="{html.escape(file)}" alt="{html.escape(caption)}">'
+            f'<figure><img{kind} src="{html.escape(file)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
 
@@ -110,6 +108,12 @@ class _Page:
         )
         self.parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
+    def contents(self) -> str:
+        items = "".join(
+            f'<li><a href="#{anchor}">{html.escape(title)}</a></li>' for anchor, title in self.toc
+        )
+        return f'<nav id="contents"><h2>Contents</h2><ol>{items}</ol></nav>'
+
 
 def _fmt(value) -> str:
     if isinstance(value, float):
@@ -118,14 +122,40 @@ def _fmt(value) -> str:
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
-color:#222}img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{color:#555;
-font-size:.9em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;
-padding:.25em .6em;text-align:right}th{background:#f3f3f3}h2{border-bottom:2px solid #eee;
-margin-top:2em}"""
+color:#222}img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{color:#444;
+font-size:.92em;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px
+solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}h2{border-bottom:2px solid
+#eee;margin-top:2em}nav ol{columns:2;line-height:1.6}nav h2{margin-top:1em}img.grid{
+width:min(100%,560px);image-rendering:pixelated}"""
+
+
+def _headline(page: _Page, summary: dict, d: int) -> None:
+    pca = summary["pca"]
+    page.section("headline", "Headline numbers")
+    page.table(
+        ["quantity", "value"],
+        [
+            ["latents", summary["n_samples"]],
+            ["latent dimension", d],
+            ["non-finite rows (excluded)", summary["non_finite_rows"]],
+            ["components fitted", summary["fits"]["fitted"]],
+            ["dominant components", len(summary["fits"]["dominant_components"])],
+            ["max |correlation| between components", summary["max_abs_correlation"]],
+            ["PCA basis", f"{pca['basis']} ({pca['rows']} rows)"],
+            *[
+                [f"PCA components for {k} of the variance", v]
+                for k, v in pca["components_for"].items()
+            ],
+            [
+                "max |off-diagonal| correlation in PCA coordinates",
+                pca["max_abs_off_diagonal_correlation"],
+            ],
+        ],
+    )
 
 
 def _training(page: _Page, run: str) -> None:
-    page.section("Training", f"Run folder <code>{html.escape(run)}</code>.")
+    page.section("training", "Training", f"Run folder <code>{html.escape(run)}</code>.")
     fs, folder = fsspec.core.url_to_fs(run)
     metrics, reconstructions = join(folder, "metrics.csv"), join(folder, "reconstructions.png")
     if fs.isfile(metrics):
@@ -137,75 +167,258 @@ def _training(page: _Page, run: str) -> None:
             training_curves(
                 epochs, [float(r["train_loss"]) for r in rows], [float(r["val_loss"]) for r in rows]
             ),
-            "Reconstruction loss per epoch (train and validation).",
+            "Reconstruction loss per epoch (log scale). Look for: both curves falling and "
+            "flattening together; validation far above train means overfitting.",
         )
     if fs.isfile(reconstructions):
         fs.get_file(reconstructions, str(page.folder / "reconstructions.png"))
-        page.image("reconstructions.png", "Validation images (top) and their reconstructions.")
-
-
-def _pair_sections(page, arrays, summary, config: ReportConfig, density_rows) -> None:
-    d = len(arrays["mean"])
-    scatter = density_rows[: config.scatter_points]
-    pca_density = project(density_rows, arrays["pca_mean"], arrays["pca_components"])
-    least = summary.get("least_elliptic_pairs", {})
-    scores = {("original", p["i"], p["j"]): p["score"] for p in least.get("original", [])}
-    scores |= {("pca", p["i"], p["j"]): p["score"] for p in least.get("pca", [])}
-    chosen = _pairs(config.pairs, d)
-    chosen += [p for p in top_correlated_pairs(arrays["corr"], config.top_pairs) if p not in chosen]
-    ranked = [(p["i"], p["j"]) for p in least.get("original", [])[: config.top_pairs]]
-    chosen += [p for p in ranked if p not in chosen]
-    panels = []
-    for i, j in chosen:
-        panels.append(
-            {
-                "points": scatter[:, [i, j]],
-                "mean2": arrays["mean"][[i, j]],
-                "cov2": arrays["cov"][np.ix_([i, j], [i, j])],
-                "density": _density(density_rows[:, [i, j]]),
-                "names": (f"z{i}", f"z{j}"),
-                "title": f"z{i}, z{j}: r = {arrays['corr'][i, j]:.2f}"
-                + (
-                    f", score {scores[('original', i, j)]:.2f}"
-                    if ("original", i, j) in scores
-                    else ""
-                ),
-            }
+        page.image(
+            "reconstructions.png",
+            "Validation images (top) and their reconstructions (bottom). Look for: faces "
+            "that keep pose, colour and layout; blur is the autoencoder's limit.",
+            css="grid",
         )
+
+
+def _histograms(page: _Page, arrays: dict, config: ReportConfig) -> None:
+    d = len(arrays["mean"])
+    fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
+    dominant = np.flatnonzero(arrays["dominant"])
+    detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
     page.section(
-        "Pairs of components",
-        "Scatter of real latents, smoothed-density contours enclosing the mass of 1, 2, 3 "
-        "sigma of a bivariate normal, and the 1/2/3-sigma confidence ellipses of the pair's "
-        "covariance. Elliptic contours that follow the ellipses mean the pair is bivariate "
-        "normal. Shown: your pairs, the most correlated pairs and the pairs with the highest "
-        "non-ellipticity score (<code>pairs.parquet</code> ranks every pair).",
+        "histograms",
+        "Component histograms",
+        "Each latent component with its Gaussian fit (FWHM = 2.355 sigma). Dominant "
+        "components (|mu| > 2 median sigma or FWHM > 2 median FWHM) are detailed.",
     )
-    if panels:
-        page.figure("pairs_original", pair_panels(panels), "Pairs in original coordinates.")
-    variance = arrays["explained_variance"]
-    pca_chosen = _pairs(config.pca_pairs, d)
-    ranked = [(p["i"], p["j"]) for p in least.get("pca", [])[: config.top_pairs]]
-    pca_chosen += [p for p in ranked if p not in pca_chosen]
-    panels = [
-        {
-            "points": pca_density[: config.scatter_points][:, [i, j]],
-            "mean2": np.zeros(2),
-            "cov2": np.diag(variance[[i, j]]),
-            "density": _density(pca_density[:, [i, j]]),
-            "names": (f"pc{i}", f"pc{j}"),
-            "title": f"PCA components {i}, {j}"
-            + (f", score {scores[('pca', i, j)]:.2f}" if ("pca", i, j) in scores else ""),
-        }
-        for i, j in pca_chosen
-    ]
-    if panels:
-        page.figure("pairs_pca", pair_panels(panels), "Pairs in PCA coordinates.")
+    edges, counts = arrays["hist1d_edges"], arrays["hist1d_counts"]
+    page.figure(
+        "histograms",
+        histograms_overview(edges, counts, fits),
+        "All components. Look for: bars that follow the red Gaussian; skewed, flat-topped "
+        "or two-peaked bars are components that are not normal.",
+    )
+    page.figure(
+        "histogram_details",
+        histogram_details(edges, counts, fits, detail),
+        "Detail of the dominant (or first) components. Look for: the fitted mu and sigma in "
+        "the titles, and tails the Gaussian misses.",
+    )
+    page.figure(
+        "correlation",
+        correlation_heatmap(arrays["corr"]),
+        "Pearson correlation between latent components. Look for: strong off-diagonal "
+        "colour, i.e. components that encode the same factor (PCA below removes it).",
+    )
 
 
-def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) -> None:
-    metrics = read_json(str(samples / "metrics.json"))
+def _trimming(page: _Page, arrays: dict) -> None:
+    page.section("trimming", "Trimming")
+    page.figure(
+        "trimming",
+        trimming_curve(arrays["trim_facts"], arrays["trim_survivors"], int(arrays["count"][0])),
+        "Fraction of latents kept for each fact. Look for: the fact where the curve reaches "
+        "its plateau; a slow climb means long tails in some component.",
+    )
+
+
+def _pca(page: _Page, arrays: dict, summary: dict) -> None:
+    pca = summary["pca"]
+    d = len(arrays["mean"])
+    page.section("pca", "PCA", f"Eigen-decomposition of the covariance of the {pca['basis']} set.")
+    page.figure(
+        "explained_variance",
+        explained_variance(
+            arrays["explained_variance_ratio"], arrays["cumulative_explained_variance_ratio"]
+        ),
+        "Explained variance ratio (first 40) and cumulative ratio (first 120). Look for: "
+        "where the cumulative curve crosses the 0.8/0.9/0.95 lines (components needed).",
+    )
+    shown = min(d, 32)
+    pca_fits = {k: arrays[f"pca_fit_{k}"][:shown] for k in ("amplitude", "mu", "sigma", "fwhm")}
+    page.figure(
+        "pca_histograms",
+        histograms_overview(
+            arrays["pca_hist1d_edges"][:shown],
+            arrays["pca_hist1d_counts"][:shown],
+            pca_fits,
+            label="pc",
+        ),
+        f"The first {shown} PCA components with Gaussian fits. Look for: the same as above, "
+        "now on uncorrelated axes.",
+    )
+    _, largest, (i, j) = log_off_diagonal(arrays["pca_corr"])
+    page.figure(
+        "pca_correlation",
+        off_diagonal_heatmap(arrays["pca_corr"], "Correlation in PCA coordinates"),
+        f"log10 |off-diagonal correlation| in PCA coordinates (diagonal blank); the largest "
+        f"is {largest:.2g} (pc{i}, pc{j}). Look for: everything dark, far below 0.01: PCA "
+        "diagonalised the covariance; bright cells would be the diagonalisation error.",
+    )
+
+
+def _least_elliptic(summary: dict, coordinates: str) -> dict[tuple[int, int], float]:
+    rows = summary.get("least_elliptic_pairs", {}).get(coordinates, [])
+    return {(p["i"], p["j"]): p["score"] for p in rows}
+
+
+def _panel(density: PairDensity, points, mean2, cov2, names, title: str) -> dict:
+    if density.source != ANALYSIS:
+        title += f"\n(not in the analysis: KDE of {density.rows} sampled rows)"
+    return {
+        "points": points,
+        "mean2": mean2,
+        "cov2": cov2,
+        "density": density.contour(),
+        "names": names,
+        "title": title,
+    }
+
+
+PAIRS_TEXT = (
+    "Grey: a scatter of real latents. Navy: contours of the analysis's binned Gaussian KDE "
+    "(the density it scores pairs with) at the highest-density regions that hold the mass of "
+    "the 1, 2 and 3 sigma ellipses of a bivariate normal (39.3 %, 86.5 %, 98.9 %). Red, "
+    "orange, yellow: the 1/2/3-sigma ellipses of the pair's covariance. Shown: your pairs, "
+    "the most correlated pairs and the pairs with the highest non-ellipticity score "
+    "(<code>pairs.parquet</code> ranks every pair)."
+)
+
+
+def _reference(densities: list[PairDensity]) -> PairDensity:
+    """The density whose bandwidth the figure states: an analysis one when there is one."""
+    return next((d for d in densities if d.source == ANALYSIS), densities[0])
+
+
+def _pairs_caption(densities: list[PairDensity], names: list[str], where: str) -> str:
+    first = _reference(densities)
+    text = (
+        f"Pairs in {where}. KDE bandwidth: kernel covariance = (n^(-1/6))^2 x the pair's "
+        f"covariance (Scott), n = {first.rows} counted rows, factor {first.factor:.3g}. "
+        "Look for: navy contours that sit on the ellipses of the same colour order; "
+        "off-centre peaks, bananas or several islands mean the pair is not normal."
+    )
+    missing = [n for n, dens in zip(names, densities, strict=True) if dens.source != ANALYSIS]
+    if missing:
+        text += (
+            f" Not in the analysis's pair set: {', '.join(missing)}; their contours are the "
+            f"same KDE of {densities[names.index(missing[0])].rows} sampled rows on a robust grid."
+        )
+    return text
+
+
+@dataclass
+class _Plane:
+    """One coordinate system of the pair figures."""
+
+    prefix: str  # "" (original) or "pca_": the analysis arrays' prefix
+    label: str  # "z" or "pc"
+    where: str  # words for the captions
+    points: np.ndarray  # sampled rows in these coordinates
+    mean: np.ndarray  # centre of the ellipses
+    cov: np.ndarray  # covariance of the ellipses
+    scores: dict  # (i, j) -> non-ellipticity score of the least elliptic pairs
+
+
+def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe, config):
+    panels, densities, labels = [], [], []
+    for i, j in chosen:
+        density = pair_density(arrays, plane.prefix, i, j, plane.points)
+        title = describe(i, j)
+        if (i, j) in plane.scores:
+            title += f", score {plane.scores[(i, j)]:.2f}"
+        names = (f"{plane.label}{i}", f"{plane.label}{j}")
+        scatter = plane.points[: config.scatter_points][:, [i, j]]
+        ij = np.ix_([i, j], [i, j])
+        panels.append(_panel(density, scatter, plane.mean[[i, j]], plane.cov[ij], names, title))
+        densities.append(density)
+        labels.append(f"({names[0]}, {names[1]})")
+    if not panels:
+        return
+    first = _reference(densities)
+    title = (
+        f"{plane.where}: binned Gaussian KDE, kernel covariance = {first.factor:.3g}^2 x pair "
+        f"covariance (Scott, n = {first.rows})"
+    )
+    caption = _pairs_caption(densities, labels, plane.where)
+    page.figure(name, pair_panels(panels, title=title), caption)
+
+
+def _original_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
+    d = len(arrays["mean"])
+    scores = _least_elliptic(summary, "original")
+    chosen = _extend(
+        _pairs(config.pairs, d), top_correlated_pairs(arrays["corr"], config.top_pairs)
+    )
+    chosen = _extend(chosen, list(scores)[: config.top_pairs])
+    plane = _Plane("", "z", "original coordinates", rows, arrays["mean"], arrays["cov"], scores)
+    corr = arrays["corr"]
+    _pair_figure(
+        page,
+        "pairs_original",
+        arrays,
+        plane,
+        chosen,
+        lambda i, j: f"z{i}, z{j}: r = {corr[i, j]:.2f}",
+        config,
+    )
+
+
+def _pca_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
+    d = len(arrays["mean"])
+    scores = _least_elliptic(summary, "pca")
+    chosen = _extend(_pairs(config.pca_pairs, d), list(scores)[: config.top_pairs])
+    points = project(rows, arrays["pca_mean"], arrays["pca_components"])
+    cov = np.diag(arrays["explained_variance"])
+    plane = _Plane("pca_", "pc", "PCA coordinates", points, np.zeros(d), cov, scores)
+    _pair_figure(
+        page, "pairs_pca", arrays, plane, chosen, lambda i, j: f"PCA components {i}, {j}", config
+    )
+
+
+def _pair_sections(page, arrays, summary, config: ReportConfig, rows) -> None:
+    page.section("pairs", "Pairs of components", PAIRS_TEXT)
+    _original_pairs(page, arrays, summary, config, rows)
+    _pca_pairs(page, arrays, summary, config, rows)
+
+
+def _normality(page: _Page, arrays: dict, summary: dict) -> None:
+    dof = summary["normality"]["dof"]
+    page.section(
+        "normality",
+        "Multivariate normality",
+        f"Squared Mahalanobis distances against chi2({dof}): in high dimension the mass sits "
+        "near radius sqrt(D), so coverage is read at chi2 quantile radii.",
+    )
+    page.figure(
+        "mahalanobis_qq",
+        mahalanobis_qq(
+            arrays["mahalanobis_chi2_quantiles"], arrays["mahalanobis_observed_quantiles"], dof
+        ),
+        "QQ plot of squared Mahalanobis distances. Left: the bulk (chi2 quantiles 1 % to 99 %) "
+        "on linear axes; right: every quantile on log axes, so the tail shows beside the bulk. "
+        "Look for: points on the dashed line; points above it on the right are latents "
+        "further out than a normal would put them (heavy tails, outliers).",
+    )
+    cover = summary["normality"]["coverage"]
+    page.table(
+        ["chi2 level", "radius^2", "observed fraction inside"],
+        [[k, v["radius_squared"], v["observed"]] for k, v in cover.items()],
+    )
+    mardia = summary["normality"]["mardia"]
+    page.table(
+        ["Mardia test", "statistic", "p-value"],
+        [
+            ["skewness", mardia["skewness_statistic"], mardia["skewness_p"]],
+            ["kurtosis (z)", mardia["kurtosis_z"], mardia["kurtosis_p"]],
+        ],
+    )
+
+
+def _samplers(page: _Page, samples: Path, metrics: dict) -> None:
     rows = metrics["samplers"]
     page.section(
+        "samplers",
         "Generation: which sampler makes faces",
         f"Feature space: {html.escape(metrics['feature_space'])}; reference set of "
         f"{metrics['real_images']} real images. Lower Frechet distance (FD) and higher "
@@ -213,17 +426,11 @@ def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) ->
         "the bounds. d2/dof: median squared Mahalanobis distance of the re-encoded images per "
         "latent dimension (about 1 for on-manifold images).",
     )
+    keys = ("frechet_distance", "precision", "recall", "reencoded_d2_per_dof_median")
     page.table(
         ["sampler", "FD", "precision", "recall", "d2/dof", "inside chi2 0.99"],
         [
-            [
-                name,
-                r["frechet_distance"],
-                r["precision"],
-                r["recall"],
-                r["reencoded_d2_per_dof_median"],
-                r["reencoded_inside_chi2_0.99"],
-            ]
+            [name, *(r[k] for k in keys), r["reencoded_inside_chi2_0.99"]]
             for name, r in rows.items()
         ],
     )
@@ -234,31 +441,67 @@ def _samples_section(page: _Page, samples: Path, arrays, config, latent_rows) ->
             page.image(
                 f"samples_{name}.png",
                 f"{name}: FD {r['frechet_distance']:.2f}, precision {r['precision']:.2f}, "
-                f"recall {r['recall']:.2f}",
+                f"recall {r['recall']:.2f}. Look for: sharp, varied faces; a grid of near "
+                "copies is low recall, broken faces low precision.",
+                css="grid",
             )
-    paths = sorted((samples / "paths").glob("*.npy"))
+
+
+def _path_plane(path: dict, points, cloud, cloud_pca, arrays) -> tuple:
+    """The pair plane a path is drawn in: its own components for a plane path, the PCA axis
+    and the next for a PCA sweep, the first two PCA axes otherwise."""
+    if path["kind"] == "plane":
+        i, j = path["components"]
+        return points[:, [i, j]], cloud[:, [i, j]], (f"z{i}", f"z{j}")
+    k = path.get("pca_axis", 0) if path["kind"] == "pca_axis" else 0
+    k = min(k, points.shape[1] - 2)
+    scores = project(points, arrays["pca_mean"], arrays["pca_components"])
+    return scores[:, [k, k + 1]], cloud_pca[:, [k, k + 1]], (f"pc{k}", f"pc{k + 1}")
+
+
+def _path_caption(path: dict) -> str:
+    kind = path["kind"]
+    if kind == "plane":
+        i, j = path["components"]
+        what = f"through the mean in the plane of z{i}, z{j} at {path['angle_deg']:g} degrees"
+    elif kind == "pca_axis":
+        what = f"along PCA axis {path['pca_axis']} from -3 to +3 sigma"
+    elif kind == "interpolate":
+        what = "between the encodings of images {} and {}".format(*path["ids"])
+    else:
+        what = "from the zero vector to the latent mean"
+    d2 = np.asarray(path["squared_mahalanobis"])
+    return (
+        f"Path {what}; squared Mahalanobis distance per step {d2.min():.3g} to "
+        f"{d2.max():.3g}. Look for: faces that change smoothly along the strip, and points "
+        "that stay inside the grey cloud (steps outside it decode to images the model never "
+        "saw)."
+    )
+
+
+def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> None:
+    paths = metrics.get("paths")
     if not paths:
         return
-    page.section("Latent paths", "Decoded strips and the path over the cloud of real latents.")
-    cloud = latent_rows[: config.scatter_points]
+    page.section(
+        "paths", "Latent paths", "Decoded strips and the path over the cloud of real latents."
+    )
     cloud_pca = project(cloud, arrays["pca_mean"], arrays["pca_components"])
     for path in paths:
-        points = np.load(path, allow_pickle=False).astype(np.float64)
-        strip = np.asarray(Image.open(path.with_suffix(".png")))
-        if path.stem.startswith("plane_"):
-            i, j = (int(v) for v in path.stem.split("_")[1:3])
-            path2, cloud2, names = points[:, [i, j]], cloud[:, [i, j]], (f"z{i}", f"z{j}")
-        else:
-            k = int(path.stem.split("_")[-1]) if path.stem.startswith("pca_axis_") else 0
-            k = min(k, points.shape[1] - 2)
-            scores = project(points, arrays["pca_mean"], arrays["pca_components"])
-            path2, cloud2 = scores[:, [k, k + 1]], cloud_pca[:, [k, k + 1]]
-            names = (f"pc{k}", f"pc{k + 1}")
+        points = np.load(samples / "paths" / path["npy"], allow_pickle=False).astype(np.float64)
+        strip = np.asarray(Image.open(samples / "paths" / path["png"]))
+        path2, cloud2, names = _path_plane(path, points, cloud, cloud_pca, arrays)
         page.figure(
-            f"path_{path.stem}",
+            f"path_{path['name']}",
             path_projection(strip, path2, cloud2, names),
-            f"Path {path.stem.replace('_', ' ')}.",
+            _path_caption(path),
         )
+
+
+def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
+    metrics = read_json(str(samples / "metrics.json"))
+    _samplers(page, samples, metrics)
+    _paths(page, samples, metrics, arrays, rows[: config.scatter_points])
 
 
 PAGE = "index.html"
@@ -267,6 +510,31 @@ PAGE = "index.html"
 def is_complete(out: str) -> bool:
     """A report is complete once `index.html` exists (uploaded last)."""
     return exists(join(out, PAGE))
+
+
+def _document(page: _Page, summary: dict, analysis: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>lsf report</title><style>{STYLE}</style></head><body>"
+        f"<h1>lsf: the latent space of {html.escape(str(summary['latents']['path']))}</h1>"
+        f"<p>lsf {__version__}; analysis <code>{html.escape(str(analysis))}</code>.</p>"
+        + page.contents()
+        + "\n".join(page.parts)
+        + "</body></html>\n"
+    )
+
+
+def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows):
+    _headline(page, summary, len(arrays["mean"]))
+    model = summary["latents"].get("model") or {}
+    run_folder = posixpath.dirname(str(model.get("path") or ""))
+    if run_folder and exists(run_folder):
+        _training(page, run_folder)
+    _histograms(page, arrays, config)
+    _trimming(page, arrays)
+    _pca(page, arrays, summary)
+    _pair_sections(page, arrays, summary, config, rows)
+    _normality(page, arrays, summary)
 
 
 @locks_output("out")
@@ -283,129 +551,13 @@ def report(
     arrays, summary = load_analysis(analysis)
     if samples is not None and not exists(join(samples, "metrics.json")):
         raise LsfError(f"no samples at {samples}; run `lsf generate` first or leave out --samples")
-    d = len(arrays["mean"])
-    fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
-    pca_fits = {k: arrays[f"pca_fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
+    _, rows = sample_rows(summary["latents"]["path"], config.density_rows, config.seed)
+    rows = rows.astype(np.float64)
     with staged_output_dir(out, overwrite) as tmp, ExitStack() as inputs:
         page = _Page(Path(tmp))
-        pca = summary["pca"]
-        page.section("Headline numbers")
-        page.table(
-            ["quantity", "value"],
-            [
-                ["latents", summary["n_samples"]],
-                ["latent dimension", d],
-                ["non-finite rows (excluded)", summary["non_finite_rows"]],
-                ["components fitted", summary["fits"]["fitted"]],
-                ["dominant components", len(summary["fits"]["dominant_components"])],
-                ["max |correlation| between components", summary["max_abs_correlation"]],
-                ["PCA basis", f"{pca['basis']} ({pca['rows']} rows)"],
-                *[
-                    [f"PCA components for {k} of the variance", v]
-                    for k, v in pca["components_for"].items()
-                ],
-                [
-                    "max |off-diagonal| correlation in PCA coordinates",
-                    pca["max_abs_off_diagonal_correlation"],
-                ],
-            ],
-        )
-        model = summary["latents"].get("model") or {}
-        run_folder = posixpath.dirname(str(model.get("path") or ""))
-        if run_folder and exists(run_folder):
-            _training(page, run_folder)
-        dominant = np.flatnonzero(arrays["dominant"])
-        detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
-        page.section(
-            "Component histograms",
-            "Each latent component with its Gaussian fit (FWHM = 2.355 sigma). Dominant "
-            "components (|mu| > 2 median sigma or FWHM > 2 median FWHM) are detailed.",
-        )
-        page.figure(
-            "histograms",
-            histograms_overview(arrays["hist1d_edges"], arrays["hist1d_counts"], fits),
-            "All components.",
-        )
-        page.figure(
-            "histogram_details",
-            histogram_details(arrays["hist1d_edges"], arrays["hist1d_counts"], fits, detail),
-            "Detail of chosen components.",
-        )
-        page.figure(
-            "correlation",
-            correlation_heatmap(arrays["corr"]),
-            "Pearson correlation between latent components.",
-        )
-        page.section("Trimming")
-        page.figure(
-            "trimming",
-            trimming_curve(arrays["trim_facts"], arrays["trim_survivors"], int(arrays["count"][0])),
-            "Fraction of latents kept for each fact.",
-        )
-        page.section("PCA", f"Eigen-decomposition of the covariance of the {pca['basis']} set.")
-        page.figure(
-            "explained_variance",
-            explained_variance(
-                arrays["explained_variance_ratio"], arrays["cumulative_explained_variance_ratio"]
-            ),
-            "Explained variance ratio (first 40) and cumulative ratio (first 120).",
-        )
-        shown = min(d, 32)
-        page.figure(
-            "pca_histograms",
-            histograms_overview(
-                arrays["pca_hist1d_edges"][:shown],
-                arrays["pca_hist1d_counts"][:shown],
-                {k: v[:shown] for k, v in pca_fits.items()},
-                label="pc",
-            ),
-            f"The first {shown} PCA components with Gaussian fits.",
-        )
-        page.figure(
-            "pca_correlation",
-            correlation_heatmap(arrays["pca_corr"], "Correlation in PCA coordinates"),
-            "Diagonal: PCA decorrelates the latents.",
-        )
-        latent_rows = _latent_rows(summary["latents"]["path"], config.density_rows, config.seed)
-        _pair_sections(page, arrays, summary, config, latent_rows)
-        page.section(
-            "Multivariate normality",
-            f"Squared Mahalanobis distances against chi2({summary['normality']['dof']}): in "
-            "high dimension the mass sits near radius sqrt(D), so coverage is read at chi2 "
-            "quantile radii.",
-        )
-        page.figure(
-            "mahalanobis_qq",
-            mahalanobis_qq(
-                arrays["mahalanobis_chi2_quantiles"],
-                arrays["mahalanobis_observed_quantiles"],
-                summary["normality"]["dof"],
-            ),
-            "QQ plot of squared Mahalanobis distances.",
-        )
-        cover = summary["normality"]["coverage"]
-        page.table(
-            ["chi2 level", "radius^2", "observed fraction inside"],
-            [[k, v["radius_squared"], v["observed"]] for k, v in cover.items()],
-        )
-        mardia = summary["normality"]["mardia"]
-        page.table(
-            ["Mardia test", "statistic", "p-value"],
-            [
-                ["skewness", mardia["skewness_statistic"], mardia["skewness_p"]],
-                ["kurtosis (z)", mardia["kurtosis_z"], mardia["kurtosis_p"]],
-            ],
-        )
+        _analysis_sections(page, arrays, summary, config, rows)
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
-            _samples_section(page, local_samples, arrays, config, latent_rows)
-        document = (
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>lsf report</title><style>{STYLE}</style></head><body>"
-            f"<h1>lsf: the latent space of {html.escape(str(summary['latents']['path']))}</h1>"
-            f"<p>lsf {__version__}; analysis <code>{html.escape(str(analysis))}</code>.</p>"
-            + "\n".join(page.parts)
-            + "</body></html>\n"
-        )
-        (Path(tmp) / PAGE).write_text(document)
+            _samples_sections(page, local_samples, arrays, config, rows)
+        (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

@@ -207,3 +207,40 @@ def test_train_checkpoints_go_through_the_url_file_system():
     assert path == "/bucket/run/ray" and isinstance(filesystem, pyarrow.fs.PyFileSystem)
     path, filesystem = _storage("file:///tmp/x/run")
     assert path == "/tmp/x/run/ray" and filesystem is None
+
+
+def test_path_metadata_travels_in_metrics_json_and_the_report_reads_it(tiny_workdir):
+    metrics = json.loads((tiny_workdir / "samples" / "metrics.json").read_text())
+    config = metrics["config"]
+    paths = {p["kind"]: p for p in metrics["paths"]}
+    assert set(paths) == {"origin_to_centre", "plane", "pca_axis", "interpolate"}
+    plane = paths["plane"]
+    assert plane["components"] == config["plane"][:2] and plane["angle_deg"] == config["angle"]
+    assert paths["pca_axis"]["pca_axis"] == config["pca_axis"]
+    assert paths["interpolate"]["ids"] == config["interpolate"][:2]
+    for path in metrics["paths"]:
+        points = np.load(tiny_workdir / "samples" / "paths" / path["npy"])
+        assert (tiny_workdir / "samples" / "paths" / path["png"]).is_file()
+        assert len(path["squared_mahalanobis"]) == path["steps"] == len(points)
+    assert paths["origin_to_centre"]["squared_mahalanobis"][-1] == pytest.approx(0.0, abs=1e-3)
+    page = (tiny_workdir / "report" / "index.html").read_text()
+    i, j = plane["components"]
+    assert f"plane of z{i}, z{j} at {plane['angle_deg']:g} degrees" in page
+
+
+def test_interpolation_starts_at_the_first_named_image_and_refuses_missing_ids(
+    tiny_workdir, tmp_path
+):
+    config = GenerateConfig(
+        n=20, samplers=["mvn"], real_images=100, feature_dims=8, interpolate=[3, 1]
+    )
+    model, analysis = str(tiny_workdir / "run" / "model.pt"), str(tiny_workdir / "analysis")
+    generate(config, model, analysis, str(tmp_path / "s"), progress=QUIET)
+    points = np.load(tmp_path / "s" / "paths" / "interpolate_3_1.npy")
+    z = open_store(str(tiny_workdir / "latents.zarr"))["z"]
+    assert np.allclose(points[0], z[3], rtol=1e-3, atol=1e-4)
+    assert np.allclose(points[-1], z[1], rtol=1e-3, atol=1e-4)
+    config.interpolate = [1, 10**9]
+    with pytest.raises(LsfError, match="are not both in"):
+        generate(config, model, analysis, str(tmp_path / "s2"), progress=QUIET)
+    assert not (tmp_path / "s2").exists()

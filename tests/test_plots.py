@@ -141,3 +141,115 @@ def test_density_levels_enclose_the_requested_mass():
     for mass, level in zip([0.2, 0.5, 0.9], density_levels(density, [0.2, 0.5, 0.9]), strict=True):
         enclosed = density[density >= level].sum() / density.sum()
         assert mass <= enclosed < mass + 2 * density.max() / density.sum()
+
+
+def test_hdr_levels_equal_the_normal_density_on_the_n_sigma_ellipses():
+    """Closed form: for N(0, S) the super-level set holding mass 1 - exp(-n^2/2) is the
+    n-sigma ellipse, so its level is exp(-n^2/2) / (2 pi sqrt(det S))."""
+    from lsf.plots.densities import hdr_levels
+
+    cov = np.array([[2.0, 0.6], [0.6, 0.5]])
+    axis = np.linspace(-9, 9, 801)
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    points = np.stack([gx, gy], axis=-1)
+    d2 = np.einsum("...i,ij,...j->...", points, np.linalg.inv(cov), points)
+    density = np.exp(-0.5 * d2) / (2 * np.pi * np.sqrt(np.linalg.det(cov)))
+    expected = np.sort(
+        [np.exp(-0.5 * n * n) / (2 * np.pi * np.sqrt(np.linalg.det(cov))) for n in (1, 2, 3)]
+    )
+    assert np.allclose(hdr_levels(density), expected, rtol=0.01)
+
+
+def test_log_off_diagonal_matches_numpy():
+    from lsf.plots.matrices import log_off_diagonal, off_diagonal_heatmap
+
+    rng = np.random.default_rng(1)
+    corr = np.eye(6) + np.triu(rng.normal(scale=1e-9, size=(6, 6)), 1)
+    corr = np.triu(corr) + np.triu(corr, 1).T
+    corr[1, 4] = corr[4, 1] = -3e-6
+    logged, largest, where = log_off_diagonal(corr)
+    off = ~np.eye(6, dtype=bool)
+    assert largest == np.abs(corr[off]).max() == 3e-6 and where == (1, 4)
+    assert np.allclose(logged[off], np.log10(np.abs(corr[off])))
+    assert np.isnan(np.diag(logged)).all()
+    assert log_off_diagonal(np.eye(3))[1] == 0.0
+    figure = off_diagonal_heatmap(corr, "PCA")
+    assert "max |off-diagonal| = 3e-06 at (1, 4)" in figure.axes[0].get_title()
+
+
+def test_mahalanobis_qq_shows_the_bulk_beside_a_log_scaled_tail():
+    from scipy import stats
+
+    from lsf.plots.distributions import bulk_window
+
+    dof = 64
+    probabilities = (np.arange(200) + 0.5) / 200
+    chi2 = stats.chi2.ppf(probabilities, dof)
+    observed = chi2.copy()
+    observed[-2:] = [5000.0, 11000.0]  # far outliers beyond the 99th percentile
+    low, high = bulk_window(chi2, observed, dof)
+    lo, hi = stats.chi2.ppf([0.01, 0.99], dof)
+    assert lo * 0.9 < low < lo and hi < high < 1.1 * hi  # the tail does not widen the bulk
+    figure = mahalanobis_qq(chi2, observed, dof)
+    bulk, full = figure.axes[:2]
+    assert bulk.get_xscale() == "linear" and full.get_xscale() == full.get_yscale() == "log"
+    assert full.get_ylim()[1] >= 11000 and bulk.get_ylim()[1] == high
+    assert "largest observed 1.1e+04" in full.get_title()
+
+
+def _stored_analysis(x: np.ndarray, bins: int = 24) -> dict:
+    """The arrays `lsf analyze` stores for pairs (0, 1) and (0, 2), built with numpy."""
+    edges = robust_edges(x, bins)
+    pairs = np.array([[0, 1], [0, 2]])
+    counts = np.stack(
+        [np.histogram2d(x[:, i], x[:, j], bins=[edges[i], edges[j]])[0] for i, j in pairs]
+    ).astype(np.uint32)
+    components = np.linalg.eigh(np.cov(x, rowvar=False))[1].T[::-1]
+    return {
+        "count": np.array([len(x)]),
+        "cov": np.cov(x, rowvar=False),
+        "pairs": pairs,
+        "pair_counts": counts,
+        "pair_edges": edges,
+        "pca_components": components,
+        "pca_pairs": pairs,
+        "pca_pair_counts": counts,
+        "pca_pair_edges": edges,
+    }
+
+
+def test_pair_density_is_the_analysis_kde_of_the_stored_counts_or_of_sampled_rows():
+    from lsf.plots.densities import ANALYSIS, SAMPLE, hdr_levels, pair_density
+    from lsf.stats.pairs import binned_kde_batch, scott_factor
+
+    x = np.random.default_rng(4).multivariate_normal(
+        [0, 1, 2], [[1, 0.5, 0.2], [0.5, 2, 0.1], [0.2, 0.1, 0.7]], size=4000
+    )
+    arrays = _stored_analysis(x)
+    edges, n = arrays["pair_edges"], len(x)
+    widths = np.array([[edges[0, 1] - edges[0, 0], edges[2, 1] - edges[2, 0]]])
+    cov2 = arrays["cov"][np.ix_([0, 2], [0, 2])]
+    expected = binned_kde_batch(arrays["pair_counts"][1:2].astype(float), widths, cov2[None], n)[0]
+    density = pair_density(arrays, "", 0, 2, x)
+    assert density.source == ANALYSIS and density.rows == n
+    assert np.allclose(density.values, expected) and np.allclose(
+        density.levels, hdr_levels(expected)
+    )
+    assert density.factor == scott_factor(n)
+    swapped = pair_density(arrays, "", 2, 0, x)  # stored as (0, 2): drawn transposed
+    assert np.allclose(swapped.values, expected.T) and np.allclose(swapped.x, density.y)
+    pca_cov = arrays["pca_components"] @ arrays["cov"] @ arrays["pca_components"].T
+    pca = pair_density(arrays, "pca_", 0, 1, x)
+    pca_widths = np.array([[edges[0, 1] - edges[0, 0], edges[1, 1] - edges[1, 0]]])
+    pca_expected = binned_kde_batch(
+        arrays["pair_counts"][:1].astype(float), pca_widths, pca_cov[None, :2, :2], n
+    )[0]
+    assert np.allclose(pca.values, pca_expected)
+    rows = x[:1500]
+    fallback = pair_density(arrays, "", 1, 2, rows)  # (1, 2) was not counted
+    grid = robust_edges(rows[:, [1, 2]], 24)
+    counts = np.histogram2d(rows[:, 1], rows[:, 2], bins=[grid[0], grid[1]])[0]
+    own = binned_kde_batch(
+        counts[None], np.diff(grid[:, :2]).T, arrays["cov"][np.ix_([1, 2], [1, 2])][None], 1500
+    )[0]
+    assert fallback.source == SAMPLE and fallback.rows == 1500 and np.allclose(fallback.values, own)

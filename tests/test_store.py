@@ -10,6 +10,7 @@ from lsf.core.store import (
     finalize,
     open_latents,
     open_store,
+    sample_rows,
     write_chunk,
 )
 
@@ -108,3 +109,36 @@ def test_is_complete_only_for_a_finished_store(tmp_path):
     assert is_complete(str(tmp_path / "l.zarr"))
     (tmp_path / "other").mkdir()
     assert not is_complete(str(tmp_path / "other"))
+
+
+def test_sample_rows_matches_numpy_indexing_with_the_same_seeded_ids(tmp_path):
+    group, z = _filled_store(tmp_path / "l.zarr", n=50, d=3, rows=7)
+    finalize(group)
+    ids, rows = sample_rows(str(tmp_path / "l.zarr"), 20, seed=3)
+    expected = np.sort(np.random.default_rng(3).choice(50, size=20, replace=False))
+    assert np.array_equal(ids, expected) and rows.dtype == np.float32
+    assert np.array_equal(rows, z[expected])
+    again_ids, again = sample_rows(str(tmp_path / "l.zarr"), 20, seed=3)
+    assert np.array_equal(again_ids, ids) and np.array_equal(again, rows)
+    all_ids, everything = sample_rows(str(tmp_path / "l.zarr"), 500, seed=1)
+    assert np.array_equal(all_ids, np.arange(50)) and np.array_equal(everything, z)
+    assert sample_rows(str(tmp_path / "l.zarr"), 0, seed=0)[1].shape == (0, 3)
+
+
+def test_sample_rows_reads_only_the_chunks_it_needs_and_validates(tmp_path):
+    url = str(tmp_path / "l.zarr")
+    group, z = _filled_store(tmp_path / "l.zarr", n=12, d=4, rows=4)
+    with pytest.raises(LsfError, match="incomplete"):
+        sample_rows(url, 3, seed=0)
+    finalize(group)
+    with pytest.raises(LsfError, match="count must be a non-negative integer"):
+        sample_rows(url, -1, seed=0)
+    with pytest.raises(LsfError, match="no latent store"):
+        sample_rows(str(tmp_path / "none.zarr"), 3, seed=0)
+    ids, _ = sample_rows(url, 2, seed=5)
+    chunks = set((ids // 4).tolist())
+    unused = next(k for k in range(3) if k not in chunks)
+    (tmp_path / "l.zarr" / "z" / "c" / str(unused) / "0").write_bytes(b"broken")
+    assert np.array_equal(sample_rows(url, 2, seed=5)[1], z[ids])
+    with pytest.raises(LsfError, match=f"rows {unused * 4}..{unused * 4 + 3} cannot be read"):
+        sample_rows(url, 12, seed=0)

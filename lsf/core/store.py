@@ -202,3 +202,28 @@ def open_latents(url: str):
         for start in range(0, n, rows)
     ]
     return da.concatenate(parts, axis=0) if parts else da.zeros((0, d), dtype=np.float32)
+
+
+def sample_ids(n_samples: int, count: int, seed: int) -> np.ndarray:
+    """`min(count, n_samples)` distinct row ids drawn with `seed`, sorted."""
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+        raise LsfError(f"sample_rows: count must be a non-negative integer, got {count!r}")
+    size = min(int(count), n_samples)
+    return np.sort(np.random.default_rng(seed).choice(n_samples, size=size, replace=False))
+
+
+def sample_rows(url: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(ids, rows)`: `min(count, n)` seeded random rows of the complete store at `url`,
+    ids sorted, rows float32 `[count, latent_dim]`. Opens the store with `open_store`'s
+    checks and reads only the chunks that hold a drawn row, each through `read_rows`."""
+    group = open_store(url)
+    n, rows_per_chunk = group.attrs["n_samples"], group.attrs["rows_per_chunk"]
+    ids = sample_ids(n, count, seed)
+    z = group[Z]
+    out = np.empty((len(ids), z.shape[1]), dtype=np.float32)
+    chunk_of = ids // rows_per_chunk
+    for index in np.unique(chunk_of):
+        start, stop = chunk_rows(int(index), n, rows_per_chunk)
+        where = np.flatnonzero(chunk_of == index)
+        out[where] = read_rows(z, url, start, stop)[ids[where] - start]
+    return ids, out

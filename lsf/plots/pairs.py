@@ -1,6 +1,7 @@
 """Pair panels: a scatter of real latents in the plane of two components (original or PCA
-coordinates), smoothed-density contours, the 1/2/3-sigma confidence ellipses and the centre;
-and latent paths projected onto their pair plane over the point cloud."""
+coordinates), smoothed-density contours, the 1/2/3-sigma confidence ellipses and the centre,
+framed to the density grid and the ellipses; and latent paths projected onto their pair plane
+over the point cloud."""
 
 from __future__ import annotations
 
@@ -19,12 +20,28 @@ def pair_panel(ax, points, mean2, cov2, density=None, names=("x", "y")) -> None:
         levels = np.unique(levels)
         if len(levels) > 1:
             ax.contour(xc, yc, values.T, levels=levels, colors="navy", linewidths=0.8)
+    outlines = []
     for n, color in zip(SIGMAS, ("crimson", "darkorange", "gold"), strict=True):
-        outline = confidence_ellipse(mean2, cov2, n).outline()
-        ax.plot(outline[:, 0], outline[:, 1], color=color, lw=1.1, label=f"{n} sigma")
+        outlines.append(confidence_ellipse(mean2, cov2, n).outline())
+        ax.plot(outlines[-1][:, 0], outlines[-1][:, 1], color=color, lw=1.1, label=f"{n} sigma")
     ax.plot(*mean2, "k+", ms=10, mew=2)
+    if density is not None:
+        frame_to(ax, density[0], density[1], outlines[-1])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
+
+
+def frame_to(ax, x_centres, y_centres, outline: np.ndarray) -> None:
+    """Axis limits that hold the density grid (the robust 0.1 %-99.9 % range) and the
+    outermost ellipse: a few far outliers then fall off the panel instead of shrinking the
+    bulk to a dot."""
+    for values, centres, setter in (
+        (outline[:, 0], x_centres, ax.set_xlim),
+        (outline[:, 1], y_centres, ax.set_ylim),
+    ):
+        low, high = min(centres.min(), values.min()), max(centres.max(), values.max())
+        pad = 0.02 * (high - low)
+        setter(low - pad, high + pad)
 
 
 def pair_panels(panels: list[dict], columns: int = 3, title: str = "") -> Figure:
@@ -40,7 +57,7 @@ def pair_panels(panels: list[dict], columns: int = 3, title: str = "") -> Figure
         ax.set_title(p.get("title", ""), fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=10)
     return figure
 
 
