@@ -31,7 +31,7 @@ class LineBar:
 
     def __init__(self, total: int | None, desc: str, unit: str, sink, step: float = 0.1):
         self.total, self.desc, self.unit, self.sink = total, desc, unit, sink
-        self.n = 0
+        self.n = self.shown = 0
         self.step = max(1, int((total or 0) * step))
         self.next_line = self.step
         self.started = time.monotonic()
@@ -40,7 +40,7 @@ class LineBar:
         return self
 
     def __exit__(self, *exc) -> None:
-        if exc[0] is None and self.n and self.n < self.next_line:
+        if exc[0] is None and self.n != self.shown:
             self._line()
 
     def update(self, n: int = 1) -> None:
@@ -50,6 +50,7 @@ class LineBar:
             self.next_line = (self.n // self.step + 1) * self.step
 
     def _line(self) -> None:
+        self.shown = self.n
         elapsed = time.monotonic() - self.started
         rate = self.n / elapsed if elapsed > 0 else 0.0
         text = f"{self.desc}: {self.n}"
