@@ -105,7 +105,7 @@ def _preflight(args, estimate, target: str) -> None:
     from lsf.core.preflight import check
 
     if estimate is not None:
-        check(estimate, target, args.force, _progress(args))
+        check(estimate, target, args.force, _progress(args), local=args.address is None)
 
 
 def cmd_prepare(args) -> int:
@@ -346,9 +346,11 @@ def _check_output_target(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupted)
-    from lsf.core.runtime import set_verbose
+    from lsf.core.runtime import divert_native_stderr, set_verbose
 
     set_verbose(args.verbose)
+    if argv is None:  # the `lsf` program, not a caller in Python
+        divert_native_stderr()
     try:
         _check_output_target(args)
         return args.handler(args)

@@ -164,7 +164,7 @@ def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progre
     ]
 
 
-def _preflight(config, stages, workdir: str, force: bool, progress: Progress) -> dict:
+def _preflight(config, stages, workdir: str, force: bool, local: bool, progress) -> dict:
     """Check the stages still to run together (their outputs share the work folder's disk);
     returns each stage's estimate for its own line."""
     from lsf.core.preflight_stages import pipeline_estimates
@@ -180,7 +180,7 @@ def _preflight(config, stages, workdir: str, force: bool, progress: Progress) ->
             max(e.memory for e in pending),
             f"{len(pending)} stages, {estimates['prepare'].detail}",
         )
-        check(total, workdir, force, progress)
+        check(total, workdir, force, progress, local)
     return estimates
 
 
@@ -188,13 +188,14 @@ def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress: Pr
     result = PipelineResult(paths)
     stages = _stages(config, paths, address, progress)
     workdir = paths.shards.rsplit("/", 1)[0]
-    estimates = _preflight(config, stages, workdir, force, progress)
+    local = address is None
+    estimates = _preflight(config, stages, workdir, force, local, progress)
     for name, module, output, action in stages:
         if module.is_complete(output):
             progress.log(f"[{name}] complete, skipped")
             result.skipped.append(name)
             continue
-        check(estimates[name], workdir, force, progress)
+        check(estimates[name], workdir, force, progress, local)
         progress.log(f"[{name}] running")
         started = time.perf_counter()
         summary = action()

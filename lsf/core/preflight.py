@@ -148,10 +148,13 @@ def available_memory() -> int | None:
     return None
 
 
-def check(estimate: Estimate, target: str, force: bool, progress: Progress) -> None:
+def check(
+    estimate: Estimate, target: str, force: bool, progress: Progress, local: bool = True
+) -> None:
     """Refuse (one line) when the estimate does not fit the free space under `target` or
-    the memory available now, unless `force`; else log the estimate."""
-    free, memory = free_bytes(target), available_memory()
+    the memory available now, unless `force`; else log the estimate. `local`: the work
+    runs on this machine (not on a cluster, whose nodes' memory this cannot see)."""
+    free, memory = free_bytes(target), available_memory() if local else None
     stage = estimate.stage
     if free is not None and estimate.disk > free and not force:
         raise LsfError(

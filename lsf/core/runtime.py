@@ -6,13 +6,15 @@ it is a no-op when Ray is already initialised (tests share one instance).
 
 The terminal shows lsf's own lines only: Ray's log lines, worker and actor output and the
 C++ core's warnings go to Ray's log files (under /tmp/ray/session_latest/logs), not to the
-terminal. `--verbose` or `LSF_VERBOSE=1` (`verbose()`) brings them back. Lines that lsf's
-stages want shown from inside Ray workers travel to the driver through a queue
-(`lsf.train`), so they also reach `ray job logs` on a cluster.
+terminal (`divert_native_stderr` sends the C++ core's stderr of the `lsf` process to
+$TMPDIR/lsf/native-stderr-PID.log). `--verbose` or `LSF_VERBOSE=1` (`verbose()`) brings
+them back. Lines that lsf's stages want shown from inside Ray workers travel to the
+driver through a queue (`lsf.core.train_lines`), so they also reach `ray job logs`.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -43,7 +45,6 @@ def quiet_ray() -> None:
     starts (the C++ core reads its log level from the environment of each process)."""
     if verbose():
         return
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # core_worker.cc warnings
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("RAY_TRAIN_ENABLE_CONTROLLER_STRUCTURED_LOGGING", "0")
     from ray.util.annotations import RayDeprecationWarning
@@ -54,6 +55,40 @@ def quiet_ray() -> None:
     # lines) stay in the log files.
     for name in ("ray", "ray.data", "ray.train", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def divert_native_stderr() -> str | None:
+    """Send what Ray's C++ core writes to file descriptor 2 (`core_worker.cc` warnings and
+    the like) to a log file, while Python's `sys.stderr` (lsf's errors, progress lines)
+    keeps the terminal. For the `lsf` program only (not for library callers or tests); a
+    no-op when `verbose()`. Returns the log file's path."""
+    import sys
+    import tempfile
+
+    if verbose():
+        return None
+    folder = os.path.join(tempfile.gettempdir(), "lsf")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"native-stderr-{os.getpid()}.log")
+        log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return None
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=sys.stderr.encoding)
+    atexit.register(_remove_if_empty, path)
+    return path
+
+
+def _remove_if_empty(path: str) -> None:
+    try:
+        if os.path.getsize(path) == 0:
+            os.remove(path)
+    except OSError:
+        pass
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
