@@ -149,7 +149,7 @@ def test_train_estimate_bounds_the_real_run_folder(trained_run):
     import torch
 
     state = torch.load(run / "model.pt", weights_only=True)
-    assert parameters == sum(v.numel() for v in state.values())  # the count itself is exact
+    assert parameters == sum(v.numel() for v in state.values())
     _within(preflight.train_estimate(parameters, 600, 32 * 32 * 3, 32, 2), _du(run))
 
 

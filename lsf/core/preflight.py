@@ -52,17 +52,6 @@ def prepare_estimate(n: int, size: int, rows_per_shard: int, tasks: int = 2) -> 
     return Estimate("prepare", disk, memory, f"{n} images of {size}x{size}x3")
 
 
-def model_parameters(image_size: int, channels: int, widths: list[int], kernel: int, latent: int):
-    """Parameters of the conv autoencoder (encoder convs, the two linear maps, decoder)."""
-    convs, previous = 0, channels
-    for width in widths:
-        convs += previous * width * kernel * kernel + width
-        previous = width
-    side = max(1, image_size // (2 ** len(widths)))
-    flat = widths[-1] * side * side
-    return 2 * convs + 2 * flat * latent + flat + latent
-
-
 def train_estimate(parameters: int, n: int, image_bytes: int, batch_size: int, workers: int):
     """Checkpoints (weights and Adam's two moments, 3 kept while the newest is written) and
     model.pt; memory: the cached decoded dataset plus each worker's model and batches."""
@@ -192,8 +181,7 @@ def check_target(url: str, folder: bool = False) -> None:
     free = free_bytes(parent)
     if free is not None and free < MIN_FREE:
         raise LsfError(f"cannot write to {parent}: no space left ({size_text(free)} free)")
-    if folder:
-        make_local_folder(path)
+    if folder and os.path.isdir(path):
         _probe(path)
 
 

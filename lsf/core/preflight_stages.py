@@ -26,13 +26,11 @@ def _model_info(model_path: str) -> dict:
 
 
 def _parameters(model: dict) -> int:
-    return preflight.model_parameters(
-        model["image_size"],
-        model["channels"],
-        model["widths"],
-        model["kernel"],
-        model["latent_dim"],
-    )
+    """Parameters of the autoencoder of `model` (a `ModelConfig` as a dict), counted."""
+    from lsf.core.config import ModelConfig
+    from lsf.nn.model import Autoencoder
+
+    return sum(p.numel() for p in Autoencoder(ModelConfig(**model)).parameters())
 
 
 def prepare_for(config: PrepareConfig) -> Estimate | None:
