@@ -336,7 +336,7 @@ def train(
     _check_run_folder(out, identity, overwrite, resume)
     makedirs(out)
     write_json_atomic(join(out, RUN_IDENTITY), identity)
-    progress.log(Autoencoder(model_config).describe())
+    progress.log(f"[train] {Autoencoder(model_config).describe()}")
 
     init_ray(address)
     with EpochLines(progress) as lines:
