@@ -346,10 +346,10 @@ def _check_output_target(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupted)
-    from lsf.core.runtime import divert_native_stderr, set_verbose
+    from lsf.core.runtime import divert_native_stderr, in_ray_job, set_verbose
 
     set_verbose(args.verbose)
-    if argv is None:  # the `lsf` program, not a caller in Python
+    if argv is None or in_ray_job():  # the `lsf` program or a job entry, not a library caller
         divert_native_stderr()
     try:
         _check_output_target(args)

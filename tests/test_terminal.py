@@ -204,3 +204,27 @@ def test_memory_refusal_and_force(tmp_path, monkeypatch):
         "[encode] preflight: a lot; writes ~10 B of 5.0 MB free, peak memory ~1.0 TB of "
         "1.0 GB available"
     ]
+
+
+def test_native_stderr_goes_to_a_log_file_and_python_stderr_stays(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; from lsf.core.runtime import divert_native_stderr; "
+        "path = divert_native_stderr(); os.write(2, b'core_worker.cc: native\\n'); "
+        "print('lsf line', file=sys.stderr); print(path)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("LSF_VERBOSE", None)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "lsf line\n", done.stderr
+    log = done.stdout.strip()
+    assert log.startswith(str(tmp_path)) and open(log).read() == "core_worker.cc: native\n"
+    verbose = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "LSF_VERBOSE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert "core_worker.cc: native" in verbose.stderr and verbose.stdout.strip() == "None"

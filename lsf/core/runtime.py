@@ -57,6 +57,11 @@ def quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def in_ray_job() -> bool:
+    """Whether this process is the entry point of a `ray job submit` job."""
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
+
+
 def divert_native_stderr() -> str | None:
     """Send what Ray's C++ core writes to file descriptor 2 (`core_worker.cc` warnings and
     the like) to a log file, while Python's `sys.stderr` (lsf's errors, progress lines)
