@@ -47,7 +47,9 @@ EXAMPLES = {
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
-  lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
+  lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml
+  lsf run --workdir work --verbose             # with Ray's own log lines on the terminal
+  lsf run --workdir work --force               # go on though the preflight says it won't fit""",
 }
 
 
