@@ -47,7 +47,9 @@ EXAMPLES = {
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
-  lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
+  lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml
+  lsf run --workdir work --verbose             # with Ray's own log lines on the terminal
+  lsf run --workdir work --force               # go on though the preflight says it won't fit""",
 }
 
 
@@ -70,6 +72,12 @@ def _verb(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentPars
     parser.add_argument("--config", help="pipeline YAML or built-in name (synthetic, celeba, tiny)")
     parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show Ray's own messages (or LSF_VERBOSE=1)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="go on when the preflight says it will not fit"
+    )
     return parser
 
 
@@ -94,11 +102,22 @@ def _progress(args):
     return QUIET if args.quiet else TERMINAL
 
 
+def _preflight(args, estimate, target: str) -> None:
+    """Refuse (one line) work whose output or memory will not fit, unless --force."""
+    from lsf.core.preflight import check
+
+    if estimate is not None:
+        check(estimate, target, args.force, _progress(args), local=args.address is None)
+
+
 def cmd_prepare(args) -> int:
+    from lsf.core.preflight_stages import prepare_for
     from lsf.prepare import prepare
 
+    config = _section(args, "prepare")
+    _preflight(args, prepare_for(config), args.out)
     summary = prepare(
-        _section(args, "prepare"),
+        config,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
@@ -117,11 +136,14 @@ def _report_skipped(skipped: list[tuple[str, str]], shown: int = 10) -> None:
 
 
 def cmd_train(args) -> int:
+    from lsf.core.preflight_stages import train_for
     from lsf.train import train
 
+    model_config, config = load_config(args.config).model, _section(args, "train")
+    _preflight(args, train_for(model_config, config, args.shards), args.out)
     summary = train(
-        load_config(args.config).model,
-        _section(args, "train"),
+        model_config,
+        config,
         args.shards,
         args.out,
         overwrite=args.overwrite,
@@ -134,10 +156,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_encode(args) -> int:
+    from lsf.core.preflight_stages import encode_for
     from lsf.encode import encode
 
+    config = _section(args, "encode")
+    _preflight(args, encode_for(config, args.shards, args.model), args.out)
     summary = encode(
-        _section(args, "encode"),
+        config,
         args.shards,
         args.model,
         args.out,
@@ -151,27 +176,33 @@ def cmd_encode(args) -> int:
 
 def cmd_analyze(args) -> int:
     from lsf.analyze import analyze
+    from lsf.core.preflight_stages import analyze_for
+    from lsf.core.progress import with_eta
 
     config = _section(args, "analyze")
     if args.no_trim:
         config = dataclasses.replace(config, trim_fact=None)
+    _preflight(args, analyze_for(config, args.latents), args.out)
     summary = analyze(
         config,
         args.latents,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
-        progress=_progress(args),
+        progress=with_eta(_progress(args)),
     )
     print(summary)
     return 0
 
 
 def cmd_generate(args) -> int:
+    from lsf.core.preflight_stages import generate_for
     from lsf.generate import generate
 
+    config = _section(args, "generate")
+    _preflight(args, generate_for(config, args.model), args.out)
     summary = generate(
-        _section(args, "generate"),
+        config,
         args.model,
         args.analysis,
         args.out,
@@ -183,8 +214,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from lsf.core.preflight import report_estimate
     from lsf.report import report
 
+    _preflight(args, report_estimate(), args.out)
     summary = report(
         _section(args, "report"),
         args.analysis,
@@ -198,10 +231,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lsf.run import run_pipeline
+    from lsf.run import run_pipeline, timing_table
 
     config = load_config(args.config or "synthetic")
-    result = run_pipeline(config, args.workdir, address=args.address, progress=_progress(args))
+    result = run_pipeline(
+        config, args.workdir, address=args.address, progress=_progress(args), force=args.force
+    )
+    for line in timing_table(result):
+        print(line)
     print(f"done: ran {result.ran or 'nothing'}, skipped {result.skipped or 'nothing'}")
     print(f"report: {result.paths.report}/index.html")
     return 0
@@ -296,10 +333,28 @@ def _raise_interrupted(signum, frame):
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
+# The output each verb creates; `run` and `train` write into a folder that may exist.
+OUTPUTS = {"run": "workdir"}
+FOLDER_OUTPUTS = ("run", "train")
+
+
+def _check_output_target(args) -> None:
+    """Refuse an output path that cannot be created before any work (or Ray) starts."""
+    from lsf.core.preflight import check_target
+
+    check_target(getattr(args, OUTPUTS.get(args.verb, "out")), folder=args.verb in FOLDER_OUTPUTS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    from lsf.core.runtime import divert_native_stderr, in_ray_job, set_verbose
+
+    set_verbose(args.verbose)
+    if argv is None or in_ray_job():  # the `lsf` program or a job entry, not a library caller
+        divert_native_stderr()
     try:
+        _check_output_target(args)
         return args.handler(args)
     except LsfError as exc:
         print(f"lsf {args.verb}: error: {exc}", file=sys.stderr)

@@ -9,13 +9,15 @@ Run: `lsf run --workdir work` (built-in synthetic faces) or `--config celeba`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from lsf.core.config import PipelineConfig
 from lsf.core.errors import LsfError
 from lsf.core.locks import output_lock
 from lsf.core.outputs import join, makedirs
-from lsf.core.progress import TERMINAL, Progress
+from lsf.core.preflight import Estimate, check
+from lsf.core.progress import TERMINAL, Progress, clock, with_eta
 
 RUN_LOCK = ".lsf-run"  # WORKDIR/.lsf-run.lock while `lsf run` works in WORKDIR
 
@@ -49,6 +51,19 @@ class PipelineResult:
     paths: StagePaths
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage that ran
+
+
+def timing_table(result: PipelineResult) -> list[str]:
+    """The per-stage timing table printed at the end of `lsf run`."""
+    if not result.seconds:
+        return []
+    total = sum(result.seconds.values())
+    lines = [f"{'stage':<10}{'time':>10}{'share':>8}"]
+    for name, seconds in result.seconds.items():
+        lines.append(f"{name:<10}{clock(seconds):>10}{100 * seconds / max(total, 1e-9):>7.0f}%")
+    lines.append(f"{'total':<10}{clock(total):>10}{100:>7.0f}%")
+    return lines
 
 
 def run_pipeline(
@@ -57,9 +72,12 @@ def run_pipeline(
     *,
     address: str | None = None,
     progress: Progress = TERMINAL,
+    force: bool = False,
 ) -> PipelineResult:
     """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
-    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works."""
+    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works.
+    A preflight first refuses a run whose stages will not fit the work folder's disk or
+    this machine's memory (unless `force`)."""
     if config.model.image_size != config.prepare.size:
         raise LsfError(
             f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
@@ -68,7 +86,7 @@ def run_pipeline(
     paths = StagePaths.under(workdir)
     makedirs(workdir)
     with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
-        return _run_stages(config, paths, address, progress)
+        return _run_stages(config, paths, address, progress, force)
 
 
 def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress) -> list:
@@ -116,7 +134,11 @@ def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progre
             analyze,
             paths.analysis,
             lambda: analyze.analyze(
-                config.analyze, paths.latents, paths.analysis, address=address, progress=progress
+                config.analyze,
+                paths.latents,
+                paths.analysis,
+                address=address,
+                progress=with_eta(progress),
             ),
         ),
         (
@@ -142,15 +164,42 @@ def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progre
     ]
 
 
-def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress):
+def _preflight(config, stages, workdir: str, force: bool, local: bool, progress) -> dict:
+    """Check the stages still to run together (their outputs share the work folder's disk);
+    returns each stage's estimate for its own line."""
+    from lsf.core.preflight_stages import pipeline_estimates
+
+    estimates = {e.stage: e for e in pipeline_estimates(config)}
+    pending = [
+        estimates[name] for name, module, output, _ in stages if not module.is_complete(output)
+    ]
+    if pending:
+        total = Estimate(
+            "run",
+            sum(e.disk for e in pending),
+            max(e.memory for e in pending),
+            f"{len(pending)} stages, {estimates['prepare'].detail}",
+        )
+        check(total, workdir, force, progress, local)
+    return estimates
+
+
+def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress, force):
     result = PipelineResult(paths)
-    for name, module, output, action in _stages(config, paths, address, progress):
+    stages = _stages(config, paths, address, progress)
+    workdir = paths.shards.rsplit("/", 1)[0]
+    local = address is None
+    estimates = _preflight(config, stages, workdir, force, local, progress)
+    for name, module, output, action in stages:
         if module.is_complete(output):
             progress.log(f"[{name}] complete, skipped")
             result.skipped.append(name)
             continue
+        check(estimates[name], workdir, force, progress, local)
         progress.log(f"[{name}] running")
+        started = time.perf_counter()
         summary = action()
+        result.seconds[name] = time.perf_counter() - started
         progress.log(f"[{name}] {summary}")
         result.ran.append(name)
     return result

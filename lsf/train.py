@@ -35,6 +35,7 @@ from lsf.core.outputs import (
     write_json_atomic,
 )
 from lsf.core.progress import TERMINAL, Progress
+from lsf.core.train_lines import EpochLines
 from lsf.data.shards import (
     SPLIT_TRAIN,
     SPLIT_VALIDATION,
@@ -144,9 +145,9 @@ def train_loop_per_worker(config: dict) -> None:
     torch.set_num_threads(threads)
     model, optimizer, scheduler = _model_and_optimizer(config, train_cfg)
     start_epoch, history = _load_checkpoint(ray.train.get_checkpoint(), model, optimizer, scheduler)
-    speaks = config["log_lines"] and context.get_world_rank() == 0
-    if start_epoch and speaks:
-        print(f"resuming from the checkpoint of epoch {start_epoch}", flush=True)
+    lines = config["lines"] if context.get_world_rank() == 0 else None
+    if start_epoch and lines is not None:
+        lines.put(("resumed", start_epoch, train_cfg.epochs))
     device = ray.train.torch.get_device()
     ddp_model = ray.train.torch.prepare_model(model)
     autocast = autocast_dtype_for(device, train_cfg.mixed_precision)
@@ -188,13 +189,9 @@ def train_loop_per_worker(config: dict) -> None:
             if context.get_world_rank() == 0:
                 info["model"] = config["model"]
                 checkpoint = _save_checkpoint(folder, model, optimizer, scheduler, info)
-            if speaks:
-                print(
-                    f"epoch {epoch}/{train_cfg.epochs}: train {metrics['train_loss']:.5f} "
-                    f"val {metrics['val_loss']:.5f} ({metrics['images_per_second']:.0f} img/s)",
-                    flush=True,
-                )
             ray.train.report(metrics, checkpoint=checkpoint)
+            if lines is not None:
+                lines.put(("epoch", metrics, train_cfg.epochs))
 
 
 def _split_dataset(urls: list[str], split: int, cache: bool):
@@ -262,7 +259,7 @@ def _check_shards(manifest: dict, model_config: ModelConfig, shards: str) -> Non
         raise LsfError(f"{shards} has no validation images; prepare with a val_fraction > 0")
 
 
-def _trainer(model_config, train_config, shards: str, manifest: dict, out: str, log_lines: bool):
+def _trainer(model_config, train_config, shards: str, manifest: dict, out: str, lines):
     """The TorchTrainer: one worker per DDP rank, checkpoints under RUN/ray, retried failures."""
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -286,7 +283,7 @@ def _trainer(model_config, train_config, shards: str, manifest: dict, out: str, 
             "model": as_dict(model_config),
             "train": as_dict(train_config),
             "image_shape": manifest["image_shape"],
-            "log_lines": log_lines,
+            "lines": lines,
         },
         scaling_config=ray.train.ScalingConfig(
             num_workers=train_config.workers, use_gpu=use_gpu, resources_per_worker=resources
@@ -339,16 +336,15 @@ def train(
     _check_run_folder(out, identity, overwrite, resume)
     makedirs(out)
     write_json_atomic(join(out, RUN_IDENTITY), identity)
-    progress.log(Autoencoder(model_config).describe())
+    progress.log(f"[train] {Autoencoder(model_config).describe()}")
 
     init_ray(address)
-    trainer = _trainer(
-        model_config, train_config, shards, manifest, out, log_lines=progress.sink is not None
-    )
-    try:
-        result = trainer.fit()
-    except Exception as exc:  # Ray wraps worker errors; surface the lsf ones as one line
-        raise _as_lsf_error(exc) from None
+    with EpochLines(progress) as lines:
+        trainer = _trainer(model_config, train_config, shards, manifest, out, lines.queue)
+        try:
+            result = trainer.fit()
+        except Exception as exc:  # Ray wraps worker errors; surface the lsf ones as one line
+            raise _as_lsf_error(exc) from None
     if result.error is not None:
         raise _as_lsf_error(result.error)
     model, info = _final_checkpoint(result, model_config)

@@ -65,3 +65,26 @@ def checkpoint_registered(run) -> bool:
         return bool(json.loads(snapshot.read_text()).get("latest_checkpoint_result"))
     except (OSError, ValueError):
         return False
+
+
+# Lines only Ray's internals print; `lsf` without --verbose must show none of them.
+RAY_INTERNALS = (
+    "(RayTrainWorker pid=",
+    "pid=",
+    "core_worker.cc",
+    "RayDeprecationWarning",
+    "SplitCoordinator",
+    "Checkpoint successfully created",
+    "Token authentication",
+    "token authentication",
+)
+ANSI = re.compile(r"\x1b\[")
+
+
+def ray_internal_lines(output: str) -> list[str]:
+    """Lines of `output` that come from Ray's internals or carry ANSI escape codes."""
+    return [
+        line
+        for line in output.splitlines()
+        if any(marker in line for marker in RAY_INTERNALS) or ANSI.search(line)
+    ]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,13 @@ from lsf.analyze import analyze
 from lsf.core.config import load_config
 from lsf.core.progress import QUIET
 from lsf.core.store import chunks_done, is_complete
-from tests.helpers import LONG_ENCODE, correlated_latents, driver_tracebacks, write_latent_store
+from tests.helpers import (
+    LONG_ENCODE,
+    correlated_latents,
+    driver_tracebacks,
+    ray_internal_lines,
+    write_latent_store,
+)
 
 pytestmark = pytest.mark.timeout(500)
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
@@ -53,6 +60,21 @@ def _assert_clean_stop(proc, output: str, signum: int) -> None:
     assert not driver_tracebacks(output), output
     stops = [line for line in output.splitlines() if ": interrupted (" in line]
     assert len(stops) == 1 and signal.Signals(signum).name in stops[0], output
+
+
+def _assert_terminal_contract(output: str) -> None:
+    """Without --verbose and with stdout not a terminal: no line from Ray's internals, no
+    ANSI codes, and each stage's own lines (preflight, progress, epoch lines, timings)."""
+    assert not ray_internal_lines(output), ray_internal_lines(output)
+    assert "[run] preflight: " in output, output
+    for stage in ("prepare", "train", "encode", "analyze", "generate", "report"):
+        assert f"[{stage}] running" in output and f"[{stage}] preflight: " in output, output
+    assert re.search(r"^prepare: 400/400 img \(100%\).*ETA", output, re.M), output
+    epochs = re.findall(r"^\[train\] epoch (\d)/3: .* img/s, elapsed \S+, ETA \S+$", output, re.M)
+    assert epochs == ["1", "2", "3"], output
+    assert re.search(r"^encode: 400/400 img \(100%\).*ETA", output, re.M), output
+    assert re.search(r"^\[analyze\] pass 2/\d.*\(elapsed \S+, ETA ~", output, re.M), output
+    assert re.search(r"^total +\d+:\d\d +100%$", output, re.M), output
 
 
 def _config_file(tmp_path, data: dict) -> str:
@@ -151,7 +173,7 @@ def _sha256(path) -> str:
 def test_interrupted_run_skips_finished_stages_and_resumes(tmp_path):
     workdir = tmp_path / "work"
     args = ["run", "--config", "tiny", "--workdir", str(workdir)]
-    proc = _start(args)
+    proc = _start(args, quiet=False)  # also the terminal contract (issue 21): lsf's lines only
     seen = []
     for line in proc.stdout:
         seen.append(line)
@@ -160,7 +182,8 @@ def test_interrupted_run_skips_finished_stages_and_resumes(tmp_path):
             break
     else:
         raise AssertionError("the run ended before analyze: " + "".join(seen))
-    _assert_clean_stop(proc, "".join(seen) + _finish(proc), signal.SIGTERM)
+    first = "".join(seen) + _finish(proc)
+    _assert_clean_stop(proc, first, signal.SIGTERM)
     assert not (workdir / "report").exists()
     finished = [
         stage
@@ -177,9 +200,10 @@ def test_interrupted_run_skips_finished_stages_and_resumes(tmp_path):
     model_sha = _sha256(workdir / "run" / "model.pt")
     latents = zarr.open_group(str(workdir / "latents.zarr"), mode="r")["z"][:]
 
-    resumed = _start(args)
+    resumed = _start(args, quiet=False)
     output = _finish(resumed)
     assert resumed.returncode == 0, output
+    _assert_terminal_contract(first + output)
     skipped = [
         line.split("]")[0][1:] for line in output.splitlines() if "complete, skipped" in line
     ]

@@ -39,7 +39,9 @@ class PrepareConfig:
     source: str = _opt("synthetic", choices=SOURCES, help="image source")
     path: str | None = _opt(None, help="image folder or CelebA root (not for synthetic)", path=True)
     size: int = _opt(64, min=16, max=512, help="square output size in pixels")
-    n: int | None = _opt(None, min=1, help="images: synthetic count (default 20000), else a cap")
+    n: int | None = _opt(
+        None, min=1, max=100_000_000, help="images: synthetic count (default 20000), else a cap"
+    )
     seed: int = _opt(0, min=0, help="synthetic seed")
     rows_per_shard: int = _opt(4096, min=1, help="rows per Parquet file")
     val_fraction: float = _opt(0.05, min=0.0, max=0.5, help="used when no partition file")
@@ -58,12 +60,12 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(8, min=1, help="total epochs (a resumed run continues to it)")
+    epochs: int = _opt(8, min=1, max=100_000, help="total epochs (a resumed run continues to it)")
     batch_size: int = _opt(128, min=1, help="images per worker step")
     lr: float = _opt(1e-3, min=1e-7, max=1.0, help="Adam learning rate")
     loss: str = _opt("mse", choices=("mse", "bce"))
     lr_schedule: str = _opt("cosine", choices=("none", "cosine"))
-    workers: int = _opt(1, min=1, help="Ray Train workers (DDP ranks)")
+    workers: int = _opt(1, min=1, max=4096, help="Ray Train workers (DDP ranks)")
     cpus_per_worker: float = _opt(1.0, min=0.1, help="fractional: leave CPUs for data reads")
     threads_per_worker: int = _opt(0, min=0, help="torch threads; 0 = node cores / workers")
     gpus_per_worker: float = _opt(0.0, min=0.0, help="GPUs per worker (0: CPU)")
@@ -77,7 +79,9 @@ class TrainConfig:
 class EncodeConfig:
     batch_size: int = _opt(512, min=1, help="images per forward pass")
     rows_per_chunk: int = _opt(4096, min=1, help="latent store chunk rows")
-    actors: int = _opt(2, min=1, help="maximum encoder actors (the pool autoscales from 1)")
+    actors: int = _opt(
+        2, min=1, max=4096, help="maximum encoder actors (the pool autoscales from 1)"
+    )
     cpus_per_actor: float = _opt(0.5, min=0.1)
     gpus_per_actor: float = _opt(0.0, min=0.0, help="GPUs per actor (0: CPU)")
 
@@ -118,7 +122,9 @@ SAMPLERS = (
 @dataclass
 class GenerateConfig:
     samplers: list[str] = _opt(list(SAMPLERS), choices=SAMPLERS, help="sampler names")
-    n: int = _opt(1000, min=1, help="generated images per sampler (metrics use all of them)")
+    n: int = _opt(
+        1000, min=1, max=10_000_000, help="generated images per sampler (metrics use all of them)"
+    )
     grid: int = _opt(64, min=1, max=1024, help="images in each sampler's grid.png")
     level: float = _opt(0.9, min=0.001, max=0.999999, help="mvn-ellipsoid chi2 level")
     pca_sigmas: float = _opt(2.0, min=0.1, help="mvn-pca-box bound per PCA component")

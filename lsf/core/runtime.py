@@ -3,37 +3,119 @@
 `init_ray(address)` starts a local Ray instance (address None), joins a running cluster
 ("auto", or `RAY_ADDRESS` inside `ray job submit`), or a Ray Client address ("ray://...");
 it is a no-op when Ray is already initialised (tests share one instance).
+
+The terminal shows lsf's own lines only: Ray's log lines, worker and actor output and the
+C++ core's warnings go to Ray's log files (under /tmp/ray/session_latest/logs), not to the
+terminal (`divert_native_stderr` sends the C++ core's stderr of the `lsf` process to
+$TMPDIR/lsf/native-stderr-PID.log). `--verbose` or `LSF_VERBOSE=1` (`verbose()`) brings
+them back. Lines that lsf's stages want shown from inside Ray workers travel to the
+driver through a queue (`lsf.core.train_lines`), so they also reach `ray job logs`.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
 import threading
+import warnings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray Train: worker prints go to the driver once, without structured-log duplicates.
 os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
 os.environ.setdefault("RAY_TRAIN_ENABLE_WORKER_STRUCTURED_LOGGING", "0")
 
+VERBOSE_ENV = "LSF_VERBOSE"
+
+
+def verbose() -> bool:
+    """Whether Ray's own messages are wanted on the terminal (`--verbose`, LSF_VERBOSE=1)."""
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def set_verbose(on: bool) -> None:
+    """Turn Ray's messages on for this process and the workers it starts."""
+    if on:
+        os.environ[VERBOSE_ENV] = "1"
+
+
+def quiet_ray() -> None:
+    """Settings that keep Ray's messages off the terminal; they must be in place before Ray
+    starts (the C++ core reads its log level from the environment of each process)."""
+    if verbose():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_TRAIN_ENABLE_CONTROLLER_STRUCTURED_LOGGING", "0")
+    from ray.util.annotations import RayDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=RayDeprecationWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\.|$)")
+    # ray's Python loggers (the token-authentication notice, Ray Train and Ray Data info
+    # lines) stay in the log files.
+    for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def in_ray_job() -> bool:
+    """Whether this process is the entry point of a `ray job submit` job."""
+    return "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
+
+
+def divert_native_stderr() -> str | None:
+    """Send what Ray's C++ core writes to file descriptor 2 (`core_worker.cc` warnings and
+    the like) to a log file, while Python's `sys.stderr` (lsf's errors, progress lines)
+    keeps the terminal. For the `lsf` program only (not for library callers or tests); a
+    no-op when `verbose()`. Returns the log file's path."""
+    import sys
+    import tempfile
+
+    if verbose():
+        return None
+    folder = os.path.join(tempfile.gettempdir(), "lsf")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"native-stderr-{os.getpid()}.log")
+        log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError:
+        return None
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=sys.stderr.encoding)
+    atexit.register(_remove_if_empty, path)
+    return path
+
+
+def _remove_if_empty(path: str) -> None:
+    try:
+        if os.path.getsize(path) == 0:
+            os.remove(path)
+    except OSError:
+        pass
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to Ray once per process, quietly; Ray Data progress bars stay off (lsf draws
-    its own)."""
+    """Connect to Ray once per process, quietly unless `verbose()`; Ray Data progress bars
+    stay off (lsf draws its own)."""
     import ray
     from ray.data import DataContext
 
+    loud = verbose()
+    quiet_ray()
     if not ray.is_initialized():
         # ray.init replaces the SIGTERM handler with sys.exit; keep the caller's (the CLI
         # turns SIGTERM into the same clean stop as Ctrl-C).
         main_thread = threading.current_thread() is threading.main_thread()
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
+        level = logging.INFO if loud else logging.ERROR
         ray.init(
             address=address,
             num_cpus=num_cpus if address is None else None,
-            logging_level=logging.WARNING,
-            log_to_driver=True,
+            logging_level=level,
+            log_to_driver=loud,
+            logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
         )
         if main_thread and sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
@@ -43,7 +125,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     # Ray Data logs a failed task as an ERROR with a stack trace; lsf reports it in one line.
-    data_logger.setLevel(logging.CRITICAL)
+    data_logger.setLevel(logging.INFO if loud else logging.CRITICAL)
 
 
 def uses_gpus(gpus: float) -> bool:

@@ -1,0 +1,198 @@
+"""Preflight before long work: will the output fit on its disk, the work in memory?
+
+Each `*_estimate` function is pure arithmetic on a stage's configuration and input sizes
+and returns an `Estimate` (bytes written, peak bytes of memory, what was counted); they are
+upper-bound style estimates (raw, uncompressed sizes) that the tests compare with the real
+sizes of small outputs. `check(estimate, target, force, progress)` compares an estimate
+with the free space under `target` and the memory available now: it raises `LsfError`
+(one line; `--force` goes on anyway) when it cannot fit, else logs the estimate.
+`check_target(url)` refuses an output path that cannot be created before any work starts.
+Run from the CLI and `lsf run` before each stage.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+
+from lsf.core.errors import LsfError
+from lsf.core.outputs import is_local, local_path, make_local_folder
+from lsf.core.progress import Progress
+
+MIN_FREE = 1 << 20  # a target with less than 1 MiB free is full, whatever the estimate
+MODEL_BYTES_PER_PARAM = 4
+SAMPLE_PNG_BYTES = 1.25  # PNG grids of small faces: up to ~0.85 of raw pixels, plus padding
+
+
+@dataclass(frozen=True)
+class Estimate:
+    stage: str
+    disk: int  # bytes the stage writes
+    memory: int  # peak bytes of memory of the stage (driver and workers on this machine)
+    detail: str = ""  # what was counted, e.g. "400 images of 32x32x3"
+
+
+def size_text(n: float) -> str:
+    """Bytes in B, KB, MB, GB, TB, PB (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PB"
+
+
+def prepare_estimate(n: int, size: int, rows_per_shard: int, tasks: int = 2) -> Estimate:
+    """Shards store raw HWC uint8 pixels: n * size^2 * 3 bytes plus ~1 % Parquet framing;
+    each running task holds one shard's pixels about three times (render, table, write)."""
+    image = size * size * 3
+    disk = int(n * image * 1.01) + 4096
+    memory = tasks * 3 * min(n, rows_per_shard) * image
+    return Estimate("prepare", disk, memory, f"{n} images of {size}x{size}x3")
+
+
+def train_estimate(parameters: int, n: int, image_bytes: int, batch_size: int, workers: int):
+    """Checkpoints (weights and Adam's two moments, 3 kept while the newest is written) and
+    model.pt; memory: the cached decoded dataset plus each worker's model and batches."""
+    weights = parameters * MODEL_BYTES_PER_PARAM
+    disk = 3 * 3 * weights + weights + 2 * 1024 * 1024  # + metrics.csv, png, json
+    activations = batch_size * image_bytes * 4 * 16  # float32 activations and gradients
+    memory = n * image_bytes + workers * (4 * weights + activations)
+    return Estimate("train", disk, memory, f"{parameters} parameters, {n} images cached")
+
+
+def encode_estimate(n: int, latent_dim: int, image_bytes: int, batch_size: int, actors: int):
+    """The store: float32 latents and int64 ids; memory: each actor's batch as float32."""
+    disk = n * (latent_dim * 4 + 8) + 64 * 1024
+    memory = actors * batch_size * image_bytes * 4 * 8
+    return Estimate("encode", disk, memory, f"{n} x {latent_dim} float32 latents")
+
+
+def pair_count(spec: str, d: int) -> int:
+    """How many component pairs a `pairs` setting selects for `d` components."""
+    every = d * (d - 1) // 2
+    spec = spec.strip()
+    if spec == "all":
+        return every
+    kind, _, count = spec.partition(":")
+    if kind in ("top", "first") and count.isdigit():
+        return min(int(count), every)
+    return len([p for p in spec.split(";") if p.strip()])
+
+
+def analyze_estimate(n: int, d: int, config) -> Estimate:
+    """Float64 D x D matrices, histograms and both coordinate systems' pair grids (int64
+    counts, bins^2 per pair); memory: the pair grids, the row samples and a few chunks."""
+    pairs = pair_count(config.pairs, d) + pair_count(config.pca_pairs, d)
+    grids = pairs * config.pair_bins**2 * 8
+    matrices = 6 * d * d * 8 + 4 * d * config.bins * 8
+    disk = grids + matrices + pairs * 64 + 64 * 1024
+    rows = min(n, config.sample_rows) + min(n, config.pca_sample or n)
+    memory = 2 * grids + 4 * matrices + rows * d * 8 + config.mardia_sample**2 * 8
+    return Estimate("analyze", disk, memory, f"{n} x {d} latents, {pairs} pair grids")
+
+
+def generate_estimate(config, image_size: int, channels: int, latent_dim: int) -> Estimate:
+    """Grids and paths as PNG, plus every image (`save_images`) and latents (`save_latents`);
+    memory: one sampler's images as float32 and the feature matrices."""
+    image = image_size * image_size * channels
+    samplers = len(config.samplers)
+    pngs = samplers * config.grid + 8 * config.path_steps
+    if config.save_images:
+        pngs += samplers * config.n
+    disk = int(pngs * image * SAMPLE_PNG_BYTES) + 64 * 1024
+    if config.save_latents:
+        disk += samplers * config.n * latent_dim * 4
+    features = (config.n + config.real_images) * config.feature_dims * 8
+    memory = 2 * (config.n + config.real_images) * image * 4 + 4 * features
+    return Estimate("generate", disk, memory, f"{samplers} samplers x {config.n} images")
+
+
+def report_estimate(figures: int = 40) -> Estimate:
+    """About 40 PNG figures of at most ~250 KB and the page; matplotlib's memory."""
+    return Estimate("report", figures * 250 * 1024, 512 * 1024 * 1024, f"~{figures} figures")
+
+
+def free_bytes(url: str) -> int | None:
+    """Free bytes on the file system of `url` (its nearest existing folder); None when not
+    local (object stores have no fixed capacity)."""
+    if not is_local(url):
+        return None
+    folder = os.path.abspath(local_path(url))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    return shutil.disk_usage(folder).free
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (bytes), or None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check(
+    estimate: Estimate, target: str, force: bool, progress: Progress, local: bool = True
+) -> None:
+    """Refuse (one line) when the estimate does not fit the free space under `target` or
+    the memory available now, unless `force`; else log the estimate. `local`: the work
+    runs on this machine (not on a cluster, whose nodes' memory this cannot see)."""
+    free, memory = free_bytes(target), available_memory() if local else None
+    stage = estimate.stage
+    if free is not None and estimate.disk > free and not force:
+        raise LsfError(
+            f"{stage} would write about {size_text(estimate.disk)} ({estimate.detail}) to "
+            f"{target}, which has {size_text(free)} free; free space, lower the counts, or "
+            "pass --force to try anyway"
+        )
+    if memory is not None and estimate.memory > memory and not force:
+        raise LsfError(
+            f"{stage} needs about {size_text(estimate.memory)} of memory ({estimate.detail}) "
+            f"and {size_text(memory)} is available; lower the counts or batch sizes, or pass "
+            "--force to try anyway"
+        )
+    room = f" of {size_text(free)} free" if free is not None else ""
+    available = f" of {size_text(memory)} available" if memory is not None else ""
+    progress.log(
+        f"[{stage}] preflight: {estimate.detail}; writes ~{size_text(estimate.disk)}{room}, "
+        f"peak memory ~{size_text(estimate.memory)}{available}"
+    )
+
+
+def check_target(url: str, folder: bool = False) -> None:
+    """Refuse, in one line, an output that cannot be created: a parent that cannot be made
+    (a file in the way, /proc, no permission), a read-only or full file system. `folder`:
+    `url` itself is a folder that may already exist (a work folder). Object store URLs
+    pass (their errors surface when written)."""
+    if not is_local(url):
+        return
+    path = os.path.abspath(local_path(url))
+    if os.path.exists(path) and not os.path.isdir(path) and folder:
+        raise LsfError(f"cannot use {url} as a folder: it is a file")
+    parent = os.path.dirname(path)
+    make_local_folder(parent)
+    _probe(parent)
+    free = free_bytes(parent)
+    if free is not None and free < MIN_FREE:
+        raise LsfError(f"cannot write to {parent}: no space left ({size_text(free)} free)")
+    if folder and os.path.isdir(path):
+        _probe(path)
+
+
+def _probe(folder: str) -> None:
+    """Write and remove a small file in `folder`, or explain in one line why it fails."""
+    probe = os.path.join(folder, f".lsf-probe-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"lsf")
+    except OSError as exc:
+        raise LsfError(f"cannot write to output folder {folder}: {exc.strerror}") from None
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)

@@ -1,0 +1,121 @@
+"""Each stage's preflight `Estimate` from its configuration and the headers of its inputs
+(shard manifest, model.json, the latent store's shape), for the CLI and `lsf run`.
+
+Every `*_for` function only reads small metadata; when an input is missing or unreadable
+it returns None and the stage itself reports the problem in its own words.
+`pipeline_estimates(config)` estimates every stage of `lsf run` from the config alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lsf.core import preflight
+from lsf.core.config import PipelineConfig, PrepareConfig
+from lsf.core.errors import LsfError
+from lsf.core.preflight import Estimate
+
+INPUT_ERRORS = (LsfError, OSError, KeyError, ValueError, TypeError)
+DEFAULT_SYNTHETIC_N = 20000  # lsf.prepare's default count of synthetic faces
+
+
+def _model_info(model_path: str) -> dict:
+    from lsf.core.outputs import read_json
+
+    return read_json(os.path.splitext(str(model_path))[0] + ".json")["model"]
+
+
+def _parameters(model: dict) -> int:
+    """Parameters of the autoencoder of `model` (a `ModelConfig` as a dict), counted."""
+    from lsf.core.config import ModelConfig
+    from lsf.nn.model import Autoencoder
+
+    return sum(p.numel() for p in Autoencoder(ModelConfig(**model)).parameters())
+
+
+def prepare_for(config: PrepareConfig) -> Estimate | None:
+    n = config.n or DEFAULT_SYNTHETIC_N
+    if config.source != "synthetic":
+        from lsf.prepare import _source_files
+
+        try:
+            n = len(_source_files(config)[1])
+        except INPUT_ERRORS:
+            return None
+    return preflight.prepare_estimate(n, config.size, config.rows_per_shard)
+
+
+def train_for(model_config, train_config, shards: str) -> Estimate | None:
+    from dataclasses import asdict
+
+    from lsf.data.shards import read_manifest
+
+    try:
+        manifest = read_manifest(shards, verify=False)
+        h, w, c = manifest["image_shape"]
+        n = manifest["n"]
+    except INPUT_ERRORS:
+        return None
+    return preflight.train_estimate(
+        _parameters(asdict(model_config)),
+        n,
+        h * w * c,
+        train_config.batch_size,
+        train_config.workers,
+    )
+
+
+def encode_for(config, shards: str, model_path: str) -> Estimate | None:
+    from lsf.data.shards import read_manifest
+
+    try:
+        manifest = read_manifest(shards, verify=False)
+        h, w, c = manifest["image_shape"]
+        latent_dim = _model_info(model_path)["latent_dim"]
+        n = manifest["n"]
+    except INPUT_ERRORS:
+        return None
+    return preflight.encode_estimate(n, latent_dim, h * w * c, config.batch_size, config.actors)
+
+
+def analyze_for(config, latents: str) -> Estimate | None:
+    import zarr
+
+    from lsf.core.outputs import zarr_location
+
+    try:
+        n, d = zarr.open_group(zarr_location(latents), mode="r")["z"].shape
+    except Exception:  # zarr raises many kinds for a missing or foreign store
+        return None
+    return preflight.analyze_estimate(n, d, config)
+
+
+def generate_for(config, model_path: str) -> Estimate | None:
+    try:
+        model = _model_info(model_path)
+    except INPUT_ERRORS:
+        return None
+    return preflight.generate_estimate(
+        config, model["image_size"], model["channels"], model["latent_dim"]
+    )
+
+
+def pipeline_estimates(config: PipelineConfig) -> list[Estimate]:
+    """Every stage of `lsf run`, from the config alone (before any input exists)."""
+    from dataclasses import asdict
+
+    p, m = config.prepare, config.model
+    n = p.n or DEFAULT_SYNTHETIC_N
+    image = p.size * p.size * m.channels
+    return [
+        preflight.prepare_estimate(n, p.size, p.rows_per_shard),
+        preflight.train_estimate(
+            _parameters(asdict(m)), n, image, config.train.batch_size, config.train.workers
+        ),
+        preflight.encode_estimate(
+            n, m.latent_dim, image, config.encode.batch_size, config.encode.actors
+        ),
+        preflight.analyze_estimate(n, m.latent_dim, config.analyze),
+        preflight.generate_estimate(config.generate, p.size, m.channels, m.latent_dim),
+        preflight.report_estimate(),
+    ]
