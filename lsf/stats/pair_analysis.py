@@ -53,6 +53,14 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     return results
 
 
+def _covariances_2d(pairs, cov) -> np.ndarray:
+    """The 2x2 covariance `[P, 2, 2]` of every pair."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    return np.stack(
+        [np.stack([cov[i, i], cov[i, j]], -1), np.stack([cov[j, i], cov[j, j]], -1)], -2
+    )
+
+
 def shape_table(
     coordinates,
     pairs,
@@ -68,20 +76,7 @@ def shape_table(
     """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score.
     Vectorised over blocks of pairs; pairs with a zero-variance component get NaN shapes."""
     i, j = pairs[:, 0], pairs[:, 1]
-    cov2 = np.stack(
-        [
-            np.stack([basis_cov[i, i], basis_cov[i, j]], -1),
-            np.stack([basis_cov[j, i], basis_cov[j, j]], -1),
-        ],
-        -2,
-    )
-    kde_cov = np.stack(
-        [
-            np.stack([full_cov[i, i], full_cov[i, j]], -1),
-            np.stack([full_cov[j, i], full_cov[j, j]], -1),
-        ],
-        -2,
-    )
+    cov2, kde_cov = _covariances_2d(pairs, basis_cov), _covariances_2d(pairs, full_cov)
     mean2 = np.stack([basis_mean[i], basis_mean[j]], axis=1)
     ok = (np.linalg.det(cov2) > 0) & (np.linalg.det(kde_cov) > 0)
     values, vectors = np.linalg.eigh(np.where(ok[:, None, None], cov2, np.eye(2)))
