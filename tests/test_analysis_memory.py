@@ -117,7 +117,7 @@ def _peak_rss_mb(store, out, config) -> float:
     """Peak RSS (MiB) of `lsf analyze` with all pairs, in a fresh wrapper process."""
     command = [sys.executable, "-m", "lsf.cli", "analyze", "--latents", store, "--out", out]
     command += ["--config", config]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     done = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, *command, "--quiet"],
         capture_output=True,
@@ -133,7 +133,7 @@ DIM = 96
 TOLERANCE_MB = 60
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_peak_memory_of_analyze_does_not_grow_with_the_rows(tmp_path):
     """8x the rows must not cost more than `TOLERANCE_MB` of peak RSS, with all 2 x 4,560
     pairs and the same row sample (8,000 rows) at both sizes. Measured on the 2-core machine:
