@@ -65,7 +65,8 @@ def top_pairs(result: Analysis, count: int = 10) -> dict:
 
 
 def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
-    m, fits, pca = result.moments, result.fits, result.pca
+    """Every array of analysis.zarr except the pair counts (`ZarrPairSink` streams those)."""
+    m, fits, pca, normality = result.moments, result.fits, result.pca, result.normality
     arrays = {
         "count": np.array([m.count]),
         "mean": m.mean,
@@ -75,36 +76,58 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
         "max": m.max,
         "skewness": m.skewness,
         "excess_kurtosis": m.excess_kurtosis,
-        "hist1d_counts": result.hist["counts"],
-        "hist1d_underflow": result.hist["under"],
-        "hist1d_overflow": result.hist["over"],
-        "hist1d_edges": result.hist_edges,
-        "dominant": result.dominant,
-        "trim_facts": result.facts,
-        "trim_survivors": result.survivors,
-        "pca_mean": pca.mean,
-        "pca_components": pca.components,
-        "explained_variance": pca.explained_variance,
-        "explained_variance_ratio": pca.explained_variance_ratio,
-        "cumulative_explained_variance_ratio": pca.cumulative_ratio,
-        "pca_corr": result.pca_moments.corr,
-        "pca_hist1d_counts": result.pca_hist["counts"],
-        "pca_hist1d_edges": result.pca_hist_edges,
-        "mahalanobis_chi2_quantiles": result.mahalanobis_qq[0],
-        "mahalanobis_observed_quantiles": result.mahalanobis_qq[1],
-        "coverage_levels": result.coverage_levels,
-        "coverage_radii_squared": result.coverage_radii_squared,
-        "coverage_observed": result.coverage_observed,
+        "hist1d_counts": fits.hist["counts"],
+        "hist1d_underflow": fits.hist["under"],
+        "hist1d_overflow": fits.hist["over"],
+        "hist1d_edges": fits.edges,
+        "dominant": fits.dominant,
+        "trim_facts": result.trimming.facts,
+        "trim_survivors": result.trimming.survivors,
+        "pca_mean": pca.model.mean,
+        "pca_components": pca.model.components,
+        "explained_variance": pca.model.explained_variance,
+        "explained_variance_ratio": pca.model.explained_variance_ratio,
+        "cumulative_explained_variance_ratio": pca.model.cumulative_ratio,
+        "pca_corr": pca.moments.corr,
+        "pca_hist1d_counts": pca.hist["counts"],
+        "pca_hist1d_edges": pca.hist_edges,
+        "mahalanobis_chi2_quantiles": normality.qq[0],
+        "mahalanobis_observed_quantiles": normality.qq[1],
+        "coverage_levels": normality.coverage.levels,
+        "coverage_radii_squared": normality.coverage.radii_squared,
+        "coverage_observed": normality.coverage.observed,
     }
     for pairs in result.pairs:
         prefix = "" if pairs.coordinates == "original" else "pca_"
         arrays[f"{prefix}pairs"] = pairs.pairs
-        arrays[f"{prefix}pair_counts"] = pairs.counts
         arrays[f"{prefix}pair_edges"] = pairs.edges
-    for prefix, f in (("fit", fits), ("pca_fit", result.pca_fits)):
+    for prefix, f in (("fit", fits.gaussians), ("pca_fit", pca.fits)):
         for name in ("amplitude", "mu", "sigma", "fwhm", "residual", "ok"):
             arrays[f"{prefix}_{name}"] = getattr(f, name)
     return arrays
+
+
+class ZarrPairSink:
+    """Pair counts written into `pair_counts` / `pca_pair_counts` of analysis.zarr block by
+    block as the pair pass finishes them (chunks of 1024 pairs)."""
+
+    def __init__(self, group):
+        self.group = group
+
+    @staticmethod
+    def name(coordinates: str) -> str:
+        return "pair_counts" if coordinates == "original" else "pca_pair_counts"
+
+    def open(self, coordinates: str, shape: tuple[int, int, int]) -> None:
+        self.group.create_array(
+            self.name(coordinates), shape=shape, dtype=np.uint32, chunks=(1024, *shape[1:])
+        )
+
+    def write(self, coordinates: str, start: int, counts: np.ndarray) -> None:
+        self.group[self.name(coordinates)][start : start + len(counts)] = counts
+
+    def counts(self, coordinates: str):
+        return self.group[self.name(coordinates)]
 
 
 @dataclass
@@ -152,22 +175,25 @@ def analyze(
             "config": as_dict(config),
         },
     )
-    result = analyze_latents(
-        z, config, scheduler=scheduler_for(address), progress=progress, checkpoints=checkpoints
-    )
-    summary = {
-        "lsf_version": __version__,
-        "latents": {"path": latents, "model": store_attrs.get("model")},
-        "config": as_dict(config),
-        **summary_of(result),
-        "least_elliptic_pairs": top_pairs(result),
-    }
     with atomic_output_dir(out, overwrite) as tmp:
         group = zarr.open_group(zarr_location(join(tmp, ARRAYS)), mode="w", zarr_format=3)
+        result = analyze_latents(
+            z,
+            config,
+            scheduler=scheduler_for(address),
+            progress=progress,
+            checkpoints=checkpoints,
+            sink=ZarrPairSink(group),
+        )
+        summary = {
+            "lsf_version": __version__,
+            "latents": {"path": latents, "model": store_attrs.get("model")},
+            "config": as_dict(config),
+            **summary_of(result),
+            "least_elliptic_pairs": top_pairs(result),
+        }
         for name, values in analysis_arrays(result).items():
-            values = np.asarray(values)
-            chunks = (1024, *values.shape[1:]) if name.endswith("pair_counts") else "auto"
-            group.create_array(name, data=values, chunks=chunks)
+            group.create_array(name, data=np.asarray(values), chunks="auto")
         write_pairs_table(result, join(tmp, PAIRS))
         group.attrs.update({"lsf_version": __version__, "latent_dim": result.latent_dim})
         write_json_atomic(join(tmp, SUMMARY), summary)

@@ -86,7 +86,9 @@ def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     for a, b in zip(local.pairs, on_ray.pairs, strict=True):
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.table["score"], b.table["score"])
-    np.testing.assert_array_equal(local.pca.explained_variance, on_ray.pca.explained_variance)
+    np.testing.assert_array_equal(
+        local.pca.model.explained_variance, on_ray.pca.model.explained_variance
+    )
     assert len(ray.nodes()) == 2
 
     pair_nodes = collections.Counter(node for key, node in records() if "chunk_pair_counts" in key)

@@ -164,9 +164,9 @@ def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_pa
 
     assert result.moments.count == expected.moments.count
     np.testing.assert_array_equal(result.moments.cov, expected.moments.cov)
-    np.testing.assert_array_equal(result.hist["counts"], expected.hist["counts"])
-    np.testing.assert_array_equal(result.survivors, expected.survivors)
-    np.testing.assert_array_equal(result.pca.components, expected.pca.components)
-    np.testing.assert_array_equal(result.pca_hist["counts"], expected.pca_hist["counts"])
+    np.testing.assert_array_equal(result.fits.hist["counts"], expected.fits.hist["counts"])
+    np.testing.assert_array_equal(result.trimming.survivors, expected.trimming.survivors)
+    np.testing.assert_array_equal(result.pca.model.components, expected.pca.model.components)
+    np.testing.assert_array_equal(result.pca.hist["counts"], expected.pca.hist["counts"])
     for mine, theirs in zip(result.pairs, expected.pairs, strict=True):
         np.testing.assert_array_equal(mine.counts, theirs.counts)

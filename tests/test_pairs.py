@@ -36,7 +36,7 @@ def test_every_pair_histogram_equals_np_histogram2d(analysed):
         edges = original.edges
         expected, _, _ = np.histogram2d(x[:, i], x[:, j], bins=[edges[i], edges[j]])
         np.testing.assert_array_equal(original.counts[p], expected)
-    scores = project(x.astype(np.float64), result.pca.mean, result.pca.components)
+    scores = project(x.astype(np.float64), result.pca.model.mean, result.pca.model.components)
     for p in (0, 17, 65):
         i, j = pca.pairs[p]
         expected, _, _ = np.histogram2d(
@@ -53,7 +53,9 @@ def test_kernel_coverage_equals_the_direct_mahalanobis_count(analysed):
         index = np.ix_([i, j], [i, j])
         mean2 = np.asarray(original.table["centre_x"][p]), np.asarray(original.table["centre_y"][p])
         basis_cov = (
-            result.pca.components.T @ np.diag(result.pca.explained_variance) @ result.pca.components
+            result.pca.model.components.T
+            @ np.diag(result.pca.model.explained_variance)
+            @ result.pca.model.components
         )
         direct = coverage_2d(x[:, [i, j]].astype(np.float64), np.array(mean2), basis_cov[index])
         kernel = [original.table[f"coverage_{n}sigma"][p] for n in (1, 2, 3)]
@@ -134,7 +136,11 @@ def test_table_ellipses_equal_the_single_pair_construction(analysed):
 
     _, result = analysed
     original = result.pairs[0]
-    cov = result.pca.components.T @ np.diag(result.pca.explained_variance) @ result.pca.components
+    cov = (
+        result.pca.model.components.T
+        @ np.diag(result.pca.model.explained_variance)
+        @ result.pca.model.components
+    )
     for p in (3, 40):
         i, j = original.pairs[p]
         mean2 = (original.table["centre_x"][p], original.table["centre_y"][p])

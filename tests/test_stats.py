@@ -46,9 +46,9 @@ def test_moments_match_numpy(analysed, data):
 
 def test_histograms_equal_np_histogram_with_the_same_edges(analysed, data):
     for j in range(D):
-        expected, _ = np.histogram(data[:, j], analysed.hist_edges[j])
-        np.testing.assert_array_equal(analysed.hist["counts"][j], expected)
-        inside = expected.sum() + analysed.hist["under"][j] + analysed.hist["over"][j]
+        expected, _ = np.histogram(data[:, j], analysed.fits.edges[j])
+        np.testing.assert_array_equal(analysed.fits.hist["counts"][j], expected)
+        inside = expected.sum() + analysed.fits.hist["under"][j] + analysed.fits.hist["over"][j]
         assert inside == len(data)
 
 
@@ -87,24 +87,24 @@ def test_zero_variance_component_is_flagged_not_fitted(data):
     x = data.copy()
     x[:, 4] = 2.5
     result = analyze_latents(da.from_array(x, chunks=(1000, D)), AnalyzeConfig(), progress=QUIET)
-    assert not result.fits.ok[4] and np.isnan(result.fits.fwhm[4])
-    assert np.isnan(result.moments.corr[4, 0]) and result.fits.ok.sum() == D - 1
-    assert result.pca.rank == D - 1 and result.dof == D - 1
+    assert not result.fits.gaussians.ok[4] and np.isnan(result.fits.gaussians.fwhm[4])
+    assert np.isnan(result.moments.corr[4, 0]) and result.fits.gaussians.ok.sum() == D - 1
+    assert result.pca.model.rank == D - 1 and result.normality.dof == D - 1
 
 
 def test_trimming_removes_points_beyond_fact_fwhm(analysed, data):
-    mu, fwhm = analysed.fits.mu, analysed.fits.fwhm
+    mu, fwhm = analysed.fits.gaussians.mu, analysed.fits.gaussians.fwhm
     x = data.astype(np.float64)
-    for fact, survivors in zip(analysed.facts, analysed.survivors, strict=True):
+    for fact, survivors in zip(analysed.trimming.facts, analysed.trimming.survivors, strict=True):
         inside = ((x > mu - fact * fwhm) & (x < mu + fact * fwhm)).all(axis=1)
         assert survivors == inside.sum()
-    assert analysed.pca_rows == (trim_radius(data, mu, fwhm) < 1.5).sum()
+    assert analysed.pca.rows == (trim_radius(data, mu, fwhm) < 1.5).sum()
 
 
 def test_pca_matches_sklearn_full_svd_on_the_trimmed_set(analysed, data):
-    keep = trim_radius(data, analysed.fits.mu, analysed.fits.fwhm) < 1.5
+    keep = trim_radius(data, analysed.fits.gaussians.mu, analysed.fits.gaussians.fwhm) < 1.5
     reference = SkPCA(svd_solver="full").fit(data[keep].astype(np.float64))
-    pca = analysed.pca
+    pca = analysed.pca.model
     np.testing.assert_allclose(pca.explained_variance, reference.explained_variance_, rtol=1e-6)
     np.testing.assert_allclose(
         pca.explained_variance_ratio, reference.explained_variance_ratio_, rtol=1e-6
@@ -113,8 +113,8 @@ def test_pca_matches_sklearn_full_svd_on_the_trimmed_set(analysed, data):
     np.testing.assert_allclose(dots, 1, atol=1e-6)
     biggest = np.abs(pca.components).argmax(axis=1)
     assert (pca.components[np.arange(D), biggest] > 0).all()  # sign convention
-    assert max_off_diagonal(analysed.pca_moments.corr) < 1e-6
-    assert np.nanmax(np.abs(np.diag(analysed.pca_moments.corr) - 1)) < 1e-12
+    assert max_off_diagonal(analysed.pca.moments.corr) < 1e-6
+    assert np.nanmax(np.abs(np.diag(analysed.pca.moments.corr) - 1)) < 1e-12
     assert (
         pca.components_for(0.9)
         == np.searchsorted(np.cumsum(reference.explained_variance_ratio_), 0.9) + 1
@@ -126,12 +126,16 @@ def test_mahalanobis_coverage_of_a_true_normal_matches_chi2():
     x = rng.multivariate_normal(np.arange(D), np.diag(np.arange(1, D + 1)), size=20000)
     z = da.from_array(x.astype(np.float32), chunks=(3000, D))
     result = analyze_latents(z, AnalyzeConfig(trim_fact=None), progress=QUIET)
-    error = 4 * np.sqrt(result.coverage_levels * (1 - result.coverage_levels) / len(x))
-    assert (np.abs(result.coverage_observed - result.coverage_levels) < error).all()
-    chi2_q, observed_q = result.mahalanobis_qq
+    error = 4 * np.sqrt(
+        result.normality.coverage.levels * (1 - result.normality.coverage.levels) / len(x)
+    )
+    assert (
+        np.abs(result.normality.coverage.observed - result.normality.coverage.levels) < error
+    ).all()
+    chi2_q, observed_q = result.normality.qq
     np.testing.assert_allclose(chi2_q, stats.chi2.ppf((np.arange(200) + 0.5) / 200, D))
     assert np.abs(observed_q[10:190] / chi2_q[10:190] - 1).max() < 0.05
-    assert result.mardia.skewness_p > 0.01 and result.mardia.kurtosis_p > 0.01
+    assert result.normality.mardia.skewness_p > 0.01 and result.normality.mardia.kurtosis_p > 0.01
 
 
 def test_coverage_uses_chi2_quantile_radii():
@@ -166,17 +170,19 @@ def test_non_finite_rows_are_counted_and_excluded(data):
     clean = np.delete(data, [5, 77, 900, 4000], axis=0).astype(np.float64)
     assert result.moments.non_finite_rows == 4 and result.moments.count == len(clean)
     np.testing.assert_allclose(result.moments.mean, clean.mean(axis=0), rtol=1e-9)
-    assert result.hist["counts"][0].sum() + result.hist["under"][0] + result.hist["over"][0] == len(
-        clean
-    )
+    assert result.fits.hist["counts"][0].sum() + result.fits.hist["under"][0] + result.fits.hist[
+        "over"
+    ][0] == len(clean)
 
 
 def test_pca_sample_uses_a_seeded_random_subset(data):
     config = AnalyzeConfig(trim_fact=None, pca_sample=2500, seed=3)
     a = analyze_latents(da.from_array(data, chunks=(1000, D)), config, progress=QUIET)
     b = analyze_latents(da.from_array(data, chunks=(777, D)), config, progress=QUIET)
-    assert a.pca_rows == 2500 and "random 2500 rows" in a.pca_basis
-    np.testing.assert_allclose(a.pca.explained_variance, b.pca.explained_variance, rtol=1e-9)
+    assert a.pca.rows == 2500 and "random 2500 rows" in a.pca.basis
+    np.testing.assert_allclose(
+        a.pca.model.explained_variance, b.pca.model.explained_variance, rtol=1e-9
+    )
 
 
 def test_facts_that_remove_every_point_are_refused(data):
@@ -210,7 +216,11 @@ def test_dask_on_ray_gives_the_same_results_as_threads(data, ray_local):
     local = analyze_latents(z, config, progress=QUIET)
     on_ray = analyze_latents(z, config, scheduler=scheduler_for("auto"), progress=QUIET)
     np.testing.assert_array_equal(local.moments.cov, on_ray.moments.cov)
-    np.testing.assert_array_equal(local.hist["counts"], on_ray.hist["counts"])
-    np.testing.assert_array_equal(local.survivors, on_ray.survivors)
-    np.testing.assert_array_equal(local.pca.explained_variance, on_ray.pca.explained_variance)
-    np.testing.assert_array_equal(local.coverage_observed, on_ray.coverage_observed)
+    np.testing.assert_array_equal(local.fits.hist["counts"], on_ray.fits.hist["counts"])
+    np.testing.assert_array_equal(local.trimming.survivors, on_ray.trimming.survivors)
+    np.testing.assert_array_equal(
+        local.pca.model.explained_variance, on_ray.pca.model.explained_variance
+    )
+    np.testing.assert_array_equal(
+        local.normality.coverage.observed, on_ray.normality.coverage.observed
+    )

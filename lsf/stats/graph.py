@@ -45,3 +45,20 @@ def scheduler_for(address: str | None):
 
     init_ray(address)
     return ray_dask_get
+
+
+def map_reduce_rows(blocks: list, starts, fn, combine, *args):
+    """`fn(block, start, *args)` on every delayed row block, where `start` is the index of
+    the block's first row in the whole array (for row selections), tree-reduced."""
+    return tree_reduce(
+        [
+            dask.delayed(fn, pure=True)(b, int(s), *args)
+            for b, s in zip(blocks, starts, strict=True)
+        ],
+        combine,
+    )
+
+
+def row_starts(chunks: tuple[int, ...]) -> np.ndarray:
+    """The first row of every row chunk (`z.chunks[0]`)."""
+    return np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)

@@ -1,15 +1,20 @@
 """The pair pass of `lsf analyze`: 2D histograms, coverage and shape scores for all pairs.
 
-For each coordinate system (original, PCA) the selected pairs are split into blocks; every
-(row chunk, pair block) is one Dask task running the `chunk_pair_counts` kernel, and each
-block is tree-reduced over the chunks. On Dask-on-Ray the tasks spread over the nodes.
-Then, per pair: the binned KDE (Scott bandwidth of the full-set covariance), the coverage of
-the 1/2/3-sigma ellipses of the trimmed covariance, and the non-ellipticity score.
+For each coordinate system (original, PCA) the selected pairs are split into blocks sized by
+`analyze.task_memory_mb`; every (row chunk, pair block) is one Dask task running the
+`chunk_pair_counts` kernel, and each block is tree-reduced over the chunks. Blocks are
+computed in waves (as many as the memory budget of the running tasks allows); each finished
+block goes to a `PairSink` (analysis.zarr, block by block) and is scored at once, so memory
+does not grow with the number of pairs or rows. On Dask-on-Ray the tasks spread over the
+nodes. Per pair: the binned KDE (Scott bandwidth of the full-set covariance), the coverage
+of the 1/2/3-sigma ellipses of the trimmed covariance, and the non-ellipticity score.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Protocol
 
 import dask
 import numpy as np
@@ -26,7 +31,7 @@ class PairResults:
     coordinates: str  # "original" or "pca"
     pairs: np.ndarray  # [P, 2]
     edges: np.ndarray  # [D, B+1] per-component grid
-    counts: np.ndarray  # [P, B, B] uint32
+    counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
     rows: int  # finite rows counted
     table: dict  # column name -> [P] values (the rows of pairs.parquet)
 
@@ -48,6 +53,14 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     return results
 
 
+def _covariances_2d(pairs, cov) -> np.ndarray:
+    """The 2x2 covariance `[P, 2, 2]` of every pair."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    return np.stack(
+        [np.stack([cov[i, i], cov[i, j]], -1), np.stack([cov[j, i], cov[j, j]], -1)], -2
+    )
+
+
 def shape_table(
     coordinates,
     pairs,
@@ -63,20 +76,7 @@ def shape_table(
     """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score.
     Vectorised over blocks of pairs; pairs with a zero-variance component get NaN shapes."""
     i, j = pairs[:, 0], pairs[:, 1]
-    cov2 = np.stack(
-        [
-            np.stack([basis_cov[i, i], basis_cov[i, j]], -1),
-            np.stack([basis_cov[j, i], basis_cov[j, j]], -1),
-        ],
-        -2,
-    )
-    kde_cov = np.stack(
-        [
-            np.stack([full_cov[i, i], full_cov[i, j]], -1),
-            np.stack([full_cov[j, i], full_cov[j, j]], -1),
-        ],
-        -2,
-    )
+    cov2, kde_cov = _covariances_2d(pairs, basis_cov), _covariances_2d(pairs, full_cov)
     mean2 = np.stack([basis_mean[i], basis_mean[j]], axis=1)
     ok = (np.linalg.det(cov2) > 0) & (np.linalg.det(kde_cov) > 0)
     values, vectors = np.linalg.eigh(np.where(ok[:, None, None], cov2, np.eye(2)))
@@ -121,48 +121,125 @@ def shape_table(
     }
 
 
-def analyse_pairs(
-    blocks, sample, config, basis, full, pca, corr, scheduler, run=lambda compute: compute()
-) -> list[PairResults]:
-    """Both coordinate systems in one Dask computation (through `run`, which may resume it)."""
-    d = len(corr)
-    pca_chunks = [dask.delayed(_projected, pure=True)(b, pca.mean, pca.components) for b in blocks]
+class PairSink(Protocol):
+    """Where the pair counts of one coordinate system go, block by block as they finish."""
+
+    def open(self, coordinates: str, shape: tuple[int, int, int]) -> None: ...
+    def write(self, coordinates: str, start: int, counts: np.ndarray) -> None: ...
+    def counts(self, coordinates: str): ...
+
+
+class MemorySink:
+    """Keeps every system's `[P, B, B]` counts in memory (tests, small analyses)."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def open(self, coordinates: str, shape: tuple[int, int, int]) -> None:
+        self.arrays[coordinates] = np.zeros(shape, dtype=np.uint32)
+
+    def write(self, coordinates: str, start: int, counts: np.ndarray) -> None:
+        self.arrays[coordinates][start : start + len(counts)] = counts
+
+    def counts(self, coordinates: str) -> np.ndarray:
+        return self.arrays[coordinates]
+
+
+BYTES_PER_PAIR_CELL = 3 * 4  # a task's uint32 counts, their cropped copy and a combined sum
+
+
+def pair_plan(config, pairs: int, chunks: int, workers: int) -> tuple[int, int]:
+    """`(pairs per block, blocks per wave)` within `config.task_memory_mb` per task.
+
+    A block's task holds ~`BYTES_PER_PAIR_CELL * (B+2)^2` bytes per pair; a tree
+    reduction over `chunks` keeps up to ~log2(chunks) + 2 partials per block in flight, and
+    a wave of blocks is computed together while `workers` tasks run at once."""
+    budget = config.task_memory_mb * 2**20
+    per_pair = BYTES_PER_PAIR_CELL * (config.pair_bins + 2) ** 2
+    block = max(1, min(config.pair_block, budget // per_pair, pairs or 1))
+    in_flight = (np.log2(max(chunks, 1)) + 2) * block * per_pair
+    return block, max(1, int(workers * budget // in_flight))
+
+
+@dataclass
+class PairSystem:
+    name: str  # "original" or "pca"
+    chunks: list  # delayed row chunks in this system's coordinates
+    edges: np.ndarray
+    pairs: np.ndarray
+    mean: np.ndarray  # basis (trimmed) mean and covariance: ellipses and shapes
+    cov: np.ndarray
+    full_cov: np.ndarray  # full-set covariance: KDE bandwidth
+
+
+def pair_systems(chunks, sample, config, basis, full, pca) -> list[PairSystem]:
+    """The original and the PCA coordinate system, each with its selected pairs."""
+    d = len(basis.mean)
+    pca_chunks = [
+        dask.delayed(_projected, pure=True)(b, pca.mean, pca.components) for b in chunks.blocks
+    ]
     pca_sample = project(sample, pca.mean, pca.components)
-    pca_full_cov = pca.components @ full.cov @ pca.components.T
-    systems = [
-        (
-            "original",
-            blocks,
-            robust_edges(sample, config.pair_bins),
-            select_pairs(config.pairs, corr),
-            basis.mean,
-            basis.cov,
-            full.cov,
-        ),
-        (
-            "pca",
-            pca_chunks,
-            robust_edges(pca_sample, config.pair_bins),
-            select_pairs(config.pca_pairs, np.eye(d)),
-            np.zeros(d),
-            np.diag(pca.explained_variance),
-            pca_full_cov,
-        ),
+    original = PairSystem(
+        "original",
+        chunks.blocks,
+        robust_edges(sample, config.pair_bins),
+        select_pairs(config.pairs, full.corr),
+        basis.mean,
+        basis.cov,
+        full.cov,
+    )
+    in_pca = PairSystem(
+        "pca",
+        pca_chunks,
+        robust_edges(pca_sample, config.pair_bins),
+        select_pairs(config.pca_pairs, np.eye(d)),
+        np.zeros(d),
+        np.diag(pca.explained_variance),
+        pca.components @ full.cov @ pca.components.T,
+    )
+    return [s for s in (original, in_pca) if len(s.pairs)]
+
+
+def analyse_pairs(
+    chunks, sample, config, basis, full, pca, sink: PairSink, log=lambda line: None
+) -> list[PairResults]:
+    """Both coordinate systems, pair block by pair block: the blocks of a wave are computed
+    together, then written to `sink` and scored, so only one wave of blocks (and their
+    partial sums) is ever held (`pair_plan` sizes blocks and waves)."""
+    systems = pair_systems(chunks, sample, config, basis, full, pca)
+    jobs, wave = [], None
+    for system in systems:
+        block, fits = pair_plan(config, len(system.pairs), len(system.chunks), os.cpu_count() or 1)
+        wave = fits if wave is None else min(wave, fits)
+        sink.open(system.name, (len(system.pairs), config.pair_bins, config.pair_bins))
+        jobs += [(system, start, block) for start in range(0, len(system.pairs), block)]
+    tables, rows = {s.name: {} for s in systems}, {}
+    waves = -(-len(jobs) // (wave or 1))
+    log(f"[analyze] pairs: {len(jobs)} blocks in {waves} waves (one read of the store each)")
+    for first in range(0, len(jobs), wave or 1):
+        batch = jobs[first : first + (wave or 1)]
+        graphs = [
+            pair_tasks(s.chunks, s.edges, s.pairs[a : a + b], s.mean, s.cov, b)[0]
+            for s, a, b in batch
+        ]
+        for (system, start, block), out in zip(batch, chunks.compute(*graphs), strict=True):
+            sink.write(system.name, start, out["counts"])
+            rows[system.name] = out["n"]
+            pairs = system.pairs[start : start + block]
+            part = shape_table(
+                system.name,
+                pairs,
+                system.edges,
+                out["counts"],
+                out["inside"],
+                out["n"],
+                system.mean,
+                system.cov,
+                system.full_cov,
+            )
+            for key, values in part.items():
+                tables[system.name].setdefault(key, []).extend(values)
+    return [
+        PairResults(s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name])
+        for s in systems
     ]
-    graphs = [
-        pair_tasks(chunks, edges, pairs, mean, cov, config.pair_block)
-        for _, chunks, edges, pairs, mean, cov, _ in systems
-    ]
-    computed = run(lambda: dask.compute(*graphs, scheduler=scheduler))
-    results = []
-    for (name, _, edges, pairs, mean, cov, full_cov), blocks_out in zip(
-        systems, computed, strict=True
-    ):
-        if len(pairs) == 0:
-            continue
-        counts = np.concatenate([b["counts"] for b in blocks_out])
-        inside = np.concatenate([b["inside"] for b in blocks_out])
-        rows = blocks_out[0]["n"]
-        table = shape_table(name, pairs, edges, counts, inside, rows, mean, cov, full_cov)
-        results.append(PairResults(name, pairs, edges, counts, rows, table))
-    return results
