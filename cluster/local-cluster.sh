@@ -4,7 +4,8 @@
 #   ray job submit --address http://127.0.0.1:8265 --runtime-env cluster/runtime-env.yaml -- \
 #       python jobs/pipeline.py --config tiny --workdir /tmp/lsf-work
 #   bash cluster/local-cluster.sh stop              # ends this cluster's processes only
-# Every node has its own temp folder, $LSF_RAY_TEMP/node-K. Nodes that share one (Ray's
+# Every node has its own temp folder, $LSF_RAY_TEMP/node-K, and its agent its own free port
+# (Ray's fixed default, 52365, lets one agent per machine bind; the head's job agent must). Nodes that share one (Ray's
 # default on one machine) share the folder a job's working_dir is unpacked to, and each
 # worker node that sets up the job's runtime env deletes and re-unpacks it under the running
 # driver: the first job on a fresh cluster then fails (numba's os.getcwd() raised
@@ -34,10 +35,16 @@ cluster_pids() {
     END {
       do {
         grown = 0
-        for (i in pid) if (!(pid[i] in mark) && (parent[pid[i]] in mark)) { mark[pid[i]] = 1; grown = 1 }
+        for (i in pid)
+          if (!(pid[i] in mark) && (parent[pid[i]] in mark)) { mark[pid[i]] = 1; grown = 1 }
       } while (grown)
       for (p in mark) print p
     }'
+}
+
+alive_nodes() {
+  ray list nodes --address="http://127.0.0.1:$dashboard" --filter state=ALIVE --format json \
+    --limit 1000 2>/dev/null | grep -o '"node_id"' | wc -l || true
 }
 
 case "${1:-start}" in
@@ -48,13 +55,27 @@ case "${1:-start}" in
       exit 2
     fi
     mkdir -p "$root"
+    # Ray processes that look for the cluster on their own (Ray Train's placement-group
+    # cleaner asks the state API) find it in /tmp/ray/ray_current_cluster, which nodes with
+    # their own temp folders do not write: name it to every process these nodes start.
+    export RAY_API_SERVER_ADDRESS="http://127.0.0.1:$dashboard"
     ray start --head --node-ip-address=127.0.0.1 --port="$port" --dashboard-host=127.0.0.1 \
       --dashboard-port="$dashboard" --num-cpus="$cpus" --temp-dir="$root/node-0" \
-      --disable-usage-stats
+      --dashboard-agent-listen-port=0 --disable-usage-stats
     for k in $(seq "$workers"); do
       ray start --address="127.0.0.1:$port" --node-ip-address=127.0.0.1 --num-cpus="$cpus" \
-        --temp-dir="$root/node-$k" --disable-usage-stats
+        --temp-dir="$root/node-$k" --dashboard-agent-listen-port=0 --disable-usage-stats
     done
+    # Return once every node has registered, so that a job submitted next sees them all.
+    for _ in $(seq 60); do
+      alive=$(alive_nodes)
+      [[ "$alive" -ge $((workers + 1)) ]] && break
+      sleep 1
+    done
+    if [[ "$alive" -lt $((workers + 1)) ]]; then
+      echo "$0: error: $alive of $((workers + 1)) nodes registered after 60 s" >&2
+      exit 1
+    fi
     ray status --address="127.0.0.1:$port"
     ;;
   stop)
