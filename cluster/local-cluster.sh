@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # A local multi-node Ray cluster on one machine, for trying lsf's cluster path:
 #   bash cluster/local-cluster.sh start [WORKERS]   # head + WORKERS worker nodes (default 2)
-#   ray job submit --address http://127.0.0.1:8265 --runtime-env cluster/runtime-env.yaml -- \
+#   RAY_AUTH_MODE=disabled ray job submit --address http://127.0.0.1:8265 \
+#       --runtime-env jobs/runtime_env.yaml -- \
 #       python jobs/pipeline.py --config tiny --workdir /tmp/lsf-work
 #   bash cluster/local-cluster.sh stop              # ends this cluster's processes only
-# Every node has its own temp folder, $LSF_RAY_TEMP/node-K, and its agent its own free port
-# (Ray's fixed default, 52365, lets one agent per machine bind; the head's job agent must). Nodes that share one (Ray's
+# Every node has its own temp folder, $LSF_RAY_TEMP/node-K. Nodes that share one (Ray's
 # default on one machine) share the folder a job's working_dir is unpacked to, and each
 # worker node that sets up the job's runtime env deletes and re-unpacks it under the running
-# driver: the first job on a fresh cluster then fails (numba's os.getcwd() raised
-# FileNotFoundError), later ones find it unpacked already on every node and pass.
+# driver: the first job of each new working_dir then failed (numba's os.getcwd() raised
+# FileNotFoundError); a second identical one found it unpacked on every node and passed.
+# Every node's dashboard agent also gets a free port: Ray's fixed default (52365) lets only
+# one agent per machine bind it, and job submission needs the head's.
 # Settings: LSF_RAY_TEMP (/tmp/lsf-ray), LSF_RAY_PORT (6380), LSF_DASHBOARD_PORT (8265),
-# LSF_NODE_CPUS (1 per node). Token authentication is disabled for this loopback-only
-# cluster (RAY_AUTH_MODE=disabled); real clusters keep it on.
+# LSF_NODE_CPUS (1 per node). Token authentication is off for this loopback-only cluster
+# (RAY_AUTH_MODE=disabled); real clusters turn it on (RAY_AUTH_MODE=token).
 set -euo pipefail
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled} RAY_USAGE_STATS_ENABLED=0
 root=${LSF_RAY_TEMP:-/tmp/lsf-ray}
@@ -86,7 +88,7 @@ case "${1:-start}" in
     fi
     # shellcheck disable=SC2086
     kill -TERM $pids 2>/dev/null || true
-    for _ in $(seq 50); do  # up to 10 s for a clean exit, then SIGKILL what is left
+    for _ in $(seq 25); do  # 5 s for a clean exit, then SIGKILL (gcs_server may not exit)
       left=$(cluster_pids)
       [[ -z "$left" ]] && break
       sleep 0.2

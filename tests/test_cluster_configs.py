@@ -34,8 +34,10 @@ IMAGE_HOME = "/home/ray/lsf"  # where cluster/Dockerfile puts the repository
 
 
 def load_yaml(path: Path):
+    """`yaml.safe_load`, with libyaml's safe loader where present (the CRDs are 25,000 lines:
+    8x faster)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(path.read_text(), Loader=loader)  # noqa: S506 (a safe loader)
+    return yaml.load(path.read_text(), Loader=loader)
 
 
 @functools.cache

@@ -1,5 +1,5 @@
 """`ray job submit` end to end on a fresh multi-node cluster of this machine, started by
-`cluster/local-cluster.sh` (a head and two worker nodes, each with its own temp folder):
+`cluster/local-cluster.sh` (a head and a worker node, each with its own temp folder):
 
 1. the tiny pipeline is the cluster's first job, shipped with `jobs/runtime_env.yaml`
    (this checkout as working_dir, with its excludes), and its outputs are checked;
@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "cluster" / "local-cluster.sh"
-WORKERS = 2
+WORKERS = 1  # a head and one worker node: the fewest that share (or not) a temp folder
 pytestmark = pytest.mark.timeout(600)
 
 # Runs a zero-CPU task on every node (each node sets up the job's runtime env), then checks
@@ -98,9 +98,14 @@ class LocalCluster:
             "--",
             *entrypoint,
         ]
-        return subprocess.run(
-            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=480
-        )
+        try:
+            return subprocess.run(
+                command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=480
+            )
+        except subprocess.TimeoutExpired as timeout:
+            output = timeout.stdout or b""
+            output = output.decode() if isinstance(output, bytes) else output
+            pytest.fail(f"job still running after 480 s; its output so far:\n{output[-4000:]}")
 
     def probe(self, tmp_path: Path, nodes: int) -> subprocess.CompletedProcess:
         """The probe job with a working_dir of new content (a new package to every node)."""
