@@ -3,7 +3,7 @@
 #   bash cluster/local-cluster.sh start [WORKERS]   # head + WORKERS worker nodes (default 2)
 #   RAY_AUTH_MODE=disabled ray job submit --address http://127.0.0.1:8265 \
 #       --runtime-env jobs/runtime_env.yaml -- \
-#       python jobs/pipeline.py --config tiny --workdir /tmp/lsf-work
+#       python jobs/run.py --config tiny --workdir /tmp/lsf-work
 #   bash cluster/local-cluster.sh stop              # ends this cluster's processes only
 # Every node has its own temp folder, $LSF_RAY_TEMP/node-K. Nodes that share one (Ray's
 # default on one machine) share the folder a job's working_dir is unpacked to, and each

@@ -230,7 +230,7 @@ def _entrypoint(manifest: dict) -> tuple[Path, str, list[str]]:
 
 @pytest.mark.parametrize("name", ["rayjob", "rayjob-stock"])
 def test_rayjob_entrypoint_runs_a_job_script_with_a_config_that_fits_the_cluster(name):
-    from lsf.config import builtin_config_names, load_config
+    from lsf.core.config import builtin_config_names, load_config
 
     manifest = load_yaml(MANIFESTS[name])
     script, config_name, args = _entrypoint(manifest)

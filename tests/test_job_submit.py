@@ -142,7 +142,7 @@ def _probe_report(result: subprocess.CompletedProcess) -> dict:
 def test_pipeline_is_the_first_job_of_a_fresh_multi_node_cluster(local_cluster, tmp_path):
     workdir = tmp_path / "work"
     result = local_cluster.submit(
-        ["python", "jobs/pipeline.py", "--config", "tiny", "--workdir", str(workdir), "--quiet"],
+        ["python", "jobs/run.py", "--config", "tiny", "--workdir", str(workdir), "--quiet"],
         "--runtime-env",
         "jobs/runtime_env.yaml",
     )
