@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= work
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,13 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(WORKDIR)
+
+# The cluster image (cluster/Dockerfile): `make image [VARIANT=gpu] [IMAGE=registry/lsf]`,
+# tagged IMAGE:VERSION-VARIANT. IMAGE defaults to the name in cluster/image/kustomization.yaml,
+# the one place that names it for Kubernetes; push it with `docker push` before use.
+VARIANT ?= cpu
+IMAGE ?= $(shell sed -n 's/^ *newName: *//p' cluster/image/kustomization.yaml)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	docker build -f cluster/Dockerfile --build-arg VARIANT=$(VARIANT) \
+		-t $(IMAGE):$(VERSION)-$(VARIANT) .
