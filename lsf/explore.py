@@ -68,6 +68,7 @@ def explore(
     components: int = 8,
 ) -> int:
     """Serve the app until Ctrl-C; returns the exit code."""
+    import torch
     import uvicorn
 
     from lsf.model import load_model
@@ -77,7 +78,7 @@ def explore(
 
     if components < 1:
         raise LsfError(f"--components must be >= 1, got {components}")
-    autoencoder, _ = load_model(model)
+    autoencoder, _ = load_model(model, device="cuda" if torch.cuda.is_available() else "cpu")
     c = autoencoder.config
     explorer = load_explorer(
         analysis,

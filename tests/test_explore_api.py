@@ -25,7 +25,7 @@ from lsf.model import load_model
 from lsf.stats.pairs import binned_kde
 from lsf.stats.results import analyze, load_analysis
 from lsf.web import position as pos
-from lsf.web.app import build_app
+from lsf.web.app import build_app, finite
 from lsf.web.batching import LocalCodec, MicroBatcher, decode_parts
 from lsf.web.explorer import load_explorer
 from tests.conftest import write_latent_store
@@ -380,6 +380,11 @@ def test_bad_requests_get_422_with_a_message(client, method, url, kwargs, messag
     response = client(method, url, **kwargs)
     assert response.status_code == 422, response.text
     assert message in response.json()["error"]
+
+
+def test_responses_carry_no_nan_which_json_cannot_hold():
+    value = {"a": [1.0, float("nan")], "b": {"c": float("-inf"), "d": (2, "x")}, "e": None}
+    assert finite(value) == {"a": [1.0, None], "b": {"c": None, "d": [2, "x"]}, "e": None}
 
 
 def test_the_page_and_its_files_are_served_and_nothing_else(client):

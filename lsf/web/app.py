@@ -14,7 +14,7 @@ Bad requests get HTTP 422 with {"error": message}. `build_app(explorer)` makes t
 from __future__ import annotations
 
 import importlib.resources
-import logging
+import math
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +29,6 @@ from lsf.web.explorer import MAX_SAMPLES, MAX_STEPS, Explorer
 from lsf.web.panels import SYSTEMS
 
 STATIC = importlib.resources.files("lsf.web") / "static"
-logger = logging.getLogger("lsf.explore")
 
 
 async def _body(request: Request) -> dict:
@@ -43,12 +42,23 @@ async def _body(request: Request) -> dict:
     return checks.parse_body(b"".join(chunks))
 
 
+def finite(value):
+    """`value` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def _answer(handler):
     """JSON responses; refused requests (and errors the user can fix) are 422."""
 
     async def endpoint(request: Request):
         try:
-            return JSONResponse(await handler(request))
+            return JSONResponse(finite(await handler(request)))
         except (checks.RequestError, LsfError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
 

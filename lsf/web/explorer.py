@@ -100,6 +100,7 @@ class Explorer:
             {"system": system, "i": p["i"], "j": p["j"], "score": p["score"]}
             for system in ("pca", "original")
             for p in least.get(system, [])[:5]
+            if p["score"] is not None and np.isfinite(p["score"])
         ]
         pca = self.summary.get("pca", {})
         return {

@@ -136,6 +136,7 @@ class PairPanels:
                 {"sigma": n, "mass": mass, "lines": contour_lines(xc, yc, smooth, level)}
                 for n, mass, level in zip(SIGMAS, masses, levels, strict=True)
             ]
+        hi = np.where(hi - lo > 0, hi, lo + 1.0)  # a dead component: a unit-wide panel
         pad = 0.04 * (hi - lo)
         names = [f"z{i}", f"z{j}"] if system == "original" else [f"pc{i}", f"pc{j}"]
         return {

@@ -11,7 +11,7 @@ const VERDICT_CLASS = { "inside the core": "core", "in the tail": "tail", "outsi
 let info = null;
 let panel = null;
 const state = { z: null, version: 0, pair: { system: "pca", i: 0, j: 1 } };
-const decoding = { inflight: false, dirty: false, shownVersion: -1 };
+const decoding = { inflight: false, dirty: false, displayVersion: -1, shownVersion: -1 };
 let measuring = null;
 let playing = 0;
 window.lsfTimings = [];  // {kind, ms}: slider release / click -> new image shown
@@ -114,7 +114,7 @@ async function scheduleDecode() {
   const version = state.version;
   try {
     const frame = await api("/api/decode", { z: Array.from(state.z) });
-    if (version > decoding.shownVersion) await show(frame, version);
+    await show(frame, version);
   } catch (error) {
     status(error.message, true);
   }
@@ -123,11 +123,14 @@ async function scheduleDecode() {
 }
 
 async function show(frame, version) {
+  if (version <= decoding.displayVersion) return;  // a newer state is already on its way
+  decoding.displayVersion = version;
   const img = $("face");
   img.src = frame.image;
-  try { await img.decode(); } catch (error) { /* a replaced image: the newer one shows */ }
-  decoding.shownVersion = Math.max(decoding.shownVersion, version);
   renderReadout(frame.position);
+  try { await img.decode(); } catch (error) { /* replaced by a newer image meanwhile */ }
+  if (decoding.displayVersion !== version) return;
+  decoding.shownVersion = version;
   if (measuring && version >= measuring.version) finishMeasure();
   document.body.dataset.shown = String(decoding.shownVersion);
 }
