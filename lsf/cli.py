@@ -286,6 +286,7 @@ def cmd_explore(args) -> int:
         host=args.host,
         port=args.port,
         components=8 if args.components is None else args.components,
+        threads=args.threads,
     )
 
 
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument("--components", type=int, help="PCA sliders (default 8)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: all)")
     p.add_argument("--serve", action="store_true", help="deploy on Ray Serve at --address")
     p.add_argument("--replicas", type=int, help="--serve: decoder replicas (default 1)")
 

@@ -92,8 +92,12 @@ def test_verdict_core_tail_and_outside(generated_space):
     assert pos.position(at[0.5], space)["verdict"] == pos.CORE
     tail = pos.position(at[0.97], space)
     assert tail["verdict"] == pos.TAIL and tail["chi2_percentile"] == pytest.approx(0.97)
+    assert "chi2 percentile above 0.9" in tail["reason"]
     far = x.max(axis=0) + 1.0
-    assert pos.position(far, space)["verdict"] == pos.OUTSIDE
+    outside = pos.position(far, space)
+    assert (
+        outside["verdict"] == pos.OUTSIDE and "beyond the real latents' range" in outside["reason"]
+    )
     assert pos.verdict(0.5, 2.0, False, 1.5) == pos.TAIL  # outside the trim box
     assert pos.verdict(0.5, 2.0, False, None) == pos.CORE  # an analysis that did not trim
 
@@ -412,6 +416,7 @@ def test_explore_refuses_bad_inputs_in_one_line(inputs, tmp_path, capsys):
         ([*base, "--latents", str(tmp_path / "no.zarr")], "latent store"),
         ([*base, "--shards", str(tmp_path)], "no shards at"),
         ([*base, "--components", "0"], "--components must be >= 1"),
+        ([*base, "--threads", "-1"], "--threads must be >= 0"),
         ([*base, "--port", "70000"], "--port must be in 0..65535"),
         ([*base, "--host", "no-such-host.invalid"], "cannot be resolved"),
     ]

@@ -117,6 +117,22 @@ def verdict(chi2_p: float, radius: float, beyond_data: bool, trim_fact: float | 
     return TAIL
 
 
+def reason(z, d2, chi2_p, radius, space: LatentSpace) -> str:
+    """Why the verdict is what it is, in a few words (the first rule that decides)."""
+    beyond = np.flatnonzero((z < space.low) | (z > space.high))
+    if len(beyond):
+        j = int(beyond[np.argmax(np.maximum(space.low - z, z - space.high)[beyond])])
+        low, high = space.low[j], space.high[j]
+        return f"z{j} = {z[j]:.3g} is beyond the real latents' range [{low:.3g}, {high:.3g}]"
+    if d2 > space.d2_quantiles[-1]:
+        return f"d2 beyond {space.d2_probabilities[-1]:.2%} of the real latents"
+    if chi2_p > CORE_LEVEL:
+        return f"chi2 percentile above {CORE_LEVEL:g}"
+    if space.trim_fact is not None and radius >= space.trim_fact:
+        return f"trim radius at or above the trim fact {space.trim_fact:g}"
+    return f"within the chi2 {CORE_LEVEL:g} ellipsoid and the trim box"
+
+
 def position(z: np.ndarray, space: LatentSpace) -> dict:
     """Every number the readout shows for one latent `z [D]` (finite)."""
     z = np.asarray(z, dtype=np.float64)
@@ -135,4 +151,5 @@ def position(z: np.ndarray, space: LatentSpace) -> dict:
         "trim_fact": space.trim_fact,
         "outside_range": outside_range,
         "verdict": verdict(chi2_p, radius, beyond, space.trim_fact),
+        "reason": reason(z, d2, chi2_p, radius, space),
     }

@@ -139,6 +139,7 @@ function renderReadout(p) {
   const verdict = $("verdict");
   verdict.textContent = p.verdict;
   verdict.className = "verdict " + (VERDICT_CLASS[p.verdict] || "");
+  $("reason").textContent = p.reason.replace("chi2", "χ²").replace("d2", "d²");
   $("d2").textContent = fmt(p.d2, 4);
   $("d2dof").textContent = `${fmt(p.d2_per_dof)}  (dof ${p.dof})`;
   $("chi2").textContent = pct(p.chi2_percentile);
@@ -318,6 +319,9 @@ function choosePair(system, i, j) {
   $("system").value = system;
   $("pair-i").value = i;
   $("pair-j").value = j;
+  const key = `${system}:${Math.min(i, j)},${Math.max(i, j)}`;
+  const listed = Array.from($("suggested").options).some((o) => o.value === key);
+  $("suggested").value = listed ? key : "";
   loadPanel();
 }
 
@@ -514,6 +518,8 @@ async function start() {
     option.textContent = `${p.system === "pca" ? "pc" : "z"}${p.i} × ${p.system === "pca" ? "pc" : "z"}${p.j} (score ${p.score.toFixed(2)})`;
     suggested.appendChild(option);
   }
+  const key = `${state.pair.system}:${Math.min(state.pair.i, state.pair.j)},${Math.max(state.pair.i, state.pair.j)}`;
+  if (Array.from(suggested.options).some((o) => o.value === key)) suggested.value = key;
   suggested.addEventListener("change", () => {
     const m = /^(pca|original):(\d+),(\d+)$/.exec(suggested.value);
     if (m) choosePair(m[1], Number(m[2]), Number(m[3]));
