@@ -124,6 +124,7 @@ def deploy_on_serve(settings: dict, address: str | None) -> int:
     from lsf.runtime import init_ray
     from lsf.web import serve as explore_serve
 
+    settings = explore_serve.settings_from_args(settings)  # refused before joining Ray
     init_ray(address)
     try:
         explore_serve.deploy(settings)

@@ -48,17 +48,22 @@ def train_tiny_model(images: np.ndarray, out: Path, epochs: int = 6, seed: int =
     model = Autoencoder(ModelConfig(**MODEL))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     data = images_to_tensor(images)
-    for epoch in range(epochs):
-        order = torch.randperm(len(data))
-        batches = (data[order[k : k + 32]] for k in range(0, len(data), 32))
-        train_epoch(
-            model,
-            batches,
-            optimizer,
-            reconstruction_loss("mse"),
-            epoch=epoch,
-            device=torch.device("cpu"),
-        )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: one thread is fastest, and steady under load
+    try:
+        for epoch in range(epochs):
+            order = torch.randperm(len(data))
+            batches = (data[order[k : k + 32]] for k in range(0, len(data), 32))
+            train_epoch(
+                model,
+                batches,
+                optimizer,
+                reconstruction_loss("mse"),
+                epoch=epoch,
+                device=torch.device("cpu"),
+            )
+    finally:
+        torch.set_num_threads(threads)
     out.mkdir(parents=True)
     save_model(model.eval(), out, {"epochs": epochs})
     return str(out / "model.pt")

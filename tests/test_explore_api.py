@@ -474,6 +474,12 @@ def test_serve_settings_are_checked():
             settings_from_args(args)
 
 
+def test_explore_serve_refuses_bad_settings_before_joining_ray(capsys):
+    argv = ["explore", "--serve", "--model", "m", "--analysis", "a", "--replicas", "0"]
+    assert main(argv) == 2
+    assert "lsf explore: error: replicas and components must be >= 1" in capsys.readouterr().err
+
+
 def test_the_serve_application_answers_the_same_api_with_batched_decoding(ray_local, inputs, model):
     """A real Ray Serve deployment on the local Ray instance: page, API and validation
     through Serve's HTTP proxy, decoding on the decoder replica (`serve.batch`)."""
@@ -484,10 +490,12 @@ def test_the_serve_application_answers_the_same_api_with_batched_decoding(ray_lo
     probe = listening_socket("127.0.0.1", 0)
     port = probe.getsockname()[1]
     probe.close()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    quiet = {"log_level": "WARNING"}
+    serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=quiet)
     try:
         args = {k: inputs[k] for k in ("model", "analysis", "latents", "shards")}
-        serve.run(build({**args, "components": "4"}), name=APP_NAME, route_prefix="/")
+        application = build({**args, "components": "4"})
+        serve.run(application, name=APP_NAME, route_prefix="/", logging_config=quiet)
         base = f"http://127.0.0.1:{port}"
         info = httpx.get(f"{base}/api/info", timeout=60).json()
         assert info["components"] == 4 and info["ids"] == 400

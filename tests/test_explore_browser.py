@@ -101,6 +101,11 @@ def wait_for_timings(page, count: int) -> None:
     page.wait_for_function(f"window.lsfTimings.length >= {count}", timeout=30000)
 
 
+def wait_for_url_state(page) -> None:
+    """The page writes the state into the URL 150 ms after the last change."""
+    page.wait_for_function("location.hash === window.lsfStateHash()", timeout=10000)
+
+
 def test_slider_and_pair_panel_decode_and_update_the_readout(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -122,6 +127,7 @@ def test_slider_and_pair_panel_decode_and_update_the_readout(server, browser):
     page.wait_for_function("document.body.dataset.shown >= 1")
     moved = readout(page)
     assert moved["image"] != start["image"] and moved["d2"] != start["d2"]
+    wait_for_url_state(page)
     assert "pc=0:" in page.url
 
     # single steps of the second slider: every release is a full decode round trip
@@ -151,7 +157,7 @@ def test_slider_and_pair_panel_decode_and_update_the_readout(server, browser):
     page.screenshot(path=str(ARTIFACTS / "explore.png"), full_page=True)
 
     # the URL carries the state: a fresh page on it shows the same place
-    page.wait_for_function("location.hash === window.lsfStateHash()", timeout=10000)
+    wait_for_url_state(page)
     shared_url = page.url
     final = readout(page)
     shared = browser.new_page(viewport={"width": 1400, "height": 1000})
