@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -74,7 +74,7 @@ def explore(
     import torch
     import uvicorn
 
-    from lsf.model import load_model
+    from lsf.nn.model import load_model
     from lsf.web.app import build_app
     from lsf.web.batching import LocalCodec
     from lsf.web.explorer import load_explorer
@@ -120,8 +120,8 @@ def explore(
 
 def deploy_on_serve(settings: dict, address: str | None) -> int:
     """Deploy the app on the Ray cluster at `address` (Ray Serve) and return."""
-    from lsf.errors import from_worker
-    from lsf.runtime import init_ray
+    from lsf.core.errors import from_worker
+    from lsf.core.runtime import init_ray
     from lsf.web import serve as explore_serve
 
     settings = explore_serve.settings_from_args(settings)  # refused before joining Ray

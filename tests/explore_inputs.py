@@ -40,8 +40,8 @@ def write_shards(folder: Path, images: np.ndarray, rows_per_shard: int = 256) ->
 def train_tiny_model(images: np.ndarray, out: Path, epochs: int = 6, seed: int = 0) -> str:
     import torch
 
-    from lsf.config import ModelConfig
-    from lsf.model import Autoencoder, images_to_tensor, save_model
+    from lsf.core.config import ModelConfig
+    from lsf.nn.model import Autoencoder, images_to_tensor, save_model
     from lsf.train import reconstruction_loss, train_epoch
 
     torch.manual_seed(seed)
@@ -70,7 +70,7 @@ def train_tiny_model(images: np.ndarray, out: Path, epochs: int = 6, seed: int =
 
 
 def write_store(path: Path, z: np.ndarray, shards: str, rows_per_chunk: int = 128) -> str:
-    from lsf.store import create_store, finalize, write_chunk
+    from lsf.core.store import create_store, finalize, write_chunk
 
     n, d = z.shape
     source = {"dataset": "synthetic", "image_shape": [32, 32, 3], "fingerprint": "t"}
@@ -93,11 +93,11 @@ def explore_inputs(base: Path) -> dict:
     """`{model, shards, latents, analysis}` under `base` (built once per test session)."""
     if str(base) in _BUILT:
         return _BUILT[str(base)]
-    from lsf.config import AnalyzeConfig
+    from lsf.core.config import AnalyzeConfig
     from lsf.data.synthetic import synthetic_faces
-    from lsf.generate.decode import encode_images
-    from lsf.model import load_model
-    from lsf.stats.results import analyze
+    from lsf.sampling.decode import encode_images
+    from lsf.nn.model import load_model
+    from lsf.analyze import analyze
 
     images = synthetic_faces(0, N_IMAGES, seed=1, size=32)
     shards = write_shards(base / "shards", images)

@@ -15,15 +15,15 @@ from scipy import stats
 from scipy.spatial.distance import mahalanobis
 
 from lsf.cli import main
-from lsf.config import SAMPLERS, AnalyzeConfig
+from lsf.core.config import SAMPLERS, AnalyzeConfig
 from lsf.data.shards import read_images
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 from lsf.explore import host_warning, listening_socket, url_of
-from lsf.generate.decode import decode, encode_images
-from lsf.generate.samplers import sample, statistics_from_analysis
-from lsf.model import load_model
+from lsf.sampling.decode import decode, encode_images
+from lsf.sampling.samplers import sample, statistics_from_analysis
+from lsf.nn.model import load_model
 from lsf.stats.pairs import binned_kde
-from lsf.stats.results import analyze, load_analysis
+from lsf.analyze import analyze, load_analysis
 from lsf.web import position as pos
 from lsf.web.app import build_app, finite
 from lsf.web.batching import LocalCodec, MicroBatcher, decode_parts

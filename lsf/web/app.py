@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 from lsf.web import requests as checks
 from lsf.web.explorer import MAX_SAMPLES, MAX_STEPS, Explorer
 from lsf.web.panels import SYSTEMS

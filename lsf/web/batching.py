@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lsf.generate.decode import decode, encode_images
+from lsf.sampling.decode import decode, encode_images
 
 
 def decode_parts(model, parts: list[np.ndarray]) -> list[np.ndarray]:

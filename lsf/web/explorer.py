@@ -20,12 +20,12 @@ import zarr
 from PIL import Image
 
 from lsf import __version__
-from lsf.config import SAMPLERS, GenerateConfig
-from lsf.errors import LsfError
-from lsf.generate import paths as latent_paths
-from lsf.generate.samplers import fit_gmm, sample, statistics_from_analysis
-from lsf.outputs import exists, join, read_json, zarr_location
-from lsf.stats.results import ARRAYS, PAIRS, SUMMARY
+from lsf.core.config import SAMPLERS, GenerateConfig
+from lsf.core.errors import LsfError
+from lsf.sampling import paths as latent_paths
+from lsf.sampling.samplers import fit_gmm, sample, statistics_from_analysis
+from lsf.core.outputs import exists, join, read_json, zarr_location
+from lsf.analyze import ARRAYS, PAIRS, SUMMARY
 from lsf.web.panels import PairPanels, pair_grid, pairs_table
 from lsf.web.position import LatentSpace, position, space_from_analysis
 from lsf.web.sources import ImageSource

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from ray import serve
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 from lsf.web.batching import decode_parts
 
 APP_NAME = "lsf-explore"
@@ -27,7 +27,7 @@ class ExploreDecoder:
     def __init__(self, model_path: str, use_gpu: bool = False):
         import torch
 
-        from lsf.model import load_model
+        from lsf.nn.model import load_model
 
         device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
         self.model, _ = load_model(model_path, device=device)
@@ -44,7 +44,7 @@ class ExploreDecoder:
         return decode_parts(self.model, parts)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
-        from lsf.generate.decode import encode_images
+        from lsf.sampling.decode import encode_images
 
         return encode_images(self.model, images)
 

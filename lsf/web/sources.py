@@ -12,9 +12,9 @@ import numpy as np
 import zarr
 
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
-from lsf.errors import LsfError
-from lsf.outputs import exists, join, zarr_location
-from lsf.store import open_store
+from lsf.core.errors import LsfError
+from lsf.core.outputs import exists, join, zarr_location
+from lsf.core.store import open_store
 
 
 class ImageSource:
