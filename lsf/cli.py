@@ -45,6 +45,12 @@ EXAMPLES = {
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
+    "explore": """examples:
+  lsf explore --model work/run/model.pt --analysis work/analysis      # open the printed URL
+  lsf explore --model work/run/model.pt --analysis work/analysis --latents work/latents.zarr \\
+              --shards work/shards --components 12 --port 8080
+  lsf explore --serve --address auto --model /shared/run/model.pt --analysis /shared/analysis \\
+              --replicas 4     # Ray Serve on the cluster; reach port 8000 by port-forward""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml
@@ -248,6 +254,25 @@ def _overwrite(parser, what: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 
+def cmd_explore(args) -> int:
+    from lsf.explore import deploy_on_serve, explore
+
+    if args.serve:
+        keys = ("model", "analysis", "latents", "shards", "components", "replicas")
+        settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+        return deploy_on_serve(settings, args.address)
+    return explore(
+        args.model,
+        args.analysis,
+        latents=args.latents,
+        shards=args.shards,
+        host=args.host,
+        port=args.port,
+        components=8 if args.components is None else args.components,
+        threads=args.threads,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lsf",
@@ -311,6 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (index.html + PNG figures)")
     _config_flags(p, "report", "pairs", "pca_pairs")
     _overwrite(p, "an existing report")
+
+    p = _verb(sub, "explore", "walk the latent space in a browser (local web app)", cmd_explore)
+    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
+    p.add_argument("--latents", help="latent store: real images by id, gmm, any pair's density")
+    p.add_argument("--shards", help="shard folder: source images of the ids")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument("--components", type=int, help="PCA sliders (default 8)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: all)")
+    p.add_argument("--serve", action="store_true", help="deploy on Ray Serve at --address")
+    p.add_argument("--replicas", type=int, help="--serve: decoder replicas (default 1)")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

@@ -5,8 +5,8 @@ figure with `lsf.plots`, and writes REPORT/index.html atomically, one function p
 and a table of contents linking them. Pair contours are the analysis's binned KDE of its
 stored pair counts (`lsf.plots.densities`); scatter points are seeded store rows read with
 `lsf.core.store.sample_rows`; what each latent path is comes from SAMPLES/metrics.json. The
-page needs no server: open it from the file system. Run: `lsf report --analysis work/analysis --samples
-work/samples --out work/report`.
+page needs no server: open it from the file system.
+Run: `lsf report --analysis work/analysis --samples work/samples --out work/report`.
 """
 
 from __future__ import annotations

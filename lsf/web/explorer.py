@@ -1,0 +1,243 @@
+"""What `lsf explore` answers, independent of HTTP: decode a latent and say where it sits,
+draw from a sampler, project a real image by id, decode a latent path, build a pair panel.
+
+`load_explorer` reads the analysis (pair histograms stay on disk and are read one pair at a
+time), the optional latent store and shards, and takes a codec: `LocalCodec` (the model in
+this process, batched) or the Ray Serve decoder handle (`lsf.web.serve`). Every method
+takes validated values; the HTTP layer (`lsf.web.app`) validates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import posixpath
+from functools import lru_cache
+
+import numpy as np
+import zarr
+from PIL import Image
+
+from lsf import __version__
+from lsf.analyze import ARRAYS, PAIRS, SUMMARY
+from lsf.core.config import SAMPLERS, GenerateConfig
+from lsf.core.errors import LsfError
+from lsf.core.outputs import exists, join, read_json, zarr_location
+from lsf.sampling import paths as latent_paths
+from lsf.sampling.samplers import fit_gmm, sample, statistics_from_analysis
+from lsf.web.panels import PairPanels, pair_grid, pairs_table
+from lsf.web.position import LatentSpace, position, space_from_analysis
+from lsf.web.sources import ImageSource
+
+MAX_SAMPLES = 64  # images per sampler request
+MAX_STEPS = 32  # frames per path request
+SAMPLE_ROWS = 20000  # store rows behind pairs the analysis did not histogram, and gmm
+
+
+def read_analysis(path: str) -> tuple[dict, dict, dict, dict]:
+    """`(arrays, lazy pair counts, summary, pairs.parquet columns)` of an analysis folder;
+    the `*pair_counts` arrays stay on disk (134 MB each for all pairs of D = 256)."""
+    if not exists(join(path, SUMMARY)) or not exists(join(path, ARRAYS)):
+        raise LsfError(f"no analysis at {path}; run `lsf analyze` first")
+    group = zarr.open_group(zarr_location(join(path, ARRAYS)), mode="r")
+    arrays, lazy = {}, {}
+    for name in group.array_keys():
+        if name.endswith("pair_counts"):
+            lazy[name] = group[name]
+        else:
+            arrays[name] = group[name][...]
+    rows = {}
+    if exists(join(path, PAIRS)):
+        from lsf.data.shards import read_table
+
+        rows = read_table(join(path, PAIRS)).to_pydict()
+    return arrays, lazy, read_json(join(path, SUMMARY)), rows
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 `(H, W, C)` image as a `data:image/png;base64,...` URI."""
+    buffer = io.BytesIO()
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class Explorer:
+    def __init__(
+        self,
+        space: LatentSpace,
+        panels: PairPanels,
+        arrays: dict,
+        summary: dict,
+        images: ImageSource,
+        codec,
+        *,
+        components: int = 8,
+        name: str = "",
+    ):
+        self.space, self.panels, self.images, self.codec = space, panels, images, codec
+        self.summary, self.name = summary, name
+        self.components = min(components, space.dim)
+        self.statistics = statistics_from_analysis(arrays)
+        self.generate_config = GenerateConfig()
+        self._gmm = None
+        self.pair = lru_cache(maxsize=256)(self._pair)
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def samplers(self) -> list[str]:
+        """Every sampler; gmm needs the latent store to be fitted on."""
+        return [s for s in SAMPLERS if s != "gmm" or self.images.z is not None]
+
+    def info(self) -> dict:
+        k = self.components
+        least = self.summary.get("least_elliptic_pairs", {})
+        suggestions = [
+            {"system": system, "i": p["i"], "j": p["j"], "score": p["score"]}
+            for system in ("pca", "original")
+            for p in least.get(system, [])[:5]
+            if p["score"] is not None and np.isfinite(p["score"])
+        ]
+        pca = self.summary.get("pca", {})
+        return {
+            "lsf_version": __version__,
+            "name": self.name,
+            "dim": self.dim,
+            "dof": self.space.dof,
+            "n_latents": self.summary.get("n_samples"),
+            "components": k,
+            "centre": self.space.centre.tolist(),
+            "pca_axes": self.space.pca.components[:k].tolist(),
+            "pca_sigma": self.space.sigma[:k].tolist(),
+            "explained_variance_ratio": self.space.pca.explained_variance_ratio[:k].tolist(),
+            "components_for_90": pca.get("components_for", {}).get("0.9"),
+            "samplers": self.samplers,
+            "ids": self.images.n,
+            "source_images": self.images.manifest is not None,
+            "trim_fact": self.space.trim_fact,
+            "pairs": suggestions,
+            "limits": {"samples": MAX_SAMPLES, "steps": MAX_STEPS},
+        }
+
+    async def _decode_rows(self, latents: np.ndarray) -> list[dict]:
+        images = await self.codec.decode(np.asarray(latents, dtype=np.float32))
+        return [
+            {"image": png_data_uri(image), "position": position(z, self.space)}
+            for z, image in zip(latents, images, strict=True)
+        ]
+
+    async def decode(self, z: np.ndarray) -> dict:
+        (frame,) = await self._decode_rows(z[None])
+        return frame
+
+    async def _gmm_model(self):
+        if self._gmm is None:
+            config = self.generate_config
+            rows = self.images.sample_rows(config.gmm_rows, config.seed)
+            loop = asyncio.get_running_loop()
+            self._gmm = await loop.run_in_executor(
+                None, fit_gmm, rows.astype(np.float64), config.gmm_components, config.seed
+            )
+        return self._gmm
+
+    async def sample(self, sampler: str, n: int, seed: int) -> dict:
+        config = self.generate_config
+        gmm = await self._gmm_model() if sampler == "gmm" else None
+        latents, facts = sample(
+            sampler,
+            self.statistics,
+            n,
+            seed,
+            level=config.level,
+            pca_sigmas=config.pca_sigmas,
+            gmm=gmm,
+        )
+        frames = await self._decode_rows(latents)
+        for frame, z in zip(frames, latents, strict=True):
+            frame["z"] = z.tolist()
+        return {"sampler": sampler, "seed": seed, "info": facts, "frames": frames}
+
+    async def _real(self, image_id: int) -> dict:
+        """The latent of a real image (encoded from its pixels when there are shards, else the
+        store row) and the source image."""
+        loop = asyncio.get_running_loop()
+        source = await loop.run_in_executor(None, self.images.image, image_id)
+        if source is not None:
+            z = (await self.codec.encode(source[None]))[0]
+        else:
+            z = await loop.run_in_executor(None, self.images.stored_latent, image_id)
+        return {"id": image_id, "z": z, "source": source}
+
+    async def project(self, image_id: int) -> dict:
+        real = await self._real(image_id)
+        frame = await self.decode(real["z"].astype(np.float64))
+        return {
+            "id": image_id,
+            "z": real["z"].tolist(),
+            "source": None if real["source"] is None else png_data_uri(real["source"]),
+            **frame,
+        }
+
+    async def path(self, kind: str, steps: int, a: int | None, b: int | None) -> dict:
+        ends = []
+        if kind == "origin_to_centre":
+            points = latent_paths.origin_to_centre(self.space.centre, steps)
+        else:
+            start, end = await asyncio.gather(self._real(a), self._real(b))
+            points = latent_paths.interpolation(start["z"], end["z"], steps)
+            for real in (start, end):
+                ends.append(
+                    {
+                        "id": real["id"],
+                        "source": None if real["source"] is None else png_data_uri(real["source"]),
+                    }
+                )
+        frames = await self._decode_rows(points)
+        for frame, z in zip(frames, points, strict=True):
+            frame["z"] = z.tolist()
+        return {"kind": kind, "frames": frames, "ends": ends}
+
+    def _pair(self, system: str, i: int, j: int) -> dict:
+        return self.panels.panel(system, i, j)
+
+
+def load_explorer(
+    analysis: str,
+    codec,
+    *,
+    latents: str | None = None,
+    shards: str | None = None,
+    image_shape: tuple[int, int, int] | None = None,
+    components: int = 8,
+) -> Explorer:
+    """Read everything the app serves; refuse inputs that do not fit together."""
+    arrays, lazy, summary, rows = read_analysis(analysis)
+    d = len(arrays["mean"])
+    if d != codec.latent_dim:
+        raise LsfError(
+            f"the analysis has latent dim {d} but the model {codec.latent_dim}: "
+            "explore the analysis of this model's latents"
+        )
+    images = ImageSource.open(shards, latents)
+    if images.z is not None and images.z.shape[1] != d:
+        raise LsfError(
+            f"the latent store {latents} has latent dim {images.z.shape[1]}, the analysis {d}"
+        )
+    if image_shape is not None and images.image_shape not in (None, tuple(image_shape)):
+        raise LsfError(
+            f"the shards hold {images.image_shape} images but the model makes {image_shape}"
+        )
+    space = space_from_analysis(arrays, summary)
+    count = int(np.asarray(arrays["count"]).ravel()[0])
+    grids = {
+        "original": pair_grid(arrays, lazy, "", count),
+        "pca": pair_grid(arrays, lazy, "pca_", count),
+    }
+    sample_rows = images.sample_rows(SAMPLE_ROWS) if images.z is not None else None
+    panels = PairPanels(space, arrays["cov"], grids, pairs_table(rows), sample_rows)
+    name = posixpath.basename(str(analysis).rstrip("/")) or str(analysis)
+    return Explorer(space, panels, arrays, summary, images, codec, components=components, name=name)

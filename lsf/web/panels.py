@@ -1,0 +1,170 @@
+"""Pair-panel data for `lsf explore`: what the page draws for two components.
+
+For a pair (i, j) in original or PCA coordinates: the analysis's smoothed density on its
+pair grid (`binned_kde` of the stored 2D histogram, as `lsf analyze` smooths it), the
+density contours enclosing the mass of 1/2/3 sigma of a bivariate normal (`density_levels`,
+traced with contourpy), the 1/2/3-sigma ellipses of the basis covariance
+(`confidence_ellipse`), and the pair's row of pairs.parquet. A pair the analysis did not
+histogram is counted on a row sample of the latent store when one is given.
+The page maps a latent z to the panel as `((z - origin) . axis_x, (z - origin) . axis_y)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lsf.stats.pairs import (
+    SIGMAS,
+    binned_kde,
+    confidence_ellipse,
+    density_levels,
+    expected_coverage,
+)
+from lsf.web.position import LatentSpace
+
+SYSTEMS = ("original", "pca")
+
+
+@dataclass
+class PairGrid:
+    """One coordinate system's pair histograms from analysis.zarr (counts read lazily)."""
+
+    edges: np.ndarray  # [D, B+1] per-component grid
+    index: dict  # (i, j) with i < j -> row of `counts`
+    counts: object  # [P, B, B] uint32, a zarr array (one pair is read at a time)
+    rows: int  # finite rows counted
+
+
+def pair_grid(arrays: dict, lazy: dict, prefix: str, rows: int) -> PairGrid | None:
+    if f"{prefix}pair_edges" not in arrays:
+        return None
+    pairs = np.asarray(arrays[f"{prefix}pairs"]).reshape(-1, 2)
+    index = {(int(i), int(j)): k for k, (i, j) in enumerate(pairs)}
+    return PairGrid(arrays[f"{prefix}pair_edges"], index, lazy[f"{prefix}pair_counts"], rows)
+
+
+def _round(values, digits: int = 5) -> list:
+    """Floats to a few significant digits for compact JSON."""
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[float])(values).tolist()
+
+
+def contour_lines(xc: np.ndarray, yc: np.ndarray, density: np.ndarray, level: float) -> list:
+    """Polylines `[[x, y], ...]` of `density [Bx, By]` (rows along x) at `level`."""
+    import contourpy
+
+    generator = contourpy.contour_generator(xc, yc, density.T)
+    return [_round(line) for line in generator.lines(level) if len(line) > 1]
+
+
+class PairPanels:
+    """Builds the JSON of a pair panel; `panel(system, i, j)`."""
+
+    def __init__(
+        self,
+        space: LatentSpace,
+        full_cov: np.ndarray,
+        grids: dict[str, PairGrid | None],
+        table: dict,
+        sample: np.ndarray | None = None,
+    ):
+        self.space, self.full_cov, self.grids, self.table = space, full_cov, grids, table
+        self.sample = sample  # [n, D] finite store rows, or None
+        self.basis_cov = space.basis_covariance()
+
+    def _frame(self, system: str, i: int, j: int):
+        """`(origin [D], axes [2, D], mean2, basis cov2, full cov2)` of the pair."""
+        d = self.space.dim
+        if system == "original":
+            axes = np.zeros((2, d))
+            axes[0, i] = axes[1, j] = 1.0
+            origin = np.zeros(d)
+            mean2 = self.space.centre[[i, j]]
+            cov2 = self.basis_cov[np.ix_([i, j], [i, j])]
+        else:
+            axes = self.space.pca.components[[i, j]]
+            origin = self.space.centre
+            mean2 = np.zeros(2)
+            cov2 = np.diag(self.space.pca.explained_variance[[i, j]])
+        full2 = axes @ self.full_cov @ axes.T
+        return origin, axes, mean2, cov2, full2
+
+    def _counts(self, system: str, i: int, j: int, origin, axes):
+        """`(counts [B, B], rows, source)` on the grid of (i, j); counts None without data."""
+        grid = self.grids.get(system)
+        if grid is None:
+            return None, 0, "none", None
+        ex, ey = grid.edges[i], grid.edges[j]
+        key = (min(i, j), max(i, j))
+        if key in grid.index:
+            counts = np.asarray(grid.counts[grid.index[key]], dtype=np.float64)
+            return (counts if i < j else counts.T), grid.rows, "analysis", (ex, ey)
+        if self.sample is not None and len(self.sample):
+            xy = (self.sample - origin) @ axes.T
+            counts, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=[ex, ey])
+            return counts, len(self.sample), "latent sample", (ex, ey)
+        return None, 0, "none", (ex, ey)
+
+    def panel(self, system: str, i: int, j: int) -> dict:
+        origin, axes, mean2, cov2, full2 = self._frame(system, i, j)
+        counts, rows, source, edges = self._counts(system, i, j, origin, axes)
+        ellipses = [
+            {"sigma": n, "points": _round(confidence_ellipse(mean2, cov2, n).outline(120))}
+            for n in SIGMAS
+        ]
+        outline3 = np.asarray(ellipses[-1]["points"])
+        lo, hi = outline3.min(axis=0), outline3.max(axis=0)
+        density = contours = None
+        if edges is not None:
+            ex, ey = edges
+            lo = np.minimum(lo, [ex[0], ey[0]])
+            hi = np.maximum(hi, [ex[-1], ey[-1]])
+        if counts is not None and rows > 1 and counts.sum() > 0 and np.linalg.det(full2) > 0:
+            widths = (ex[1] - ex[0], ey[1] - ey[0])
+            smooth = binned_kde(counts, widths, full2, rows)
+            peak = smooth.max()
+            masses = [expected_coverage(n) for n in SIGMAS]
+            levels = density_levels(smooth, masses)
+            xc, yc = 0.5 * (ex[1:] + ex[:-1]), 0.5 * (ey[1:] + ey[:-1])
+            density = {
+                "x_edges": _round(ex),
+                "y_edges": _round(ey),
+                "values": _round(smooth / peak if peak > 0 else smooth, 3),  # [Bx][By]
+            }
+            contours = [
+                {"sigma": n, "mass": mass, "lines": contour_lines(xc, yc, smooth, level)}
+                for n, mass, level in zip(SIGMAS, masses, levels, strict=True)
+            ]
+        hi = np.where(hi - lo > 0, hi, lo + 1.0)  # a dead component: a unit-wide panel
+        pad = 0.04 * (hi - lo)
+        names = [f"z{i}", f"z{j}"] if system == "original" else [f"pc{i}", f"pc{j}"]
+        return {
+            "system": system,
+            "i": i,
+            "j": j,
+            "names": names,
+            "origin": _round(origin, 9) if system == "pca" else None,
+            "axes": _round(axes, 9),
+            "centre": _round(mean2),
+            "extent": _round(np.concatenate([lo - pad, hi + pad])),  # x0, y0, x1, y1
+            "ellipses": ellipses,
+            "density": density,
+            "contours": contours,
+            "density_source": source,
+            "density_rows": rows,
+            "stats": self.table.get((system, min(i, j), max(i, j))),
+        }
+
+
+def pairs_table(rows: dict) -> dict:
+    """pairs.parquet columns -> {(coordinates, i, j): {correlation, coverage, score}}."""
+    table = {}
+    keys = ("correlation", "coverage_1sigma", "coverage_2sigma", "coverage_3sigma", "score")
+    for k in range(len(rows.get("i", []))):
+        entry = {}
+        for key in keys:
+            value = rows[key][k]
+            entry[key] = None if value is None or not np.isfinite(value) else float(value)
+        table[(rows["coordinates"][k], int(rows["i"][k]), int(rows["j"][k]))] = entry
+    return table
