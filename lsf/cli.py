@@ -44,6 +44,19 @@ EXAMPLES = {
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
+    "compare": """examples:
+  lsf compare --config synthetic-bn --workdir work-bn   # built-in sweep: batch norm x 3 seeds
+  lsf compare --config sweep.yaml --workdir /shared/lsf-sweep --address auto
+sweep file:
+  base: synthetic                 # pipeline config: built-in name or YAML path
+  pipeline: {train: {epochs: 4}}  # optional settings for every variant
+  axes:                           # every combination is one variant
+    model.batch_norm: [false, true]
+    model.activation: [leaky_relu, selu]
+    train.seed: [0, 1, 2]         # seeds give the mean +- std on the page
+  trials: {cpus: 0.25, max_concurrent: 2, max_failures: 1, report: false}
+outputs: WORKDIR/shards, WORKDIR/variants/<name>/, WORKDIR/compare/index.html,
+compare.json, compare.parquet. Exit code 1 when a variant failed.""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml""",
@@ -265,6 +278,29 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from lsf.compare import compare, load_sweep
+
+    if not args.config:
+        raise LsfError("--config SWEEP is required (a sweep file or a built-in sweep name)")
+    summary = compare(
+        load_sweep(args.config),
+        args.workdir,
+        config_name=args.config,
+        address=args.address,
+        progress=not args.quiet,
+    )
+    print(summary)
+    if summary.failed:
+        print(
+            f"lsf compare: {len(summary.failed)} of {summary.variants} variants failed (see the "
+            "page); rerun the same command to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lsf",
@@ -345,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")
+
+    p = _verb(sub, "compare", "model variants as one Ray Tune sweep, side by side", cmd_compare)
+    p.add_argument("--workdir", required=True, help="folder for shards, variants and the page")
     return parser
 
 

@@ -31,10 +31,11 @@ class StagePaths:
     report: str
 
     @classmethod
-    def under(cls, workdir: str) -> StagePaths:
+    def under(cls, workdir: str, shards: str | None = None) -> StagePaths:
+        """The stage outputs under `workdir`; `shards` elsewhere when given (shared)."""
         root = str(workdir).rstrip("/")
         return cls(
-            shards=f"{root}/shards",
+            shards=shards or f"{root}/shards",
             run=f"{root}/run",
             model=f"{root}/run/model.pt",
             latents=f"{root}/latents.zarr",
@@ -42,6 +43,19 @@ class StagePaths:
             samples=f"{root}/samples",
             report=f"{root}/report",
         )
+
+
+def stage_complete(paths: StagePaths, stage: str) -> bool:
+    """Whether `stage`'s completion marker exists (what `lsf run` skips on)."""
+    markers = {
+        "prepare": lambda: exists(join(paths.shards, "manifest.json")),
+        "train": lambda: exists(join(paths.run, "model.json")),
+        "encode": lambda: is_complete(paths.latents),
+        "analyze": lambda: exists(join(paths.analysis, "summary.json")),
+        "generate": lambda: exists(join(paths.samples, "metrics.json")),
+        "report": lambda: exists(join(paths.report, "index.html")),
+    }
+    return markers[stage]()
 
 
 @dataclass
@@ -58,21 +72,25 @@ def run_pipeline(
     address: str | None = None,
     progress: bool = True,
     log=print,
+    shards: str | None = None,
+    report: bool = True,
 ) -> PipelineResult:
     """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
-    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works."""
+    returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works.
+    `shards`: a shard folder outside `workdir` (shared by several runs); `report=False`
+    leaves out the report stage."""
     if config.model.image_size != config.prepare.size:
         raise LsfError(
             f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
             f"({config.prepare.size})"
         )
-    paths = StagePaths.under(workdir)
+    paths = StagePaths.under(workdir, shards)
     makedirs(workdir)
     with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
-        return _run_stages(config, paths, address, progress, log)
+        return _run_stages(config, paths, address, progress, log, report)
 
 
-def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, log):
+def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, log, with_report):
     from lsf.data.prepare import prepare
     from lsf.encode import encode
     from lsf.generate.run import generate
@@ -94,17 +112,17 @@ def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, lo
 
     stage(
         "prepare",
-        exists(join(paths.shards, "manifest.json")),
+        stage_complete(paths, "prepare"),
         lambda: prepare(config.prepare, paths.shards, address=address, progress=progress),
     )
     stage(
         "train",
-        exists(join(paths.run, "model.json")),
+        stage_complete(paths, "train"),
         lambda: train(config.model, config.train, paths.shards, paths.run, address=address),
     )
     stage(
         "encode",
-        is_complete(paths.latents),
+        stage_complete(paths, "encode"),
         lambda: encode(
             config.encode,
             paths.shards,
@@ -116,17 +134,18 @@ def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, lo
     )
     stage(
         "analyze",
-        exists(join(paths.analysis, "summary.json")),
+        stage_complete(paths, "analyze"),
         lambda: analyze(config.analyze, paths.latents, paths.analysis, address=address, log=log),
     )
     stage(
         "generate",
-        exists(join(paths.samples, "metrics.json")),
+        stage_complete(paths, "generate"),
         lambda: generate(config.generate, paths.model, paths.analysis, paths.samples, log=log),
     )
-    stage(
-        "report",
-        exists(join(paths.report, "index.html")),
-        lambda: report(config.report, paths.analysis, paths.report, samples=paths.samples),
-    )
+    if with_report:
+        stage(
+            "report",
+            stage_complete(paths, "report"),
+            lambda: report(config.report, paths.analysis, paths.report, samples=paths.samples),
+        )
     return result
