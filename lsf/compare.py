@@ -26,13 +26,14 @@ from lsf.config import BUILTIN_CONFIGS, as_dict, builtin_config_names, load_conf
 from lsf.errors import LsfError, from_worker
 from lsf.locks import output_lock
 from lsf.outputs import exists, is_local, join, local_path, makedirs, read_json, write_json_atomic
-from lsf.pipeline import StagePaths, stage_complete
+from lsf.pipeline import RUN_LOCK, StagePaths, stage_complete
 from lsf.sweep.variants import Sweep, Variant, sweep_from_mapping
 
 COMPARE_LOCK = ".lsf-compare"  # WORKDIR/.lsf-compare.lock while a comparison runs
 VARIANT_RECORD = "variant.json"  # the settings a variant folder was made with
 TRIALS_RECORD = "trials.json"  # one entry per trial started on the variant (pid, compare run)
 STAGES = ("train", "encode", "analyze", "generate")
+RESTART_WAIT_S = 120.0  # how long a restarted trial waits for its predecessor's pipeline
 
 
 @dataclass
@@ -184,7 +185,10 @@ def variant_trial(trial_config: dict, plan: dict) -> None:
 
     name = trial_config["variant"]
     started = time.perf_counter()
-    record_trial_start(plan["folders"][name], plan["run"])
+    folder = plan["folders"][name]
+    record_trial_start(folder, plan["run"])
+    if trial_starts(folder, plan["run"]) > 1:
+        wait_for_lock(join(folder, RUN_LOCK), RESTART_WAIT_S)
     task = ray.remote(_run_variant_pipeline).options(
         num_cpus=0,
         max_retries=0,
@@ -217,6 +221,20 @@ def record_trial_start(folder: str, run: str) -> None:
     entries = read_json(record) if exists(record) else []
     entry = {"run": run, "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
     write_json_atomic(record, [*entries, entry])
+
+
+def wait_for_lock(url: str, timeout: float) -> None:
+    """Wait until no one holds the lock of `url`. A restarted trial waits for the pipeline
+    of the trial it replaces: Ray ends that orphaned task a moment after its trial died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with output_lock(url):
+                return
+        except LsfError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def trial_starts(folder: str, run: str) -> int:
