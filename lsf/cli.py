@@ -383,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="folder for every stage's output")
 
     p = _verb(sub, "compare", "model variants as one Ray Tune sweep, side by side", cmd_compare)
+    for action in p._actions:
+        if action.dest == "config":
+            action.help = "sweep YAML or built-in sweep name (synthetic-bn, celeba-bn)"
     p.add_argument("--workdir", required=True, help="folder for shards, variants and the page")
     return parser
 

@@ -371,7 +371,6 @@ def compare(
     with output_lock(join(workdir, COMPARE_LOCK), what=f"work folder {workdir}"):
         for variant in sweep.variants:
             check_variant_record(workdir, variant)
-        init_ray(address)
         _prepare_shards(sweep, workdir, address, progress, log)
         pending = []
         for v in sweep.variants:
@@ -382,6 +381,7 @@ def compare(
                 pending.append(v)
         errors = {}
         if pending:
+            init_ray(address)
             outcomes = run_trials(sweep, pending, workdir, address, run, log)
             summary.ran = [v.name for v in pending]
             errors = {name: error for name, error in outcomes.items() if error is not None}
