@@ -14,8 +14,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from lsf.config import SOURCES, load_config, with_overrides
-from lsf.errors import LsfError
+from lsf.core.config import SOURCES, load_config, with_overrides
+from lsf.core.errors import LsfError
 
 EXAMPLES = {
     "prepare": """examples:
@@ -104,7 +104,7 @@ def _prepare_config(args):
 
 
 def cmd_prepare(args) -> int:
-    from lsf.data.prepare import prepare
+    from lsf.prepare import prepare
 
     summary = prepare(
         _prepare_config(args),
@@ -185,7 +185,7 @@ def _float_list(text: str) -> list[float]:
 
 
 def cmd_analyze(args) -> int:
-    from lsf.stats.results import analyze
+    from lsf.analyze import analyze
 
     config = load_config(args.config)
     analyze_config = with_overrides(
@@ -221,7 +221,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def cmd_generate(args) -> int:
-    from lsf.generate.run import generate
+    from lsf.generate import generate
 
     config = load_config(args.config)
     samplers = [s.strip() for s in args.sampler.split(",")] if args.sampler else None
@@ -269,7 +269,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lsf.pipeline import run_pipeline
+    from lsf.run import run_pipeline
 
     config = load_config(args.config or "synthetic")
     result = run_pipeline(config, args.workdir, address=args.address, progress=not args.quiet)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import yaml
 
-from lsf.config import BUILTIN_CONFIGS, as_dict, builtin_config_names, load_config
-from lsf.errors import LsfError, from_worker
-from lsf.locks import output_lock
-from lsf.outputs import exists, is_local, join, local_path, makedirs, read_json, write_json_atomic
-from lsf.pipeline import RUN_LOCK, StagePaths, stage_complete
+from lsf.core.config import BUILTIN_CONFIGS, as_dict, builtin_config_names, load_config
+from lsf.core.errors import LsfError, from_worker
+from lsf.core.locks import output_lock
+from lsf.core.outputs import exists, is_local, join, local_path, makedirs, read_json, write_json_atomic
+from lsf.run import RUN_LOCK, StagePaths, stage_complete
 from lsf.sweep.variants import Sweep, Variant, sweep_from_mapping
 
 COMPARE_LOCK = ".lsf-compare"  # WORKDIR/.lsf-compare.lock while a comparison runs
@@ -153,8 +153,8 @@ def check_variant_record(workdir: str, variant: Variant) -> None:
 
 def _run_variant_pipeline(name: str, settings: dict, folder: str, shards: str, address, report):
     """The variant's pipeline (a Ray task next to its trial; see `variant_trial`)."""
-    from lsf.config import config_from_mapping
-    from lsf.pipeline import run_pipeline
+    from lsf.core.config import config_from_mapping
+    from lsf.run import run_pipeline
 
     def log(line: str) -> None:
         print(f"[{name}] {line}", flush=True)
@@ -316,7 +316,7 @@ def run_trials(sweep: Sweep, variants: list[Variant], workdir: str, address, run
 
 
 def _prepare_shards(sweep: Sweep, workdir: str, address, progress: bool, log) -> None:
-    from lsf.data.prepare import prepare
+    from lsf.prepare import prepare
 
     shards = shards_of(workdir)
     if stage_complete(StagePaths.under(workdir, shards), "prepare"):
@@ -358,7 +358,7 @@ def compare(
     log=print,
 ) -> CompareSummary:
     """Run every unfinished variant of `sweep` under `workdir` and write WORKDIR/compare/."""
-    from lsf.runtime import init_ray
+    from lsf.core.runtime import init_ray
     from lsf.sweep.page import write_comparison
     from lsf.sweep.table import measure_columns, seed_groups
 

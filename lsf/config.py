@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from lsf.errors import LsfError
+from lsf.core.errors import LsfError
 
 SOURCES = ("synthetic", "celeba", "folder")
 

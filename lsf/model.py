@@ -3,7 +3,7 @@
 Encoder: `len(widths)` blocks of Conv2d(stride 2) + activation (+ optional BatchNorm), then
 a linear layer to `latent_dim`. Decoder: linear layer back to the smallest feature map,
 ConvTranspose2d blocks mirroring the encoder, sigmoid output in [0, 1].
-`python -m lsf.model` prints the default model and its parameter count.
+`python -m lsf.nn.model` prints the default model and its parameter count.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lsf.config import ModelConfig, validate
-from lsf.errors import LsfError
+from lsf.core.config import ModelConfig, validate
+from lsf.core.errors import LsfError
 
 __all__ = ["Autoencoder", "Decoder", "Encoder", "ModelConfig", "load_model", "save_model"]
 
@@ -134,7 +134,7 @@ def save_model(model: Autoencoder, folder: str | Path, summary: dict) -> None:
     """`folder/model.pt` (plain state_dict) and `folder/model.json` (config + summary)."""
     from dataclasses import asdict
 
-    from lsf.outputs import write_json_atomic
+    from lsf.core.outputs import write_json_atomic
 
     folder = Path(folder)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

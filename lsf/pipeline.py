@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lsf.config import PipelineConfig
-from lsf.errors import LsfError
-from lsf.locks import output_lock
-from lsf.outputs import exists, join, makedirs
-from lsf.store import is_complete
+from lsf.core.config import PipelineConfig
+from lsf.core.errors import LsfError
+from lsf.core.locks import output_lock
+from lsf.core.outputs import exists, join, makedirs
+from lsf.core.store import is_complete
 
 RUN_LOCK = ".lsf-run"  # WORKDIR/.lsf-run.lock while `lsf run` works in WORKDIR
 
@@ -91,11 +91,11 @@ def run_pipeline(
 
 
 def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress, log, with_report):
-    from lsf.data.prepare import prepare
+    from lsf.prepare import prepare
     from lsf.encode import encode
-    from lsf.generate.run import generate
+    from lsf.generate import generate
     from lsf.report import report
-    from lsf.stats.results import analyze
+    from lsf.analyze import analyze
     from lsf.train import train
 
     result = PipelineResult(paths)

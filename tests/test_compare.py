@@ -16,9 +16,9 @@ import zarr
 
 from lsf.cli import main
 from lsf.compare import TRIALS_RECORD, compare, load_sweep
-from lsf.config import ModelConfig, as_dict, load_config
-from lsf.errors import LsfError
-from lsf.model import Autoencoder
+from lsf.core.config import ModelConfig, as_dict, load_config
+from lsf.core.errors import LsfError
+from lsf.nn.model import Autoencoder
 from lsf.stats.core_alignment import core_alignment_angle, principal_axis_angle
 from lsf.sweep.table import ALIGNMENT_COMPONENTS, seed_groups
 from lsf.sweep.variants import expand_variants, sweep_from_mapping

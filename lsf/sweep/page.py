@@ -19,7 +19,7 @@ from PIL import Image
 
 from lsf import __version__
 from lsf.data.shards import write_table
-from lsf.outputs import local_copy, staged_output_dir, write_json_atomic
+from lsf.core.outputs import local_copy, staged_output_dir, write_json_atomic
 from lsf.plots.comparison import (
     explained_variance_curves,
     image_grids,

@@ -16,10 +16,10 @@ import numpy as np
 import zarr
 
 from lsf.data.shards import read_table
-from lsf.outputs import exists, join, read_json, zarr_location
-from lsf.pipeline import StagePaths
+from lsf.core.outputs import exists, join, read_json, zarr_location
+from lsf.run import StagePaths
 from lsf.stats.core_alignment import pca_core_alignment_angles
-from lsf.stats.results import ARRAYS, PAIRS, SUMMARY
+from lsf.analyze import ARRAYS, PAIRS, SUMMARY
 
 ALIGNMENT_COMPONENTS = 10  # core alignment over the PCA pairs among the first 10 components
 

@@ -17,8 +17,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from lsf.config import PipelineConfig, _opt, as_dict, config_from_mapping, validate
-from lsf.errors import LsfError
+from lsf.core.config import PipelineConfig, _opt, as_dict, config_from_mapping, validate
+from lsf.core.errors import LsfError
 
 SEED_AXIS = "train.seed"
 KEYS = ("base", "pipeline", "axes", "trials")
