@@ -51,6 +51,19 @@ EXAMPLES = {
               --shards work/shards --components 12 --port 8080
   lsf explore --serve --address auto --model /shared/run/model.pt --analysis /shared/analysis \\
               --replicas 4     # Ray Serve on the cluster; reach port 8000 by port-forward""",
+    "compare": """examples:
+  lsf compare --config synthetic-bn --workdir work-bn   # built-in sweep: batch norm x 3 seeds
+  lsf compare --config sweep.yaml --workdir /shared/lsf-sweep --address auto
+sweep file:
+  base: synthetic                 # pipeline config: built-in name or YAML path
+  pipeline: {train: {epochs: 4}}  # optional settings for every variant
+  axes:                           # every combination is one variant
+    model.batch_norm: [false, true]
+    model.activation: [leaky_relu, selu]
+    train.seed: [0, 1, 2]         # seeds give the mean +- std on the page
+  trials: {cpus: 0.25, max_concurrent: 2, max_failures: 1, report: false}
+outputs: WORKDIR/shards, WORKDIR/variants/<name>/, WORKDIR/compare/index.html,
+compare.json, compare.parquet. Exit code 1 when a variant failed.""",
     "run": """examples:
   lsf run --workdir work                       # built-in synthetic faces (config `synthetic`)
   lsf run --config celeba --workdir /data/lsf  # or --config path/to/your.yaml
@@ -273,6 +286,29 @@ def cmd_explore(args) -> int:
     )
 
 
+def cmd_compare(args) -> int:
+    from lsf.compare import compare, load_sweep
+
+    if not args.config:
+        raise LsfError("--config SWEEP is required (a sweep file or a built-in sweep name)")
+    summary = compare(
+        load_sweep(args.config),
+        args.workdir,
+        config_name=args.config,
+        address=args.address,
+        progress=_progress(args),
+    )
+    print(summary)
+    if summary.failed:
+        print(
+            f"lsf compare: {len(summary.failed)} of {summary.variants} variants failed (see the "
+            "page); rerun the same command to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lsf",
@@ -348,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: all)")
     p.add_argument("--serve", action="store_true", help="deploy on Ray Serve at --address")
     p.add_argument("--replicas", type=int, help="--serve: decoder replicas (default 1)")
+
+    p = _verb(sub, "compare", "model variants as one Ray Tune sweep, side by side", cmd_compare)
+    for action in p._actions:
+        if action.dest == "config":
+            action.help = "sweep YAML or built-in sweep name (synthetic-bn, celeba-bn)"
+    p.add_argument("--workdir", required=True, help="folder for shards, variants and the page")
 
     p = _verb(sub, "run", "every stage in order; skips stages already complete", cmd_run)
     p.add_argument("--workdir", required=True, help="folder for every stage's output")

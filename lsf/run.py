@@ -33,10 +33,11 @@ class StagePaths:
     report: str
 
     @classmethod
-    def under(cls, workdir: str) -> StagePaths:
+    def under(cls, workdir: str, shards: str | None = None) -> StagePaths:
+        """The stage outputs under `workdir`; `shards` elsewhere when given (shared)."""
         root = str(workdir).rstrip("/")
         return cls(
-            shards=f"{root}/shards",
+            shards=shards or f"{root}/shards",
             run=f"{root}/run",
             model=f"{root}/run/model.pt",
             latents=f"{root}/latents.zarr",
@@ -73,20 +74,41 @@ def run_pipeline(
     address: str | None = None,
     progress: Progress = TERMINAL,
     force: bool = False,
+    shards: str | None = None,
+    report: bool = True,
 ) -> PipelineResult:
     """Run every stage (prepare, train, encode, analyze, generate, report) under `workdir`;
     returns what ran and what was skipped. Holds WORKDIR/.lsf-run.lock while it works.
     A preflight first refuses a run whose stages will not fit the work folder's disk or
-    this machine's memory (unless `force`)."""
+    this machine's memory (unless `force`). `shards`: a shard folder outside `workdir`
+    (shared by several runs, `lsf compare`); `report=False` leaves out the report stage."""
     if config.model.image_size != config.prepare.size:
         raise LsfError(
             f"config: model.image_size ({config.model.image_size}) must equal prepare.size "
             f"({config.prepare.size})"
         )
-    paths = StagePaths.under(workdir)
+    paths = StagePaths.under(workdir, shards)
     makedirs(workdir)
     with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
-        return _run_stages(config, paths, address, progress, force)
+        return _run_stages(config, paths, str(workdir), address, progress, force, report)
+
+
+STAGE_OUTPUTS = {
+    "prepare": "shards",
+    "train": "run",
+    "encode": "latents",
+    "analyze": "analysis",
+    "generate": "samples",
+    "report": "report",
+}
+
+
+def stage_complete(paths: StagePaths, stage: str) -> bool:
+    """Whether `stage`'s output under `paths` is complete (what `lsf run` skips on)."""
+    import importlib
+
+    module = importlib.import_module(f"lsf.{stage}")
+    return module.is_complete(getattr(paths, STAGE_OUTPUTS[stage]))
 
 
 def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress) -> list:
@@ -184,10 +206,11 @@ def _preflight(config, stages, workdir: str, force: bool, local: bool, progress)
     return estimates
 
 
-def _run_stages(config: PipelineConfig, paths: StagePaths, address, progress: Progress, force):
+def _run_stages(config, paths: StagePaths, workdir: str, address, progress, force, report):
     result = PipelineResult(paths)
     stages = _stages(config, paths, address, progress)
-    workdir = paths.shards.rsplit("/", 1)[0]
+    if not report:
+        stages = [stage for stage in stages if stage[0] != "report"]
     local = address is None
     estimates = _preflight(config, stages, workdir, force, local, progress)
     for name, module, output, action in stages:

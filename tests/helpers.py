@@ -3,6 +3,8 @@ stores written by the store contract, and output filters. Fixtures live in conft
 
 import json
 import re
+import threading
+import time
 
 import numpy as np
 
@@ -88,3 +90,34 @@ def ray_internal_lines(output: str) -> list[str]:
         for line in output.splitlines()
         if any(marker in line for marker in RAY_INTERNALS) or ANSI.search(line)
     ]
+
+
+class Background(threading.Thread):
+    """Runs `fn` in a thread and keeps its result or exception."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.result, self.error = fn, None, None
+
+    def run(self):
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # re-raised in the test thread
+            self.error = exc
+
+    def outcome(self, timeout: float):
+        self.join(timeout)
+        assert not self.is_alive(), "the run did not finish after the fault"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

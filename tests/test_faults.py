@@ -3,7 +3,6 @@ are killed (SIGKILL) mid-run; each run completes and its outputs equal an undist
 
 import os
 import signal
-import threading
 import time
 
 import numpy as np
@@ -22,33 +21,14 @@ from lsf.train import train
 from tests.helpers import (
     LONG_ENCODE,
     TINY_MODEL,
+    Background,
     checkpoint_registered,
     correlated_latents,
+    wait_for,
     write_latent_store,
 )
 
 pytestmark = pytest.mark.timeout(400)
-
-
-class Background(threading.Thread):
-    """Runs `fn` in a thread and keeps its result or exception."""
-
-    def __init__(self, fn):
-        super().__init__(daemon=True)
-        self.fn, self.result, self.error = fn, None, None
-
-    def run(self):
-        try:
-            self.result = self.fn()
-        except BaseException as exc:  # re-raised in the test thread
-            self.error = exc
-
-    def outcome(self, timeout: float):
-        self.join(timeout)
-        assert not self.is_alive(), "the run did not finish after the fault"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def _alive_pids(class_fragment: str) -> list[int]:
@@ -58,16 +38,6 @@ def _alive_pids(class_fragment: str) -> list[int]:
         filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False
     )
     return [a.pid for a in actors if class_fragment in (a.class_name or "") and a.pid]
-
-
-def _wait_for(condition, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_killed_encoder_actor_is_replaced_and_the_store_is_identical(
@@ -82,8 +52,8 @@ def test_killed_encoder_actor_is_replaced_and_the_store_is_identical(
         lambda: encode(config, long_shards, str(run / "model.pt"), str(out), progress=QUIET)
     )
     job.start()
-    pid = _wait_for(lambda: (_alive_pids("LatentEncoder") or [None])[0], 120, "an encoder actor")
-    _wait_for(
+    pid = wait_for(lambda: (_alive_pids("LatentEncoder") or [None])[0], 120, "an encoder actor")
+    wait_for(
         lambda: (out / "id" / "c").is_dir() and any((out / "id" / "c").iterdir()), 60, "a chunk"
     )
     assert job.is_alive(), "encode finished before the fault; make the data set longer"
@@ -106,7 +76,7 @@ def test_killed_train_worker_is_restarted_from_its_checkpoint(tmp_path, long_sha
     out = tmp_path / "run"
     job = Background(lambda: train(ModelConfig(**TINY_MODEL), config, long_shards, str(out)))
     job.start()
-    _wait_for(lambda: checkpoint_registered(out), 240, "the first recorded checkpoint")
+    wait_for(lambda: checkpoint_registered(out), 240, "the first recorded checkpoint")
     pids = _alive_pids("RayTrainWorker")
     assert pids and job.is_alive()
     os.kill(pids[0], signal.SIGKILL)

@@ -54,7 +54,7 @@ class ModelConfig:
     widths: list[int] = _opt([32, 64, 128, 256], help="channels of each strided conv block")
     kernel: int = _opt(4, min=2, max=7)
     latent_dim: int = _opt(256, min=2)
-    activation: str = _opt("leaky_relu", choices=("leaky_relu", "relu", "elu"))
+    activation: str = _opt("leaky_relu", choices=("leaky_relu", "relu", "elu", "selu"))
     batch_norm: bool = _opt(False)
 
 
@@ -270,6 +270,8 @@ def config_from_mapping(data) -> PipelineConfig:
         data = {}
     if not isinstance(data, dict):
         raise LsfError("config: the top level must be a mapping of sections")
+    if "axes" in data:
+        raise LsfError("config: this is a sweep file (it has `axes`); run it with `lsf compare`")
     hints = typing.get_type_hints(PipelineConfig)
     sections = {f.name for f in dataclasses.fields(PipelineConfig)}
     unknown = sorted(repr(k) for k in set(data) - sections)

@@ -26,6 +26,7 @@ ACTIVATIONS = {
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
     "relu": nn.ReLU,
     "elu": nn.ELU,
+    "selu": nn.SELU,
 }
 
 
