@@ -412,16 +412,19 @@ def _raise_interrupted(signum, frame):
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
-# The output each verb creates; `run` and `train` write into a folder that may exist.
-OUTPUTS = {"run": "workdir"}
-FOLDER_OUTPUTS = ("run", "train")
+# The output each verb creates (`explore` creates none); `run`, `compare` and `train` write
+# into a folder that may exist.
+OUTPUTS = {"run": "workdir", "compare": "workdir", "explore": None}
+FOLDER_OUTPUTS = ("run", "compare", "train")
 
 
 def _check_output_target(args) -> None:
     """Refuse an output path that cannot be created before any work (or Ray) starts."""
     from lsf.core.preflight import check_target
 
-    check_target(getattr(args, OUTPUTS.get(args.verb, "out")), folder=args.verb in FOLDER_OUTPUTS)
+    output = OUTPUTS.get(args.verb, "out")
+    if output is not None:
+        check_target(getattr(args, output), folder=args.verb in FOLDER_OUTPUTS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def train_tiny_model(images: np.ndarray, out: Path, epochs: int = 6, seed: int =
 
     from lsf.core.config import ModelConfig
     from lsf.nn.model import Autoencoder, images_to_tensor, save_model
-    from lsf.train import reconstruction_loss, train_epoch
+    from lsf.nn.training import reconstruction_loss, train_epoch
 
     torch.manual_seed(seed)
     model = Autoencoder(ModelConfig(**MODEL))
@@ -95,6 +95,7 @@ def explore_inputs(base: Path) -> dict:
         return _BUILT[str(base)]
     from lsf.analyze import analyze
     from lsf.core.config import AnalyzeConfig
+    from lsf.core.progress import QUIET
     from lsf.data.synthetic import synthetic_faces
     from lsf.nn.model import load_model
     from lsf.sampling.decode import encode_images
@@ -107,7 +108,7 @@ def explore_inputs(base: Path) -> dict:
     latents = write_store(base / "latents.zarr", z, shards)
     analysis = str(base / "analysis")
     config = AnalyzeConfig(bins=24, pair_bins=16)
-    analyze(config, latents, analysis, log=lambda *_: None)
+    analyze(config, latents, analysis, progress=QUIET)
     built = {"model": model_path, "shards": shards, "latents": latents, "analysis": analysis}
     _BUILT[str(base)] = built
     return built

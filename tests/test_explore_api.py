@@ -18,6 +18,7 @@ from lsf.analyze import analyze, load_analysis
 from lsf.cli import main
 from lsf.core.config import SAMPLERS, AnalyzeConfig
 from lsf.core.errors import LsfError
+from lsf.core.progress import QUIET
 from lsf.data.shards import read_images
 from lsf.explore import host_warning, listening_socket, url_of
 from lsf.nn.model import load_model
@@ -45,7 +46,7 @@ def generated_space(tmp_path_factory):
     x = latent_like(3000, seed=4)
     store = write_latent_store(tmp / "l.zarr", x, 1000)
     config = AnalyzeConfig(bins=32, pairs="0,1", pca_pairs="0,1", pair_bins=8)
-    analyze(config, store, str(tmp / "a"), log=lambda *_: None)
+    analyze(config, store, str(tmp / "a"), progress=QUIET)
     arrays, summary = load_analysis(str(tmp / "a"))
     mu, fwhm = arrays["fit_mu"], arrays["fit_fwhm"]
     radius = np.max(np.abs(x.astype(np.float64) - mu) / fwhm, axis=1)
@@ -325,7 +326,7 @@ def test_basis_covariance_is_the_covariance_of_the_trimmed_rows(inputs, explorer
 def test_a_pair_the_analysis_did_not_histogram_is_counted_on_store_rows(inputs, model, tmp_path):
     analysis = str(tmp_path / "few-pairs")
     config = AnalyzeConfig(bins=24, pair_bins=16, pairs="0,1", pca_pairs="0,1")
-    analyze(config, inputs["latents"], analysis, log=lambda *_: None)
+    analyze(config, inputs["latents"], analysis, progress=QUIET)
     with_store = load_explorer(analysis, LocalCodec(model), latents=inputs["latents"])
     panel = with_store.pair("original", 2, 7)
     assert panel["density_source"] == "latent sample" and panel["density_rows"] == 400
@@ -429,7 +430,7 @@ def test_explore_refuses_bad_inputs_in_one_line(inputs, tmp_path, capsys):
 def test_explore_refuses_an_analysis_of_another_latent_dim(inputs, tmp_path, capsys):
     store = write_latent_store(tmp_path / "l.zarr", latent_like(600)[:, :10], 600)
     analysis = str(tmp_path / "a")
-    analyze(AnalyzeConfig(pairs="0,1", pca_pairs="0,1"), store, analysis, log=lambda *_: None)
+    analyze(AnalyzeConfig(pairs="0,1", pca_pairs="0,1"), store, analysis, progress=QUIET)
     argv = ["explore", "--model", inputs["model"], "--analysis", analysis]
     assert main(argv) == 2
     assert "the analysis has latent dim 10 but the model 12" in capsys.readouterr().err

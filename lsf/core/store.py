@@ -17,7 +17,7 @@ import zarr
 
 from lsf import __version__
 from lsf.core.errors import LsfError
-from lsf.core.outputs import zarr_location
+from lsf.core.outputs import atomic_output_dir, zarr_location
 
 Z, ID = "z", "id"
 
@@ -35,7 +35,15 @@ def chunk_rows(index: int, n_samples: int, rows_per_chunk: int) -> tuple[int, in
 def create_store(
     url: str, n_samples: int, latent_dim: int, rows_per_chunk: int, *, model: dict, source: dict
 ) -> zarr.Group:
-    """A new, empty (incomplete) latent store at `url`; an existing one is replaced."""
+    """A new, empty (incomplete) latent store at `url`; an existing one is replaced. It is
+    built under a temporary name and renamed, so a process killed meanwhile leaves no store
+    without its attributes behind."""
+    with atomic_output_dir(url, overwrite=True) as tmp:
+        _build_empty_store(tmp, n_samples, latent_dim, rows_per_chunk, model, source)
+    return zarr.open_group(zarr_location(url), mode="r+", zarr_format=3)
+
+
+def _build_empty_store(url, n_samples, latent_dim, rows_per_chunk, model, source) -> None:
     group = zarr.open_group(zarr_location(url), mode="w", zarr_format=3)
     group.create_array(
         Z,
@@ -64,7 +72,6 @@ def create_store(
             "complete": False,
         }
     )
-    return group
 
 
 def _open_group(url: str, mode: str = "r") -> zarr.Group:
