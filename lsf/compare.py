@@ -22,7 +22,13 @@ from pathlib import Path
 
 import yaml
 
-from lsf.core.config import BUILTIN_CONFIGS, as_dict, builtin_config_names, load_config
+from lsf.core.config import (
+    BUILTIN_CONFIGS,
+    as_dict,
+    builtin_config_names,
+    load_config,
+    read_yaml,
+)
 from lsf.core.errors import LsfError, from_worker
 from lsf.core.locks import output_lock
 from lsf.core.outputs import (
@@ -80,20 +86,7 @@ def builtin_sweep_names() -> list[str]:
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file (a path, or a built-in name such as `synthetic-bn`).
     Its `base` is a built-in pipeline config name or a YAML path relative to the file."""
-    if str(path) in builtin_config_names():
-        path = BUILTIN_CONFIGS / f"{path}.yaml"
-    path = Path(path)
-    if not path.is_file():
-        known = ", ".join(builtin_sweep_names())
-        raise LsfError(f"sweep file not found: {path} (built-in sweeps: {known})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LsfError(f"sweep: cannot read {path} as UTF-8 text ({exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise LsfError(f"sweep: {path} is not valid YAML{where}") from None
+    path, data = read_yaml(path, "sweep", builtin_sweep_names())
     if not isinstance(data, dict) or "axes" not in data:
         raise LsfError(
             f"sweep: {path} has no `axes`; a pipeline config runs with `lsf run --config`"

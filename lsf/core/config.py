@@ -291,27 +291,32 @@ def builtin_config_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml"))
 
 
+def read_yaml(path: str | Path, what: str, known: list[str]) -> tuple[Path, object]:
+    """`(path, parsed YAML)` of a file or a built-in name; errors are one line naming `what`
+    (config, sweep) and the built-in names `known`."""
+    if str(path) in builtin_config_names():
+        path = BUILTIN_CONFIGS / f"{path}.yaml"
+    path = Path(path)
+    if not path.is_file():
+        raise LsfError(f"{what} file not found: {path} (built-in {what}s: {', '.join(known)})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LsfError(f"{what}: cannot read {path} as UTF-8 text ({exc})") from None
+    try:
+        return path, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LsfError(f"{what}: {path} is not valid YAML{where}") from None
+
+
 def load_config(path: str | Path | None) -> PipelineConfig:
     """Read and validate a pipeline YAML (a path, or a built-in name such as `synthetic`);
     None gives the class defaults."""
     if path is None:
         return PipelineConfig()
-    if str(path) in builtin_config_names():
-        path = BUILTIN_CONFIGS / f"{path}.yaml"
-    path = Path(path)
-    if not path.is_file():
-        known = ", ".join(builtin_config_names())
-        raise LsfError(f"config file not found: {path} (built-in configs: {known})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LsfError(f"config: cannot read {path} as UTF-8 text ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise LsfError(f"config: {path} is not valid YAML{where}") from None
+    path, data = read_yaml(path, "config", builtin_config_names())
     return config_from_mapping(data)
 
 

@@ -20,3 +20,14 @@ def new_figure(
     figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False, **kwargs)
     return figure, axes
+
+
+def panel_grid(count: int, columns: int, *, width: float, height: float) -> tuple[Figure, list]:
+    """A grid of `count` panels, `columns` wide (each `width` x `height` inches): the figure
+    and the panels' axes in reading order; the grid's spare axes are switched off."""
+    rows = -(-count // columns)
+    figure, axes = new_figure(rows, columns, width=width * columns, height=height * rows)
+    flat = list(axes.ravel())
+    for axis in flat[count:]:
+        axis.set_axis_off()
+    return figure, flat[:count]

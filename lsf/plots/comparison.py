@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from lsf.plots import new_figure
+from lsf.plots import new_figure, panel_grid
 from lsf.stats.pairs import SIGMAS, Ellipse
 
 STYLES = ("-", "--", ":", "-.")
@@ -69,13 +69,8 @@ def pair_histograms(panels: list[dict], columns: int = 3) -> Figure:
     dict: counts [B, B], x_edges, y_edges, centre, semi_major, semi_minor, angle_deg, names,
     title."""
     columns = max(1, min(columns, len(panels)))
-    rows = -(-len(panels) // columns)
-    figure, axes = new_figure(rows, columns, width=3.4 * columns, height=3.2 * rows)
-    for k, axis in enumerate(axes.ravel()):
-        if k >= len(panels):
-            axis.set_axis_off()
-            continue
-        p = panels[k]
+    figure, axes = panel_grid(len(panels), columns, width=3.4, height=3.2)
+    for axis, p in zip(axes, panels, strict=True):
         counts = np.asarray(p["counts"], dtype=np.float64)
         shown = np.where(counts > 0, np.log10(np.maximum(counts, 1)), np.nan)
         axis.pcolormesh(p["x_edges"], p["y_edges"], shown.T, cmap="Blues", shading="flat")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from lsf.plots import new_figure
+from lsf.plots import new_figure, panel_grid
 from lsf.stats.pairs import SIGMAS, confidence_ellipse
 
 
@@ -46,13 +46,8 @@ def frame_to(ax, x_centres, y_centres, outline: np.ndarray) -> None:
 
 def pair_panels(panels: list[dict], columns: int = 3, title: str = "") -> Figure:
     """Several pairs; each dict holds points, mean2, cov2, density (or None), names, title."""
-    rows = -(-len(panels) // columns)
-    figure, axes = new_figure(rows, columns, width=3.4 * columns, height=3.2 * rows)
-    for k, ax in enumerate(axes.ravel()):
-        if k >= len(panels):
-            ax.set_axis_off()
-            continue
-        p = panels[k]
+    figure, axes = panel_grid(len(panels), columns, width=3.4, height=3.2)
+    for ax, p in zip(axes, panels, strict=True):
         pair_panel(ax, p["points"], p["mean2"], p["cov2"], p.get("density"), p["names"])
         ax.set_title(p.get("title", ""), fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left")
