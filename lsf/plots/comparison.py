@@ -81,7 +81,7 @@ def pair_histograms(panels: list[dict], columns: int = 3) -> Figure:
         axis.set_xlabel(p["names"][0])
         axis.set_ylabel(p["names"][1])
         axis.set_title(p["title"], fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left")
     return figure
 
 

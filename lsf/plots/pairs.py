@@ -50,7 +50,7 @@ def pair_panels(panels: list[dict], columns: int = 3, title: str = "") -> Figure
     for ax, p in zip(axes, panels, strict=True):
         pair_panel(ax, p["points"], p["mean2"], p["cov2"], p.get("density"), p["names"])
         ax.set_title(p.get("title", ""), fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left")
     if title:
         figure.suptitle(title, fontsize=10)
     return figure
