@@ -11,6 +11,7 @@ import pytest
 from lsf.core.config import AnalyzeConfig
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
+from lsf.stats.graph import ray_scheduler
 from tests.helpers import latent_like
 
 pytestmark = pytest.mark.timeout(300)
@@ -74,7 +75,6 @@ def node_recorder():
 
 def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     import ray
-    from ray.util.dask import ray_dask_get
 
     x = latent_like(3000)
     z = da.from_array(x, chunks=(500, x.shape[1]))
@@ -82,7 +82,7 @@ def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
     local = analyze_latents(z, config, progress=QUIET)
     recording, records = node_recorder()
     with recording:
-        on_ray = analyze_latents(z, config, scheduler=ray_dask_get, progress=QUIET)
+        on_ray = analyze_latents(z, config, scheduler=ray_scheduler(), progress=QUIET)
     for a, b in zip(local.pairs, on_ray.pairs, strict=True):
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.table["score"], b.table["score"])

@@ -35,16 +35,24 @@ def add(a, b):
     return a + b
 
 
+def ray_scheduler():
+    """Dask-on-Ray with its tasks spread over the cluster's nodes (Ray's default packs tasks
+    on the driver's node while it has room, so short tasks may never leave it)."""
+    import functools
+
+    from ray.util.dask import ray_dask_get
+
+    return functools.partial(ray_dask_get, ray_remote_args={"scheduling_strategy": "SPREAD"})
+
+
 def scheduler_for(address: str | None):
     """Dask's threaded scheduler locally; Dask-on-Ray when a Ray address is given."""
     if address is None:
         return "threads"
-    from ray.util.dask import ray_dask_get
-
     from lsf.core.runtime import init_ray
 
     init_ray(address)
-    return ray_dask_get
+    return ray_scheduler()
 
 
 def map_reduce_rows(blocks: list, starts, fn, combine, *args):
