@@ -57,3 +57,28 @@ def test_flags_override_config_values_and_are_validated():
     assert train.epochs == 2 and train.lr == 0.01
     with pytest.raises(LsfError, match="train.batch_size must be >= 1"):
         with_overrides(config.train, "train", batch_size=0)
+
+
+def test_the_study_preset_fills_sections_under_the_files_own_values():
+    from lsf.core.presets import STUDY
+
+    config = config_from_mapping({"preset": "study", "analyze": {"trim_fact": 1.55}})
+    assert config.analyze.trim_fact == 1.55  # the file wins
+    for key, value in STUDY["analyze"].items():
+        if key != "trim_fact":
+            assert getattr(config.analyze, key) == value
+    assert config.prepare == PipelineConfig().prepare  # sections the preset leaves alone
+
+
+def test_builtin_study_and_celeba_configs_use_the_study_preset():
+    for name in ("study", "celeba"):
+        analyze = load_config(name).analyze
+        assert (analyze.split, analyze.trim_fact, analyze.pca_sample) == ("train", 1.7, 80000)
+        assert (analyze.bin_width, analyze.pca_bin_width) == (0.25, 0.5)
+
+
+@pytest.mark.parametrize("preset", ["nope", 3, None])
+def test_an_unknown_preset_is_refused_in_one_line(preset):
+    with pytest.raises(LsfError, match="unknown preset") as error:
+        config_from_mapping({"preset": preset})
+    assert "\n" not in str(error.value)

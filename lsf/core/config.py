@@ -23,6 +23,7 @@ import yaml
 from lsf.core.errors import LsfError
 
 SOURCES = ("synthetic", "celeba", "folder")
+SPLITS = ("all", "train", "validation", "test")
 
 
 def _opt(default, *, min=None, max=None, choices=None, help="", path=False):
@@ -90,13 +91,28 @@ class EncodeConfig:
 class AnalyzeConfig:
     bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
     bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
+    split: str = _opt(
+        "all",
+        choices=SPLITS,
+        help="rows analysed, by the store's split array (stores without one are all train)",
+    )
     facts: list[float] = _opt(
-        [1.25, 1.35, 1.45, 1.55, 1.65, 1.8], min=0.01, help="trimming facts (mu +- fact FWHM)"
+        [1.25, 1.35, 1.45, 1.55, 1.7, 1.8], min=0.01, help="trimming facts (mu +- fact FWHM)"
     )
     trim_fact: float | None = _opt(
         1.5, min=0.01, help="fact of the trimmed set used by PCA; null: all"
     )
-    pca_sample: int | None = _opt(None, min=2, help="PCA on a seeded random subset of rows")
+    pca_sample: int | None = _opt(
+        None, min=2, help="PCA on a seeded random subset of the trimmed rows (null: all of them)"
+    )
+    pca_rows: str = _opt(
+        "basis",
+        choices=("basis", "all"),
+        help="rows of the PCA-coordinate histograms, fits and pairs: the PCA basis rows or all",
+    )
+    pca_bin_width: float | None = _opt(
+        None, min=1e-9, help="fixed bin width of the PCA-coordinate histograms instead of bins"
+    )
     sample_rows: int = _opt(100000, min=100, help="rows sampled for robust histogram ranges")
     mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
     pairs: str = _opt("all", help="pairs for 2D densities: all, top:K, first:K or i,j;k,l")
@@ -106,8 +122,22 @@ class AnalyzeConfig:
     task_memory_mb: int = _opt(
         256, min=16, help="memory per analysis task in MiB; sizes the pair blocks and waves"
     )
-    dominant_mu_sigmas: float = _opt(2.0, min=0.0)
-    dominant_fwhm_factor: float = _opt(2.0, min=1.0)
+    dominant_rule: str = _opt(
+        "relative",
+        choices=("relative", "study"),
+        help="relative: |mu| or FWHM far above the median component; study: |mu| away from 0 "
+        "and half width above a bound",
+    )
+    dominant_mu_sigmas: float = _opt(2.0, min=0.0, help="relative rule: |mu| in median sigmas")
+    dominant_fwhm_factor: float = _opt(2.0, min=1.0, help="relative rule: FWHM / median FWHM")
+    dominant_min_abs_mu: float = _opt(0.5, min=0.0, help="study rule: smallest |mu|")
+    dominant_min_half_width: float = _opt(1.0, min=0.0, help="study rule: smallest FWHM / 2")
+    sweep_components: int = _opt(
+        10, min=2, max=64, help="first PCA components whose pairs the fact sweep measures"
+    )
+    outliers: int = _opt(
+        16, min=1, max=1000, help="most extreme and most typical rows recorded for the gallery"
+    )
     seed: int = _opt(0, min=0, help="seed of the row samples")
 
 
@@ -272,6 +302,8 @@ def config_from_mapping(data) -> PipelineConfig:
         raise LsfError("config: the top level must be a mapping of sections")
     if "axes" in data:
         raise LsfError("config: this is a sweep file (it has `axes`); run it with `lsf compare`")
+    if "preset" in data:
+        data = with_preset(data)
     hints = typing.get_type_hints(PipelineConfig)
     sections = {f.name for f in dataclasses.fields(PipelineConfig)}
     unknown = sorted(repr(k) for k in set(data) - sections)
@@ -282,6 +314,21 @@ def config_from_mapping(data) -> PipelineConfig:
     return PipelineConfig(
         **{name: _section_from_mapping(hints[name], data.get(name), name) for name in sections}
     )
+
+
+def with_preset(data: dict) -> dict:
+    """The mapping with its `preset`'s section values filled in under its own (the file's
+    values win, key by key)."""
+    from lsf.core.presets import preset_sections
+
+    data = dict(data)
+    merged = preset_sections(data.pop("preset"))
+    for name, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(name), dict):
+            merged[name] = {**merged[name], **values}
+        else:
+            merged[name] = values
+    return merged
 
 
 BUILTIN_CONFIGS = Path(__file__).parent.parent / "configs"
