@@ -228,3 +228,22 @@ def test_native_stderr_goes_to_a_log_file_and_python_stderr_stays(tmp_path):
         text=True,
     )
     assert "core_worker.cc: native" in verbose.stderr and verbose.stdout.strip() == "None"
+
+
+def test_errors_ray_publishes_to_drivers_go_to_a_log_not_the_terminal(capsys, monkeypatch):
+    import ray._private.worker as ray_worker
+
+    from lsf.core import runtime
+
+    monkeypatch.setattr(ray_worker, "print_to_stdstream", ray_worker.print_to_stdstream)
+    monkeypatch.delenv(runtime.VERBOSE_ENV, raising=False)
+    runtime.quiet_ray()
+    runtime.quiet_ray()  # idempotent: wrapped once
+    line = "The autoscaler failed with the following error: test-" + str(os.getpid())
+    ray_worker.print_to_stdstream({"lines": [line], "pid": "raylet", "is_err": False}, False)
+    out = capsys.readouterr()
+    assert line not in out.out + out.err
+    with open(runtime.ray_errors_log(), encoding="utf-8") as log:
+        assert line in log.read()
+    ray_worker.print_to_stdstream({"lines": ["worker says hi"], "pid": 7, "is_err": False}, True)
+    assert "worker says hi" in capsys.readouterr().out  # other streams are left as they were

@@ -55,6 +55,40 @@ def quiet_ray() -> None:
     # lines) stay in the log files.
     for name in ("ray", "ray.data", "ray.train", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    divert_driver_errors()
+
+
+def divert_driver_errors() -> None:
+    """Errors that Ray publishes to every driver ("(raylet) The autoscaler failed ...", worker
+    deaths) are printed by a driver thread even with `log_to_driver=False`; they go to
+    $TMPDIR/lsf/ray-errors-PID.log instead (Ctrl-C reaches Ray's local processes too, and
+    their dying messages would otherwise land on the terminal). Idempotent."""
+    import ray._private.worker as ray_worker
+
+    if getattr(ray_worker.print_to_stdstream, "lsf_diverted", False):
+        return
+    shown = ray_worker.print_to_stdstream
+
+    def to_log(data, ignore_prefix):
+        if data.get("pid") != "raylet":
+            return shown(data, ignore_prefix)
+        try:
+            with open(ray_errors_log(), "a", encoding="utf-8") as log:
+                log.writelines(f"{line}\n" for line in data.get("lines", []))
+        except OSError:
+            pass
+
+    to_log.lsf_diverted = True
+    ray_worker.print_to_stdstream = to_log
+
+
+def ray_errors_log() -> str:
+    """Where `divert_driver_errors` writes Ray's published errors for this process."""
+    import tempfile
+
+    folder = os.path.join(tempfile.gettempdir(), "lsf")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"ray-errors-{os.getpid()}.log")
 
 
 def in_ray_job() -> bool:
