@@ -247,3 +247,26 @@ def test_errors_ray_publishes_to_drivers_go_to_a_log_not_the_terminal(capsys, mo
         assert line in log.read()
     ray_worker.print_to_stdstream({"lines": ["worker says hi"], "pid": 7, "is_err": False}, True)
     assert "worker says hi" in capsys.readouterr().out  # other streams are left as they were
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "expected"),
+    [(None, None, "local"), (None, "10.0.0.1:6379", None), ("auto", None, "auto")],
+)
+def test_no_address_starts_a_fresh_local_ray_even_beside_a_running_cluster(
+    monkeypatch, given, env, expected
+):
+    import ray
+
+    from lsf.core import runtime
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)  # inside `ray job submit`: join that cluster
+    runtime.init_ray(given, num_cpus=2)
+    assert calls[0]["address"] == expected
+    assert calls[0]["num_cpus"] == (2 if expected == "local" else None)

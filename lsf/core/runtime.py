@@ -144,9 +144,13 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         main_thread = threading.current_thread() is threading.main_thread()
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         level = logging.INFO if loud else logging.ERROR
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            # A fresh local instance, even where `ray start` left a cluster running (Ray
+            # would join it); `--address auto` joins one on purpose.
+            address = "local"
         ray.init(
             address=address,
-            num_cpus=num_cpus if address is None else None,
+            num_cpus=num_cpus if address == "local" else None,
             logging_level=level,
             log_to_driver=loud,
             logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
