@@ -19,7 +19,8 @@ from lsf import __version__
 from lsf.core.errors import LsfError
 from lsf.core.outputs import atomic_output_dir, zarr_location
 
-Z, ID = "z", "id"
+Z, ID, SPLIT = "z", "id", "split"
+SPLIT_CODES = {"train": 0, "validation": 1, "test": 2}
 
 
 def n_chunks(n_samples: int, rows_per_chunk: int) -> int:
@@ -209,6 +210,19 @@ def open_latents(url: str):
         for start in range(0, n, rows)
     ]
     return da.concatenate(parts, axis=0) if parts else da.zeros((0, d), dtype=np.float32)
+
+
+def open_split(url: str):
+    """`split` of a complete store (int8 `[n]`: 0 train, 1 validation, 2 test) as a lazy Dask
+    array chunked like `z`, or None for a store written before splits were recorded (all of
+    its rows count as train)."""
+    import dask.array as da
+
+    group = open_store(url)
+    if SPLIT not in group.array_keys():
+        return None
+    split = group[SPLIT]
+    return da.from_zarr(split, chunks=(group.attrs["rows_per_chunk"],))
 
 
 def sample_ids(n_samples: int, count: int, seed: int) -> np.ndarray:
