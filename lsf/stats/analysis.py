@@ -50,7 +50,7 @@ from lsf.stats.chunk_steps import (
 from lsf.stats.extremes import nearest, origin_position
 from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
 from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts
-from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
+from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import (
     Coverage,
@@ -232,9 +232,9 @@ def study_dominant(fits: GaussianFits, min_abs_mu: float, min_half_width: float)
     return fits.ok & (np.abs(fits.mu) >= min_abs_mu) & (fits.fwhm / 2 >= min_half_width)
 
 
-def fits_pass(chunks: Chunks, sample, config: AnalyzeConfig) -> Fits:
+def fits_pass(chunks: Chunks, span, config: AnalyzeConfig) -> Fits:
     """Read 2: per-component histograms on robust edges, their Gaussian fits."""
-    edges = robust_edges(sample["x"], config.bins, config.bin_width)
+    edges = edges_of(span, config.bins, config.bin_width)
     (hist,) = chunks.run(
         "pass2",
         "read 2: per-component histograms",
@@ -353,8 +353,8 @@ def _sample_sums(chunks: Chunks, plan: TrimPlan, sums: dict, rows: BasisRows, sh
 
 
 def projection_plan(basis: Basis, sample: dict, config: AnalyzeConfig) -> tuple:
-    """The PCA of the basis and the projection read's plan -> `(plan, sample scores,
-    sample's basis/histogram rows mask)`."""
+    """The PCA of the basis and the projection read's plan -> `(plan, robust range of the
+    sample's rows in PCA coordinates, the mask of those rows: basis or all)`."""
     pca = pca_from_covariance(basis.moments.mean, basis.moments.cov)
     use_basis = config.pca_rows == "basis"
     scores = project(sample["x"], pca.mean, pca.components)
@@ -362,20 +362,21 @@ def projection_plan(basis: Basis, sample: dict, config: AnalyzeConfig) -> tuple:
     if chosen is None or chosen.sum() < 2:
         chosen = np.ones(len(scores), dtype=bool)
     d2 = squared_distances(scores, pca)
+    span = robust_range(scores[chosen])
     plan = ProjectionPlan(
         pca=pca,
         basis=basis.rows,
         use_basis=use_basis,
-        edges=robust_edges(scores[chosen], config.bins, config.pca_bin_width),
+        edges=edges_of(span, config.bins, config.pca_bin_width),
         top=d2_grid_top(d2, pca.rank),
         radii=coverage_radii(pca.rank),
         outliers=config.outliers,
         median=float(np.median(d2)) if len(d2) else 0.0,
     )
-    return plan, scores, chosen
+    return plan, span, chosen
 
 
-def projection_and_pairs(chunks, plan, scores, chosen, sample, config, basis, full, sink):
+def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
     """Read 4 (with the first pair wave) and the further pair waves -> `(projection sums,
     pair results)`; a resumed projection pass is not recomputed."""
     graph = map_reduce_rows(
@@ -391,9 +392,7 @@ def projection_and_pairs(chunks, plan, scores, chosen, sample, config, basis, fu
         if use_basis
         else pca.components @ full.cov @ pca.components.T
     )
-    systems = pair_systems(
-        chunks, pca_blocks, (sample["x"], scores[chosen]), config, basis.moments, full, pca, kde
-    )
+    systems = pair_systems(chunks, pca_blocks, spans, config, basis.moments, full, pca, kde)
     saved = chunks.checkpoints.load("pass4") if chunks.checkpoints is not None else None
     label = "read 4: PCA coordinates, Mahalanobis distances, outliers"
     if saved is not None or not systems:
@@ -470,11 +469,12 @@ def analyze_latents(
 
     full_sums, sample = moments_pass(chunks, n, shift, sample_rows_of(n, config))
     moments = finish_moments(full_sums, shift)
-    fits = fits_pass(chunks, sample, config)
+    span = robust_range(sample["x"])
+    fits = fits_pass(chunks, span, config)
     trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
-    plan, scores, chosen = projection_plan(basis, sample, config)
+    plan, pca_span, chosen = projection_plan(basis, sample, config)
     sums, pairs = projection_and_pairs(
-        chunks, plan, scores, chosen, sample, config, basis, moments, sink or MemorySink()
+        chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink()
     )
     pca = pca_result(plan, basis, sums)
     selection = Selection(config.split, moments.count + moments.non_finite_rows, n)

@@ -20,7 +20,7 @@ import dask
 import numpy as np
 
 from lsf.stats.graph import tree_reduce
-from lsf.stats.histograms import robust_edges
+from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
 
@@ -166,15 +166,15 @@ class PairSystem:
     full_cov: np.ndarray  # full-set covariance: KDE bandwidth
 
 
-def pair_systems(chunks, scores, sample, config, basis, full, pca, pca_kde) -> list[PairSystem]:
+def pair_systems(chunks, scores, spans, config, basis, full, pca, pca_kde) -> list[PairSystem]:
     """The original system (every selected row: `chunks.blocks`) and the PCA system (the
     delayed `scores` blocks of its rows and `pca_kde`, their covariance for the KDE), each
-    with its selected pairs; `sample` is `(row sample, its PCA rows)` for the grids."""
+    with its selected pairs; `spans` are the robust ranges of both (the grids)."""
     d = len(basis.mean)
     original = PairSystem(
         "original",
         chunks.blocks,
-        robust_edges(sample[0], config.pair_bins),
+        edges_of(spans[0], config.pair_bins),
         select_pairs(config.pairs, full.corr),
         basis.mean,
         basis.cov,
@@ -183,7 +183,7 @@ def pair_systems(chunks, scores, sample, config, basis, full, pca, pca_kde) -> l
     in_pca = PairSystem(
         "pca",
         scores,
-        robust_edges(sample[1], config.pair_bins),
+        edges_of(spans[1], config.pair_bins),
         select_pairs(config.pca_pairs, np.eye(d)),
         np.zeros(d),
         np.diag(pca.explained_variance),
