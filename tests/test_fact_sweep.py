@@ -2,6 +2,7 @@
 PCA of every fact's survivors, axis angles, the streamed core alignment (a planted rotated
 core with a known angle) and the per-fact pair histograms (np.histogram2d)."""
 
+import json
 from functools import reduce
 
 import numpy as np
@@ -20,6 +21,7 @@ from lsf.stats.fact_sweep import (
     fact_moments,
     fact_pcas,
     sweep_pairs,
+    sweep_summary,
 )
 from lsf.stats.pca import pca_from_covariance
 from lsf.stats.trimming import trim_radius
@@ -207,3 +209,19 @@ def test_fact_pair_counts_equal_histogram2d_of_each_facts_survivors():
         for p, (i, j) in enumerate(pairs):
             expected, _, _ = np.histogram2d(rows[:, i], rows[:, j], bins=[edges[p, 0], edges[p, 1]])
             assert np.array_equal(counts[f, p], expected.astype(np.uint32)), (f, p)
+
+
+def test_sweep_summary_reduces_per_fact_and_finds_the_worst_pair_at_trim_fact():
+    pairs = sweep_pairs(3)  # (0,1), (0,2), (1,2)
+    core = np.array([[1.0, 5.0, np.nan], [2.0, 3.0, 30.0], [np.nan, np.nan, np.nan]])
+    axes = np.array([[0.5, 4.0], [1.0, 2.0], [np.nan, np.nan]])
+    summary = sweep_summary([1.0, 1.5, 2.0], np.array([50, 80, 100]), 100, axes, core, pairs, 1.5)
+    assert summary["survivor_fraction"] == [0.5, 0.8, 1.0]
+    assert summary["axis_angle_max_first_k"] == [4.0, 2.0, None]
+    assert summary["core_alignment_median"] == [3.0, 3.0, None]
+    assert summary["core_alignment_max"] == [5.0, 30.0, None]
+    assert summary["worst_pair"] == [1, 2]
+    json.dumps(summary, allow_nan=False)
+    assert (
+        sweep_summary([1.0, 1.5, 2.0], [1, 2, 3], 3, axes, core, pairs, None)["worst_pair"] is None
+    )

@@ -233,3 +233,46 @@ def chunk_fact_pair_counts(
     flat = ((shell * p + pair_index) * bins + bx) * bins + by
     counts = np.bincount(flat[keep], minlength=f * p * bins * bins).reshape(f, p, bins, bins)
     return np.cumsum(counts, axis=0).astype(np.uint32)
+
+
+# ---- the summary block ---------------------------------------------------------------------
+
+
+def _json_number(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _per_fact(angles: np.ndarray, reduce) -> list[float | None]:
+    """`reduce` over each fact's finite angles; None for a fact without any."""
+    return [
+        _json_number(reduce(row[np.isfinite(row)])) if np.isfinite(row).any() else None
+        for row in angles
+    ]
+
+
+def sweep_summary(
+    facts,
+    count: np.ndarray,
+    rows: int,
+    fact_axis_angles: np.ndarray,
+    core_angles: np.ndarray,
+    pairs: np.ndarray,
+    trim_fact: float | None,
+) -> dict:
+    """summary.json's `fact_sweep` block (NaN written as None): survivor fraction of each
+    fact (of `rows`), its largest axis angle over the first K axes, the median and largest
+    core-alignment angle over the pairs, and the worst pair: the largest core-alignment
+    angle at the fact nearest `trim_fact` (the largest fact when it is None)."""
+    facts = np.asarray(facts, dtype=np.float64)
+    at = len(facts) - 1 if trim_fact is None else int(np.argmin(np.abs(facts - trim_fact)))
+    worst = None
+    if np.isfinite(core_angles[at]).any():
+        worst = [int(v) for v in pairs[int(np.nanargmax(core_angles[at]))]]
+    return {
+        "facts": facts.tolist(),
+        "survivor_fraction": (np.asarray(count, dtype=np.float64) / max(rows, 1)).tolist(),
+        "axis_angle_max_first_k": _per_fact(fact_axis_angles, np.max),
+        "core_alignment_median": _per_fact(core_angles, np.median),
+        "core_alignment_max": _per_fact(core_angles, np.max),
+        "worst_pair": worst,
+    }
