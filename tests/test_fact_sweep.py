@@ -97,6 +97,12 @@ def test_fact_pcas_and_axis_angles_match_a_direct_eigendecomposition():
     np.testing.assert_allclose(axis_angles([basis], basis.components, 6), 0.0, atol=1e-5)
 
 
+def test_facts_must_ascend():
+    x = _correlated(10, 3, seed=7)
+    with pytest.raises(ValueError, match="strictly ascending"):
+        chunk_shell_moments(x, np.zeros(3), np.zeros(10), [1.7, 1.25])
+
+
 def test_sweep_pairs_are_row_major_upper_triangle():
     assert sweep_pairs(4).tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
     assert len(sweep_pairs(10)) == 45

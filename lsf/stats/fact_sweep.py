@@ -22,8 +22,10 @@ from lsf.stats.pca import PCA, pca_from_covariance
 
 def shell_index(radius: np.ndarray, facts) -> np.ndarray:
     """Shell of each row: k with facts[k-1] <= radius < facts[k] (0 below facts[0]);
-    `len(facts)` for rows that survive no fact (and for NaN radii)."""
+    `len(facts)` for rows that survive no fact (and for NaN radii). Facts must ascend."""
     facts = np.asarray(facts, dtype=np.float64)
+    if (np.diff(facts) <= 0).any():
+        raise ValueError(f"facts must be strictly ascending, got {facts.tolist()}")
     shells = np.searchsorted(facts, radius, side="right")
     shells[~np.isfinite(radius)] = len(facts)
     return shells
@@ -33,8 +35,8 @@ def chunk_shell_moments(x: np.ndarray, shift: np.ndarray, radius: np.ndarray, fa
     """Per-shell sums of one chunk `x [n, D]` shifted by `shift`: `count [F]`, `sum [F, D]`,
     `cross [F, D, D]` (float64). Rows beyond the largest fact and non-finite rows are
     dropped. The rows are partitioned by shell, so the chunk costs one float32 GEMM pass in
-    total; each product is accumulated in float64 (relative error ~1e-7 of the products'
-    scale with chunks <= 4096 rows)."""
+    total, each product summed over chunks in float64 (measured error of the covariance:
+    <= 2.5e-7 of sqrt(var_i var_j) with 4096-row chunks at D=64; the tests hold 1e-6)."""
     facts = np.asarray(facts, dtype=np.float64)
     f, d = len(facts), x.shape[1]
     shells = shell_index(np.asarray(radius, dtype=np.float64), facts)
