@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lsf.stats.core_alignment import principal_axis_angle
+from lsf.stats.histograms import digitize
 from lsf.stats.pca import PCA, pca_from_covariance
 
 # ---- moments of every fact's survivors ----------------------------------------------------
@@ -218,8 +219,6 @@ def chunk_fact_pair_counts(
     (i, j) of `scores_k [n, K]` on `edges [P, 2, B+1]` (x: component i), equal to
     `np.histogram2d`; points outside the edges are dropped. One bincount over shells, then
     cumulative sums over the nested facts."""
-    from lsf.stats.histograms import digitize
-
     pairs = np.asarray(pairs, dtype=np.int64)
     edges = np.asarray(edges, dtype=np.float64)
     f, p, bins = len(facts), len(pairs), edges.shape[-1] - 1
