@@ -33,6 +33,7 @@ from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import ID, open_latents, open_split, open_store
 from lsf.stats.analysis import Analysis, analyze_latents, summary_of
 from lsf.stats.graph import scheduler_for
+from lsf.stats.origin import pca_flank_excess
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"
@@ -98,6 +99,8 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
         "coverage_observed": normality.coverage.observed,
     }
     arrays.update(fact_arrays(result))
+    arrays["pca_skewness"] = pca.moments.skewness
+    arrays["pca_flank_excess"] = pca_flank_excess(pca.hist_edges, pca.hist["counts"], pca.fits)
     for pairs in result.pairs:
         prefix = "" if pairs.coordinates == "original" else "pca_"
         arrays[f"{prefix}pairs"] = pairs.pairs
@@ -110,14 +113,21 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
 
 def fact_arrays(result: Analysis) -> dict[str, np.ndarray]:
     """`fact_count [F]`, `fact_mean [F, D]`, `fact_cov [F, D, D]` (NaN where a fact keeps
-    fewer than 2 rows)."""
+    fewer than 2 rows) and the fact sweep's arrays (see DESIGN.md, analysis.zarr)."""
     d = result.latent_dim
     moments = result.trimming.fact_moments
     nan_mean, nan_cov = np.full(d, np.nan), np.full((d, d), np.nan)
+    sweep = result.sweep
     return {
         "fact_count": result.trimming.survivors.astype(np.int64),
         "fact_mean": np.stack([nan_mean if m is None else m.mean for m in moments]),
         "fact_cov": np.stack([nan_cov if m is None else m.cov for m in moments]),
+        "fact_explained_variance_ratio": sweep.explained_variance_ratio,
+        "fact_axis_angles": sweep.axis_angles,
+        "sweep_pairs": sweep.pairs,
+        "core_alignment": sweep.core_alignment,
+        "fact_pair_edges": sweep.pair_edges,
+        "fact_pair_counts": sweep.pair_counts.astype(np.uint32),
     }
 
 

@@ -18,7 +18,6 @@ from lsf.core.store import open_split
 from lsf.stats import analysis as analysis_module
 from lsf.stats import pair_analysis
 from lsf.stats.analysis import analyze_latents
-from lsf.stats.extremes import fraction_below
 from lsf.stats.selection import KeyBand, key_band, row_keys
 from lsf.stats.trimming import trim_radius
 from tests.helpers import latent_like, write_latent_store
@@ -168,14 +167,6 @@ def test_origin_position_matches_numpy(data, sampled):
     )
 
 
-def test_fraction_below_reads_the_grid_with_its_bound():
-    values = np.random.default_rng(2).chisquare(5, 10_000)
-    counts = np.bincount(np.minimum((values * 100 / 40).astype(int), 100), minlength=101)
-    for v in (0.3, 4.0, 11.7, 39.99, 55.0):
-        fraction, error = fraction_below(counts, 40.0, v)
-        assert abs(fraction - (values < v).mean()) <= error + 1e-12
-
-
 class CountingLoader:
     def __init__(self, x, rows):
         self.x, self.rows, self.calls = x, rows, 0
@@ -200,3 +191,36 @@ def test_the_store_is_read_once_per_pass_and_pair_wave(data, monkeypatch):
     assert result.reads[:3] == ["moments and row sample", "histograms", "trimming and PCA basis"]
     assert len(result.reads) == 3 + len(waves)  # the projection rides on the first pair wave
     assert loader.calls == 5 * len(result.reads) + 1  # +1: the first chunk for the shift
+
+
+def test_the_fact_sweep_in_the_projection_read_equals_numpy(data, sampled):
+    """Per fact: 2D counts of the sweep pairs in the chosen basis's PCA coordinates equal
+    np.histogram2d of its survivors; the core alignment equals the angle of the covariance
+    of the points inside the fact's own 1-sigma ellipse; fact axis angles from numpy's
+    eigenvectors of each fact's covariance."""
+    pca, g, sweep = sampled.pca.model, sampled.fits.gaussians, sampled.sweep
+    scores = (data.astype(np.float64) - pca.mean) @ pca.components.T
+    radius = trim_radius(data, g.mu, g.fwhm)
+    assert sweep.pairs.shape == (45, 2) and sweep.pair_counts.shape[:2] == (6, 45)
+    for f, fact in enumerate(sampled.trimming.facts):
+        kept = scores[radius < fact]
+        for p in (0, 17, 44):
+            i, j = sweep.pairs[p]
+            expected, _, _ = np.histogram2d(
+                kept[:, i], kept[:, j], bins=[sweep.pair_edges[p, 0], sweep.pair_edges[p, 1]]
+            )
+            np.testing.assert_array_equal(sweep.pair_counts[f, p], expected)
+            xy = kept[:, [i, j]]
+            centred = xy - xy.mean(axis=0)
+            cov = np.cov(xy.T)
+            inside = xy[np.einsum("ni,ij,nj->n", centred, np.linalg.inv(cov), centred) <= 1]
+            values, vectors = np.linalg.eigh(np.cov(inside.T, bias=True))
+            major = vectors[:, 1]
+            angle = np.degrees(np.arccos(min(abs(major[0]), 1.0)))
+            np.testing.assert_allclose(sweep.core_alignment[f, p], angle, atol=1e-6)
+        own = np.linalg.eigh(np.cov(data[radius < fact].astype(np.float64).T))[1][:, ::-1]
+        cosine = np.abs(np.sum(own[:, :10].T * pca.components[:10], axis=1))
+        np.testing.assert_allclose(
+            sweep.axis_angles[f], np.degrees(np.arccos(np.clip(cosine, 0, 1))), atol=1e-4
+        )
+    assert sweep.summary["facts"] == sampled.trimming.facts.tolist()

@@ -33,6 +33,7 @@ from lsf.core.progress import TERMINAL, Progress
 from lsf.stats.chunk_steps import (
     BasisRows,
     ProjectionPlan,
+    SweepPlan,
     TrimPlan,
     combine_projection,
     combine_trim,
@@ -47,8 +48,17 @@ from lsf.stats.chunk_steps import (
     trim_step,
     with_plan,
 )
-from lsf.stats.extremes import nearest, origin_position
-from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
+from lsf.stats.extremes import nearest
+from lsf.stats.fact_sweep import (
+    FactMoments,
+    axis_angles,
+    core_alignment_angles,
+    core_ellipses,
+    fact_pcas,
+    sweep_pairs,
+    sweep_summary,
+)
+from lsf.stats.fits import GaussianFits, fit_histograms, select_dominant
 from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts
 from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
@@ -61,9 +71,11 @@ from lsf.stats.normality import (
     mardia,
     streamed_normality,
 )
+from lsf.stats.origin import origin_measures
 from lsf.stats.pair_analysis import MemorySink, PairResults, PairSink, analyse_pairs, pair_systems
 from lsf.stats.pca import PCA, VARIANCE_TARGETS, pca_from_covariance, project
 from lsf.stats.selection import key_band
+from lsf.stats.study_claims import study_comparison
 from lsf.stats.trimming import fact_moment_sums, trim_radius
 
 SPLIT_CODES = {"all": None, "train": 0, "validation": 1, "test": 2}
@@ -135,6 +147,19 @@ class Selection:
 
 
 @dataclass
+class FactSweep:
+    """Every fact's survivor PCA against the chosen basis, and its core alignment per pair."""
+
+    pairs: np.ndarray  # [P, 2] sweep pairs among the first K basis PCA components
+    explained_variance_ratio: np.ndarray  # [F, D]
+    axis_angles: np.ndarray  # [F, K] degrees
+    core_alignment: np.ndarray  # [F, P] degrees
+    pair_edges: np.ndarray  # [P, 2, B+1]
+    pair_counts: np.ndarray  # [F, P, B, B] uint32
+    summary: dict  # summary.json's fact_sweep block
+
+
+@dataclass
 class Analysis:
     n_samples: int
     latent_dim: int
@@ -149,6 +174,7 @@ class Analysis:
     outliers: Outliers
     origin: dict
     row_sets: dict
+    sweep: FactSweep
     reads: list = field(default_factory=list)  # one label per read of the store
 
 
@@ -227,11 +253,6 @@ def moments_pass(chunks: Chunks, n: int, shift, sample_rows) -> tuple[dict, dict
     return sums, sample
 
 
-def study_dominant(fits: GaussianFits, min_abs_mu: float, min_half_width: float) -> np.ndarray:
-    """The study's rule: centre clearly away from 0 AND half width (FWHM / 2) above a bound."""
-    return fits.ok & (np.abs(fits.mu) >= min_abs_mu) & (fits.fwhm / 2 >= min_half_width)
-
-
 def fits_pass(chunks: Chunks, span, config: AnalyzeConfig) -> Fits:
     """Read 2: per-component histograms on robust edges, their Gaussian fits."""
     edges = edges_of(span, config.bins, config.bin_width)
@@ -243,14 +264,14 @@ def fits_pass(chunks: Chunks, span, config: AnalyzeConfig) -> Fits:
         ),
     )
     gaussians = fit_histograms(edges, hist["counts"])
-    if config.dominant_rule == "study":
-        dominant = study_dominant(
-            gaussians, config.dominant_min_abs_mu, config.dominant_min_half_width
-        )
-    else:
-        dominant = dominant_components(
-            gaussians, config.dominant_mu_sigmas, config.dominant_fwhm_factor
-        )
+    dominant = select_dominant(
+        gaussians,
+        config.dominant_rule,
+        mu_sigmas=config.dominant_mu_sigmas,
+        fwhm_factor=config.dominant_fwhm_factor,
+        min_abs_mu=config.dominant_min_abs_mu,
+        min_half_width=config.dominant_min_half_width,
+    )
     return Fits(edges, hist, gaussians, dominant)
 
 
@@ -258,6 +279,8 @@ def trim_plan(config: AnalyzeConfig, fits: Fits, sample: dict, selected: int) ->
     """Shell boundaries (the facts and the basis fact) and the PCA sample's key band,
     estimated from the survivors among the row sample."""
     facts = np.asarray(config.facts, dtype=np.float64)
+    if (np.diff(facts) <= 0).any():
+        raise LsfError(f"facts must be strictly ascending, got {config.facts}")
     limit = math.inf if config.trim_fact is None else float(config.trim_fact)
     shells = np.unique(np.concatenate([facts, [limit] if limit < math.inf else []]))
     band = None
@@ -352,7 +375,45 @@ def _sample_sums(chunks: Chunks, plan: TrimPlan, sums: dict, rows: BasisRows, sh
     return total, True
 
 
-def projection_plan(basis: Basis, sample: dict, config: AnalyzeConfig) -> tuple:
+def sweep_plan(trimming: Trimming, pca: PCA, span, config: AnalyzeConfig) -> SweepPlan:
+    """The sweep pairs among the first `sweep_components` basis PCA components, each fact's
+    1-sigma core ellipse of them (from the fact moments) and their 2D grids."""
+    pairs = sweep_pairs(max(2, min(config.sweep_components, len(pca.mean))))
+    ellipses = core_ellipses(fact_moments_of(trimming), pca.mean, pca.components, pairs)
+    edges = edges_of(span, config.pair_bins)
+    return SweepPlan(
+        trimming.facts, pairs, ellipses, np.stack([edges[pairs[:, 0]], edges[pairs[:, 1]]], 1)
+    )
+
+
+def fact_moments_of(trimming: Trimming) -> FactMoments:
+    """The fact moments as `lsf.stats.fact_sweep` takes them (NaN for < 2 survivors)."""
+    d = next(m.mean for m in trimming.fact_moments if m is not None).shape[0]
+    means = [np.full(d, np.nan) if m is None else m.mean for m in trimming.fact_moments]
+    covs = [np.full((d, d), np.nan) if m is None else m.cov for m in trimming.fact_moments]
+    return FactMoments(trimming.survivors.copy(), np.stack(means), np.stack(covs))
+
+
+def fact_sweep_of(sweep: SweepPlan, trimming, pca: PCA, sums: dict, config, rows: int):
+    """Fact PCAs, axis angles, core alignment angles and the summary block."""
+    pcas = fact_pcas(fact_moments_of(trimming))
+    k = len(np.unique(sweep.pairs))
+    angles = axis_angles(pcas, pca.components, k)
+    core = core_alignment_angles(sums["core"])
+    return FactSweep(
+        pairs=sweep.pairs,
+        explained_variance_ratio=np.stack([p.explained_variance_ratio for p in pcas]),
+        axis_angles=angles,
+        core_alignment=core,
+        pair_edges=sweep.edges,
+        pair_counts=sums["counts"],
+        summary=sweep_summary(
+            sweep.facts, trimming.survivors, rows, angles, core, sweep.pairs, config.trim_fact
+        ),
+    )
+
+
+def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig) -> tuple:
     """The PCA of the basis and the projection read's plan -> `(plan, robust range of the
     sample's rows in PCA coordinates, the mask of those rows: basis or all)`."""
     pca = pca_from_covariance(basis.moments.mean, basis.moments.cov)
@@ -372,6 +433,7 @@ def projection_plan(basis: Basis, sample: dict, config: AnalyzeConfig) -> tuple:
         radii=coverage_radii(pca.rank),
         outliers=config.outliers,
         median=float(np.median(d2)) if len(d2) else 0.0,
+        sweep=sweep_plan(trimming, pca, span, config),
     )
     return plan, span, chosen
 
@@ -472,7 +534,7 @@ def analyze_latents(
     span = robust_range(sample["x"])
     fits = fits_pass(chunks, span, config)
     trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
-    plan, pca_span, chosen = projection_plan(basis, sample, config)
+    plan, pca_span, chosen = projection_plan(basis, sample, trimming, config)
     sums, pairs = projection_and_pairs(
         chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink()
     )
@@ -490,9 +552,10 @@ def analyze_latents(
         seconds=time.perf_counter() - started,
         selection=selection,
         outliers=outliers_of(trimming, sums, plan),
-        origin=origin_position(
-            plan.pca, fits.gaussians.mu, fits.gaussians.fwhm, sums["d2_all"]["counts"], plan.top
+        origin=origin_measures(
+            plan.pca, fits.gaussians.mu, fits.gaussians.fwhm, sums["d2_all"], plan.top
         ),
+        sweep=fact_sweep_of(plan.sweep, trimming, plan.pca, sums["sweep"], config, moments.count),
         row_sets=row_sets(selection, moments.count, basis, pca, config),
         reads=list(chunks.reads),
     )
@@ -522,7 +585,13 @@ def max_off_diagonal(matrix: np.ndarray) -> float:
 
 
 def summary_of(result: Analysis) -> dict:
-    """Headline numbers (the content of summary.json)."""
+    """Headline numbers (the content of summary.json), the study comparison last."""
+    summary = headline_numbers(result)
+    summary["study_comparison"] = study_comparison(summary)
+    return summary
+
+
+def headline_numbers(result: Analysis) -> dict:
     m, pca, fits = result.moments, result.pca.model, result.fits.gaussians
     normality, pca_corr = result.normality, result.pca.moments.corr
     return {
@@ -572,6 +641,7 @@ def summary_of(result: Analysis) -> dict:
         "row_sets": result.row_sets,
         "origin": result.origin,
         "pair_coverage": pair_coverage(result.pairs),
+        "fact_sweep": result.sweep.summary,
         "reads": {"count": len(result.reads), "stages": result.reads},
         "seconds": result.seconds,
     }

@@ -9,7 +9,9 @@ partials (bounded: top-k lists stay k long, key lists stay `pca_sample` long). P
 - `trim_step`: survivors of every fact, moments per shell of trim radius (every fact's
   survivor moments), the PCA sample's key band and smallest keys, top-k trim radius.
 - `projection_step`: PCA coordinates of the basis (or all) rows -> histograms, moments,
-  d^2 grids, top-k d^2 and the rows nearest the median d^2.
+  d^2 grids, top-k d^2 and the rows nearest the median d^2; and the fact sweep's sums
+  (`sweep_step`: core-ellipse moments and 2D counts of the sweep pairs per fact, with the
+  functions of `lsf.stats.fact_sweep`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsf.stats.fact_sweep import (
+    CoreEllipses,
+    chunk_core_moments,
+    chunk_fact_pair_counts,
+    combine_core_moments,
+)
 from lsf.stats.histograms import chunk_histograms, combine_histograms
 from lsf.stats.moments import chunk_moments, combine_moments
 from lsf.stats.normality import combine_d2_histograms, d2_histogram
@@ -67,8 +75,10 @@ class BasisRows:
     key_limit: int | None
     seed: int
 
-    def mask(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        keep = trim_radius(x, self.mu, self.fwhm) < self.bound
+    def mask(self, x: np.ndarray, rows: np.ndarray, radius=None) -> np.ndarray:
+        """Basis membership of rows `x` (store rows `rows`; `radius`: their trim radii)."""
+        radius = trim_radius(x, self.mu, self.fwhm) if radius is None else radius
+        keep = radius < self.bound
         if self.key_limit is not None:
             keep &= row_keys(rows, self.seed) <= np.uint64(self.key_limit)
         return keep
@@ -129,6 +139,17 @@ def squared_distances(scores: np.ndarray, pca: PCA) -> np.ndarray:
 
 
 @dataclass
+class SweepPlan:
+    """The fact sweep in chosen-basis PCA coordinates: every fact's survivors, the pairs
+    among the first K components, their 1-sigma core ellipses and 2D grids."""
+
+    facts: np.ndarray  # ascending
+    pairs: np.ndarray  # [P, 2]
+    ellipses: CoreEllipses
+    edges: np.ndarray  # [P, 2, B+1]
+
+
+@dataclass
 class ProjectionPlan:
     pca: PCA
     basis: BasisRows
@@ -138,6 +159,21 @@ class ProjectionPlan:
     radii: np.ndarray
     outliers: int
     median: float  # estimated median d^2 of all rows (typical rows)
+    sweep: SweepPlan
+
+
+def sweep_step(scores: np.ndarray, radius: np.ndarray, sweep: SweepPlan) -> dict:
+    """One chunk's fact-sweep sums: core-ellipse moments and 2D counts per fact and pair."""
+    k = int(sweep.pairs.max()) + 1
+    kept = scores[:, :k]
+    return {
+        "core": chunk_core_moments(kept, radius, sweep.facts, sweep.ellipses),
+        "counts": chunk_fact_pair_counts(kept, radius, sweep.facts, sweep.pairs, sweep.edges),
+    }
+
+
+def combine_sweep(a: dict, b: dict) -> dict:
+    return {"core": combine_core_moments(a["core"], b["core"]), "counts": a["counts"] + b["counts"]}
 
 
 def projection_step(x, rows, plan: ProjectionPlan) -> dict:
@@ -145,9 +181,11 @@ def projection_step(x, rows, plan: ProjectionPlan) -> dict:
     x, rows = x[finite], rows[finite]
     scores = project(x, plan.pca.mean, plan.pca.components)
     d2 = squared_distances(scores, plan.pca)
-    basis = plan.basis.mask(x, rows)
+    radius = trim_radius(x, plan.basis.mu, plan.basis.fwhm)
+    basis = plan.basis.mask(x, rows, radius)
     use = basis if plan.use_basis else np.ones(len(x), dtype=bool)
     return {
+        "sweep": sweep_step(scores, radius, plan.sweep),
         "moments": chunk_moments(scores[basis], np.zeros(scores.shape[1])),
         "hist": chunk_histograms(scores[use], plan.edges),
         "d2": d2_histogram(d2[use], plan.top, plan.radii),
@@ -159,6 +197,7 @@ def projection_step(x, rows, plan: ProjectionPlan) -> dict:
 
 def combine_projection(a: dict, b: dict, plan: ProjectionPlan) -> dict:
     return {
+        "sweep": combine_sweep(a["sweep"], b["sweep"]),
         "moments": combine_moments(a["moments"], b["moments"]),
         "hist": combine_histograms(a["hist"], b["hist"]),
         "d2": combine_d2_histograms(a["d2"], b["d2"]),
