@@ -18,6 +18,8 @@ from lsf.core.store import open_split
 from lsf.stats import analysis as analysis_module
 from lsf.stats import pair_analysis
 from lsf.stats.analysis import analyze_latents
+from lsf.stats.histograms import chunk_histograms, robust_range
+from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.selection import KeyBand, key_band, row_keys
 from lsf.stats.trimming import trim_radius
 from tests.helpers import latent_like, write_latent_store
@@ -90,8 +92,7 @@ def test_the_pca_sample_is_numpys_selection_of_the_smallest_keys(data, sampled):
     # pca_rows: basis -> the PCA histograms count exactly the basis rows
     assert sampled.pca.hist_rows == 1500 == sampled.normality.rows
     assert sampled.reads == [
-        "moments and row sample",
-        "histograms",
+        "moments, row sample and histograms",
         "trimming and PCA basis",
         "projection",
     ]
@@ -103,7 +104,7 @@ def test_a_missed_key_band_costs_one_read_and_gives_the_same_basis(data, sampled
         trim_fact=1.35, pca_sample=1500, seed=7, pairs="first:0", pca_pairs="first:0", outliers=5
     )
     again = analyze_latents(da.from_array(data, chunks=(900, D)), config, progress=QUIET)
-    assert "PCA sample (key band missed)" in again.reads and len(again.reads) == 5
+    assert "PCA sample (key band missed)" in again.reads and len(again.reads) == 4
     np.testing.assert_allclose(
         again.pca.model.explained_variance, sampled.pca.model.explained_variance, rtol=1e-9
     )
@@ -176,7 +177,7 @@ class CountingLoader:
         return self.x[start : start + self.rows]
 
 
-def test_the_store_is_read_once_per_pass_and_pair_wave(data, monkeypatch):
+def test_the_store_is_read_three_times_plus_the_further_pair_waves(data, monkeypatch):
     monkeypatch.setattr(pair_analysis, "pair_plan", lambda *a: (20, 2))  # 2 blocks per wave
     loader = CountingLoader(data, 1000)
     blocks = [
@@ -188,8 +189,8 @@ def test_the_store_is_read_once_per_pass_and_pair_wave(data, monkeypatch):
     result = analyze_latents(z, config, progress=QUIET)
     waves = [r for r in result.reads if r.startswith("pairs wave")]
     assert len(waves) == 4  # 2 x 4 blocks of 20 of the 66 pairs, 2 per wave
-    assert result.reads[:3] == ["moments and row sample", "histograms", "trimming and PCA basis"]
-    assert len(result.reads) == 3 + len(waves)  # the projection rides on the first pair wave
+    assert result.reads[:2] == ["moments, row sample and histograms", "trimming and PCA basis"]
+    assert len(result.reads) == 2 + len(waves)  # the projection rides on the first pair wave
     assert loader.calls == 5 * len(result.reads) + 1  # +1: the first chunk for the shift
 
 
@@ -224,3 +225,40 @@ def test_the_fact_sweep_in_the_projection_read_equals_numpy(data, sampled):
             sweep.axis_angles[f], np.degrees(np.arccos(np.clip(cosine, 0, 1))), atol=1e-4
         )
     assert sweep.summary["facts"] == sampled.trimming.facts.tolist()
+
+
+def test_histograms_rebinned_from_the_provisional_grid_equal_np_histogram():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20_000, 4)) * [1.0, 3.0, 0.2, 1.0] + [0.0, 5.0, -1.0, 0.0]
+    x[:, 3] = rng.standard_t(2, 20_000)  # heavy tails: its robust range is narrow
+    first = x[:2000]
+    for bins, width in ((64, None), (17, None), (None, 0.25)):
+        fine = provisional_grid(first, width)
+        span = robust_range(x[rng.choice(len(x), 5000, replace=False)])
+        edges, index = snap_edges(fine, span, bins or 64, width)
+        lo, hi = span
+        assert (edges[:, 0] <= lo).all() and (edges[:, -1] >= hi).all()
+        if width is not None:
+            np.testing.assert_allclose(np.diff(edges, axis=1), width)
+            np.testing.assert_allclose(edges[:, 0] / width, np.round(edges[:, 0] / width))
+        else:
+            assert edges.shape[1] == bins + 1
+        hist = rebin(chunk_histograms(x, fine), index)
+        for j in range(4):
+            expected, _ = np.histogram(x[:, j], edges[j])
+            np.testing.assert_array_equal(hist["counts"][j], expected)
+            assert hist["under"][j] == (x[:, j] < edges[j, 0]).sum()
+            assert hist["over"][j] == (x[:, j] >= edges[j, -1]).sum()
+
+
+def test_a_range_beyond_the_provisional_grid_gets_a_histogram_read(data):
+    x = data.copy()
+    x[:600] = x[:600].mean(axis=0)  # a constant first chunk: a provisional grid of width 3
+    x[:600] += np.linspace(0, 1e-3, 600, dtype=np.float32)[:, None]
+    z = da.from_array(x, chunks=(600, D))
+    config = AnalyzeConfig(pairs="first:0", pca_pairs="first:0", bins=32)
+    result = analyze_latents(z, config, progress=QUIET)
+    assert result.reads[1] == "histograms" and len(result.reads) == 4
+    for j in (0, 5):
+        expected, _ = np.histogram(x[:, j], result.fits.edges[j])
+        np.testing.assert_array_equal(result.fits.hist["counts"][j], expected)

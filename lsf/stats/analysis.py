@@ -1,18 +1,24 @@
-"""`lsf analyze`: every statistic of the latent store's selected rows, streamed with Dask.
+"""`lsf analyze`: every statistic of the latent store's selected rows in three reads of
+the store, streamed with Dask.
 
 The rows are those of `config.split` (the store's `split` array; all rows by default). Each
-read of the store maps pure per-chunk steps (`lsf.stats.chunk_steps`) over the Zarr chunks
-and tree-reduces their partial results (`lsf.stats.graph`):
-1. moments (count, mean, min, max, covariance, correlation) + a seeded row sample for the
-   robust histogram ranges; 2. per-component histograms -> Gaussian fits;
-3. trimming: survivors of every fact, every fact's survivor moments (one covariance per
+read maps pure per-chunk steps (`lsf.stats.chunk_steps`) over the Zarr chunks and
+tree-reduces their partial results (`lsf.stats.graph`):
+1. moments (count, mean, min, max, covariance, correlation), a seeded row sample for the
+   robust ranges and the per-component histograms on a fine provisional grid, re-binned to
+   the robust range afterwards (`lsf.stats.provisional`) -> Gaussian fits;
+2. trimming: survivors of every fact, every fact's survivor moments (one covariance per
    shell of trim radius, summed cumulatively), the PCA basis (the `trim_fact` survivors or
    the `pca_sample` of them with the smallest seeded row keys) and the rows of largest trim
-   radius -> exact PCA; 4. projection: PCA-coordinate histograms, moments and d^2 grids of
-   the basis rows (`pca_rows: basis`, or all rows), the rows of largest and most typical
-   d^2 - computed together with the first wave of the pair pass (2D histograms, ellipse
-   coverage and shape scores, `lsf.stats.pair_analysis`), whose further waves read the store
-   again only as the memory budget `task_memory_mb` requires.
+   radius -> exact PCA;
+3. projection: PCA-coordinate histograms, moments and d^2 grids of the basis rows
+   (`pca_rows: basis`, or all rows), the rows of largest and most typical d^2, the fact
+   sweep (core ellipses and 2D counts of the first components' pairs per fact) - computed
+   together with the first wave of the pair pass (2D histograms, ellipse coverage and shape
+   scores, `lsf.stats.pair_analysis`), whose further waves read the store again only as the
+   memory budget `task_memory_mb` requires.
+Rarely one more read: when the robust range exceeds the provisional grid, or when the PCA
+sample's key band misses its threshold (both logged and listed in `reads`).
 The scheduler is Dask's threads locally or Ray (Dask-on-Ray) with `--address`.
 Run: `lsf analyze --latents work/latents.zarr --out work/analysis`.
 """
@@ -74,6 +80,7 @@ from lsf.stats.normality import (
 from lsf.stats.origin import origin_measures
 from lsf.stats.pair_analysis import MemorySink, PairResults, PairSink, analyse_pairs, pair_systems
 from lsf.stats.pca import PCA, VARIANCE_TARGETS, pca_from_covariance, project
+from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.selection import key_band
 from lsf.stats.study_claims import study_comparison
 from lsf.stats.trimming import fact_moment_sums, trim_radius
@@ -235,34 +242,44 @@ def sample_rows_of(n: int, config: AnalyzeConfig) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(n, config.sample_rows), replace=False))
 
 
-def moments_pass(chunks: Chunks, n: int, shift, sample_rows) -> tuple[dict, dict]:
-    """Read 1: moment sums of every finite selected row and the selected rows of the sample."""
-    sums, sample = chunks.run(
+def moments_pass(chunks: Chunks, n: int, shift, sample_rows, fine) -> tuple[dict, dict, dict]:
+    """Read 1: moment sums of every finite selected row, the selected rows of the sample and
+    the histograms on the provisional `fine` grid (None: none)."""
+    graphs = [
+        map_reduce(chunks.blocks, chunk_moments, combine_moments, shift),
+        map_reduce_rows(chunks.blocks, chunks.rows, sample_step, concatenate_dicts, sample_rows),
+    ]
+    if fine is not None:
+        graphs.append(map_reduce(chunks.blocks, chunk_histograms, combine_histograms, fine))
+    values = chunks.run(
         "pass1",
-        "read 1: moments and a row sample",
-        lambda: chunks.compute(
-            "moments and row sample",
-            map_reduce(chunks.blocks, chunk_moments, combine_moments, shift),
-            map_reduce_rows(
-                chunks.blocks, chunks.rows, sample_step, concatenate_dicts, sample_rows
-            ),
-        ),
+        "read 1: moments, a row sample and histograms on a provisional grid",
+        lambda: chunks.compute("moments, row sample and histograms", *graphs),
     )
+    sums, sample = values[0], values[1]
     if sums["count"] < 2:
         raise LsfError(f"fewer than 2 finite latent rows (of {n} selected); nothing to analyse")
-    return sums, sample
+    return sums, sample, values[2] if fine is not None else None
 
 
-def fits_pass(chunks: Chunks, span, config: AnalyzeConfig) -> Fits:
-    """Read 2: per-component histograms on robust edges, their Gaussian fits."""
-    edges = edges_of(span, config.bins, config.bin_width)
-    (hist,) = chunks.run(
-        "pass2",
-        "read 2: per-component histograms",
-        lambda: chunks.compute(
-            "histograms", map_reduce(chunks.blocks, chunk_histograms, combine_histograms, edges)
-        ),
-    )
+def fits_pass(chunks: Chunks, span, config: AnalyzeConfig, fine, fine_hist) -> Fits:
+    """Per-component histograms on the robust range, re-binned from the provisional grid of
+    read 1 (or, when the range does not fit in it, counted in a read of their own), and
+    their Gaussian fits."""
+    snapped = None if fine is None else snap_edges(fine, span, config.bins, config.bin_width)
+    if snapped is not None:
+        edges, index = snapped
+        hist = rebin(fine_hist, index)
+    else:
+        edges = edges_of(span, config.bins, config.bin_width)
+        (hist,) = chunks.run(
+            "pass2",
+            "histograms: the robust range exceeds the provisional grid, one more read",
+            lambda: chunks.compute(
+                "histograms",
+                map_reduce(chunks.blocks, chunk_histograms, combine_histograms, edges),
+            ),
+        )
     gaussians = fit_histograms(edges, hist["counts"])
     dominant = select_dominant(
         gaussians,
@@ -302,13 +319,13 @@ def fact_moments(plan: TrimPlan, shells: list, shift) -> list:
 
 
 def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) -> tuple:
-    """Read 3: survivors and survivor moments of every fact, the PCA basis moments and the
+    """Read 2: survivors and survivor moments of every fact, the PCA basis moments and the
     rows of largest trim radius -> `(Trimming, Basis)`."""
     mu, fwhm = fits.gaussians.mu, fits.gaussians.fwhm
     plan = trim_plan(config, fits, sample, full_sums["count"])
     (sums,) = chunks.run(
         "pass3",
-        "read 3: trimming, every fact's survivor moments and the PCA basis",
+        "read 2: trimming, every fact's survivor moments and the PCA basis",
         lambda: chunks.compute(
             "trimming and PCA basis",
             map_reduce_rows(
@@ -333,7 +350,7 @@ def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) 
 
 def basis_of(chunks: Chunks, plan: TrimPlan, sums: dict, fits: Fits, shift, full_sums) -> Basis:
     """The PCA basis: every survivor of the basis fact, or the `pca_sample` of them with the
-    smallest row keys (from the key band of read 3, or one more read if the band missed)."""
+    smallest row keys (from the key band of read 2, or one more read if the band missed)."""
     cumulative = fact_moment_sums(sums["shells"])
     if plan.bound < math.inf:
         survivor_sums = cumulative[int(np.searchsorted(plan.shells, plan.bound))]
@@ -439,7 +456,7 @@ def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig)
 
 
 def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
-    """Read 4 (with the first pair wave) and the further pair waves -> `(projection sums,
+    """Read 3 (with the first pair wave) and the further pair waves -> `(projection sums,
     pair results)`; a resumed projection pass is not recomputed."""
     graph = map_reduce_rows(
         chunks.blocks, chunks.rows, projection_step, with_plan(combine_projection, plan), plan
@@ -456,7 +473,7 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
     )
     systems = pair_systems(chunks, pca_blocks, spans, config, basis.moments, full, pca, kde)
     saved = chunks.checkpoints.load("pass4") if chunks.checkpoints is not None else None
-    label = "read 4: PCA coordinates, Mahalanobis distances, outliers"
+    label = "read 3: PCA coordinates, Mahalanobis distances, outliers, fact sweep"
     if saved is not None or not systems:
         (sums,) = chunks.run("pass4", label, lambda: chunks.compute("projection", graph))
         extra = ()
@@ -529,10 +546,11 @@ def analyze_latents(
     first = first[np.isfinite(first).all(axis=1)]
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 
-    full_sums, sample = moments_pass(chunks, n, shift, sample_rows_of(n, config))
+    fine = provisional_grid(first, config.bin_width)
+    full_sums, sample, fine_hist = moments_pass(chunks, n, shift, sample_rows_of(n, config), fine)
     moments = finish_moments(full_sums, shift)
     span = robust_range(sample["x"])
-    fits = fits_pass(chunks, span, config)
+    fits = fits_pass(chunks, span, config, fine, fine_hist)
     trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
     plan, pca_span, chosen = projection_plan(basis, sample, trimming, config)
     sums, pairs = projection_and_pairs(
