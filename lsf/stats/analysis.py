@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 
 import dask
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lsf.core.checkpoints import run_pass
 from lsf.core.config import AnalyzeConfig
@@ -198,6 +199,7 @@ class Chunks:
     reads: list = field(default_factory=list)
 
     def compute(self, label: str, *graphs):
+        """One read of the store (BLAS single-threaded: see `analyze_latents`)."""
         self.reads.append(label)
         return dask.compute(*graphs, scheduler=self.scheduler)
 
@@ -381,7 +383,7 @@ def _sample_sums(chunks: Chunks, plan: TrimPlan, sums: dict, rows: BasisRows, sh
     hit = low["count"] <= count and (plan.band.high is None or limit < np.uint64(plan.band.high))
     if hit:
         picked = band["x"][band["keys"] <= limit]
-        total = combine_moments(low, chunk_moments(picked, shift))
+        total = combine_moments(low, chunk_moments(picked, shift, higher=False))
         if total["count"] == count:
             return total, False
     chunks.log("[analyze] the PCA sample's key band missed its threshold: one more read")
@@ -538,7 +540,14 @@ def analyze_latents(
     """All statistics of a lazy Dask array `z [n, D]` (chunked by rows), on the rows of
     `config.split` by the lazy `split [n]` array (None: a store without splits, all train).
     With `checkpoints` (a `PassCheckpoints`), each finished pass is saved and a rerun resumes
-    after it; pair counts go to `sink` block by block (default: kept in memory)."""
+    after it; pair counts go to `sink` block by block (default: kept in memory). BLAS runs
+    one thread per Dask task and on the driver: a multi-threaded BLAS in every task
+    oversubscribes the cores (measured on 2 cores: GEMMs of a chunk 2-10x slower)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _analyze(z, config, split, scheduler, progress, checkpoints, sink)
+
+
+def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analysis:
     started = time.perf_counter()
     n, d = z.shape
     chunks = selected_chunks(z, split, config, scheduler, checkpoints, progress.log)

@@ -108,7 +108,7 @@ def trim_step(x, rows, mu, fwhm, shift, plan: TrimPlan) -> dict:
         survive = radius < plan.bound
         below, inside = in_band(keys, plan.band)
         band = survive & inside
-        out["low"] = chunk_moments(x, shift, survive & below)
+        out["low"] = chunk_moments(x, shift, survive & below, higher=False)
         out["band"] = {"x": x[band], "keys": keys[band]}
         out["keys"] = smallest_keys(keys[survive], plan.sample)
     return out
@@ -129,7 +129,7 @@ def combine_trim(a: dict, b: dict, plan: TrimPlan) -> dict:
 
 def limited_moments(x, rows, basis: BasisRows, shift) -> dict:
     """Moments of the basis rows of a chunk (the extra read when the key band missed)."""
-    return chunk_moments(x, shift, basis.mask(x, rows))
+    return chunk_moments(x, shift, basis.mask(x, rows), higher=False)
 
 
 def squared_distances(scores: np.ndarray, pca: PCA) -> np.ndarray:

@@ -38,9 +38,10 @@ def shell_of(radius: np.ndarray, facts: np.ndarray) -> np.ndarray:
 
 
 def chunk_shell_moments(x: np.ndarray, radius: np.ndarray, facts: np.ndarray, shift) -> list:
-    """`chunk_moments` sums of each shell of trim radius below the largest fact."""
+    """`chunk_moments` sums (count, mean, covariance; no higher moments) of each shell of
+    trim radius below the largest fact."""
     shell = shell_of(radius, facts)
-    return [chunk_moments(x, shift, shell == k) for k in range(len(facts))]
+    return [chunk_moments(x, shift, shell == k, higher=False) for k in range(len(facts))]
 
 
 def combine_shell_moments(a: list, b: list) -> list:
