@@ -42,6 +42,7 @@ from lsf.stats.chunk_steps import (
     ProjectionPlan,
     SweepPlan,
     TrimPlan,
+    basis_flags,
     combine_projection,
     combine_trim,
     concatenate_dicts,
@@ -254,8 +255,8 @@ def moments_pass(chunks: Chunks, n: int, shift, sample_rows, fine) -> tuple[dict
     if fine is not None:
         graphs.append(map_reduce(chunks.blocks, chunk_histograms, combine_histograms, fine))
     values = chunks.run(
-        "pass1",
-        "read 1: moments, a row sample and histograms on a provisional grid",
+        "read1",
+        "pass 1/3: moments, a row sample and histograms on a provisional grid",
         lambda: chunks.compute("moments, row sample and histograms", *graphs),
     )
     sums, sample = values[0], values[1]
@@ -275,7 +276,7 @@ def fits_pass(chunks: Chunks, span, config: AnalyzeConfig, fine, fine_hist) -> F
     else:
         edges = edges_of(span, config.bins, config.bin_width)
         (hist,) = chunks.run(
-            "pass2",
+            "read1-histograms",
             "histograms: the robust range exceeds the provisional grid, one more read",
             lambda: chunks.compute(
                 "histograms",
@@ -326,8 +327,8 @@ def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) 
     mu, fwhm = fits.gaussians.mu, fits.gaussians.fwhm
     plan = trim_plan(config, fits, sample, full_sums["count"])
     (sums,) = chunks.run(
-        "pass3",
-        "read 2: trimming, every fact's survivor moments and the PCA basis",
+        "read2",
+        "pass 2/3: trimming, every fact's survivor moments and the PCA basis",
         lambda: chunks.compute(
             "trimming and PCA basis",
             map_reduce_rows(
@@ -464,9 +465,13 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
         chunks.blocks, chunks.rows, projection_step, with_plan(combine_projection, plan), plan
     )
     pca, use_basis = plan.pca, plan.use_basis
-    pca_blocks = [
-        dask.delayed(pair_scores, pure=True)(b, r, pca, plan.basis, use_basis)
+    flags = [
+        dask.delayed(basis_flags, pure=True)(b, r, plan.basis) if use_basis else None
         for b, r in zip(chunks.blocks, chunks.rows, strict=True)
+    ]
+    pca_blocks = [
+        dask.delayed(pair_scores, pure=True)(b, f, pca)
+        for b, f in zip(chunks.blocks, flags, strict=True)
     ]
     kde = (
         np.diag(pca.explained_variance)
@@ -474,18 +479,29 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
         else pca.components @ full.cov @ pca.components.T
     )
     systems = pair_systems(chunks, pca_blocks, spans, config, basis.moments, full, pca, kde)
-    saved = chunks.checkpoints.load("pass4") if chunks.checkpoints is not None else None
-    label = "read 3: PCA coordinates, Mahalanobis distances, outliers, fact sweep"
+    saved = chunks.checkpoints.load("read3") if chunks.checkpoints is not None else None
+    label = "pass 3/3: PCA coordinates, Mahalanobis distances, outliers, fact sweep"
     if saved is not None or not systems:
-        (sums,) = chunks.run("pass4", label, lambda: chunks.compute("projection", graph))
+        (sums,) = chunks.run("read3", label, lambda: chunks.compute("projection", graph))
         extra = ()
     else:
         chunks.log(f"[analyze] {label}, with the first wave of 2D densities of component pairs")
-        extra = (graph,)
-    pairs, values = analyse_pairs(chunks, systems, config, sink, chunks.log, extra=extra)
+        extra = (graph, flags if use_basis else [])
+
+    def keep_flags(values):  # later waves reuse the basis flags of the first
+        if use_basis and values:
+            pca_blocks[:] = [
+                dask.delayed(pair_scores, pure=True)(b, f, pca)
+                for b, f in zip(chunks.blocks, values[1], strict=True)
+            ]
+
+    pairs, values = analyse_pairs(
+        chunks, systems, config, sink, chunks.log, extra=extra, after_first=keep_flags
+    )
     if extra:
-        (sums,) = values
-        chunks.run("pass4", label + " (saved)", lambda: (sums,))
+        sums = values[0]
+        if chunks.checkpoints is not None:
+            chunks.checkpoints.save("read3", [sums])
     return sums, pairs
 
 
