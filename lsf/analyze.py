@@ -31,9 +31,10 @@ from lsf.core.outputs import (
 )
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import ID, open_latents, open_split, open_store
-from lsf.stats.analysis import Analysis, analyze_latents, summary_of
+from lsf.stats.analysis import Analysis, analyze_latents
 from lsf.stats.graph import scheduler_for
 from lsf.stats.origin import pca_flank_excess
+from lsf.stats.summary import summary_of
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"

@@ -9,11 +9,12 @@ from sklearn.decomposition import PCA as SkPCA
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
-from lsf.stats.analysis import analyze_latents, max_off_diagonal
+from lsf.stats.analysis import analyze_latents
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
 from lsf.stats.histograms import chunk_histograms, robust_edges
 from lsf.stats.normality import coverage, mardia
 from lsf.stats.pca import pca_from_covariance
+from lsf.stats.summary import max_off_diagonal
 from lsf.stats.trimming import trim_radius
 from tests.helpers import latent_like
 
