@@ -192,7 +192,7 @@ def test_the_store_is_read_three_times_plus_the_further_pair_waves(data, monkeyp
     assert result.reads[:2] == ["moments, row sample and histograms", "trimming and PCA basis"]
     assert len(result.reads) == 2 + len(waves)  # the projection rides on the first pair wave
     assert loader.calls == 5 * len(result.reads) + 1  # +1: the first chunk for the shift
-    monkeypatch.undo()  # one wave: the same counts (later waves reuse the first's basis flags)
+    monkeypatch.undo()  # one wave: the same counts
     single = analyze_latents(da.from_array(data, chunks=(1000, D)), config, progress=QUIET)
     assert len(single.reads) == 3
     for mine, theirs in zip(result.pairs, single.pairs, strict=True):

@@ -42,7 +42,6 @@ from lsf.stats.chunk_steps import (
     ProjectionPlan,
     SweepPlan,
     TrimPlan,
-    basis_flags,
     combine_projection,
     combine_trim,
     concatenate_dicts,
@@ -464,13 +463,9 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
         chunks.blocks, chunks.rows, projection_step, with_plan(combine_projection, plan), plan
     )
     pca, use_basis = plan.pca, plan.use_basis
-    flags = [
-        dask.delayed(basis_flags, pure=True)(b, r, plan.basis) if use_basis else None
-        for b, r in zip(chunks.blocks, chunks.rows, strict=True)
-    ]
     pca_blocks = [
-        dask.delayed(pair_scores, pure=True)(b, f, pca)
-        for b, f in zip(chunks.blocks, flags, strict=True)
+        dask.delayed(pair_scores, pure=True)(b, r, pca, plan.basis if use_basis else None)
+        for b, r in zip(chunks.blocks, chunks.rows, strict=True)
     ]
     kde = (
         np.diag(pca.explained_variance)
@@ -485,18 +480,8 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
         extra = ()
     else:
         chunks.log(f"[analyze] {label}, with the first wave of 2D densities of component pairs")
-        extra = (graph, flags if use_basis else [])
-
-    def keep_flags(values):  # later waves reuse the basis flags of the first
-        if use_basis and values:
-            pca_blocks[:] = [
-                dask.delayed(pair_scores, pure=True)(b, f, pca)
-                for b, f in zip(chunks.blocks, values[1], strict=True)
-            ]
-
-    pairs, values = analyse_pairs(
-        chunks, systems, config, sink, chunks.log, extra=extra, after_first=keep_flags
-    )
+        extra = (graph,)
+    pairs, values = analyse_pairs(chunks, systems, config, sink, chunks.log, extra=extra)
     if extra:
         sums = values[0]
         if chunks.checkpoints is not None:

@@ -207,19 +207,13 @@ def combine_projection(a: dict, b: dict, plan: ProjectionPlan) -> dict:
     }
 
 
-def basis_flags(x: np.ndarray, rows: np.ndarray, basis: BasisRows) -> np.ndarray:
-    """Basis membership of a chunk's finite rows: computed once, reused by every wave of
-    the PCA pair pass (n bytes per chunk instead of the trim radii again)."""
+def pair_scores(x: np.ndarray, rows: np.ndarray, pca: PCA, basis: BasisRows | None) -> np.ndarray:
+    """The rows of the PCA pair pass: the finite rows (the basis rows among them, with a
+    `basis`) in PCA coordinates."""
     finite = np.isfinite(x).all(axis=1)
-    return basis.mask(x[finite], rows[finite])
-
-
-def pair_scores(x: np.ndarray, keep, pca: PCA) -> np.ndarray:
-    """The rows of the PCA pair pass: the finite rows (those flagged in `keep`, if given)
-    in PCA coordinates."""
-    x = x[np.isfinite(x).all(axis=1)]
-    if keep is not None:
-        x = x[keep]
+    x, rows = x[finite], rows[finite]
+    if basis is not None:
+        x = x[basis.mask(x, rows)]
     return project(x, pca.mean, pca.components)
 
 

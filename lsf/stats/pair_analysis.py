@@ -199,14 +199,11 @@ def analyse_pairs(
     sink: PairSink,
     log=lambda line: None,
     extra=(),
-    after_first=None,
 ) -> tuple[list[PairResults], list]:
     """Both coordinate systems, pair block by pair block: the blocks of a wave are computed
     together (one read of the store each wave, the graphs in `extra` computed with the first
     wave), then written to `sink` and scored, so only one wave of blocks (and their partial
-    sums) is ever held (`pair_plan` sizes blocks and waves). -> `(results, extra values)`;
-    `after_first(extra values)` runs after the first wave (it may rebind the systems' chunks
-    to what the first wave computed)."""
+    sums) is ever held (`pair_plan` sizes blocks and waves). -> `(results, extra values)`."""
     jobs, wave = [], None
     for system in systems:
         block, fits = pair_plan(config, len(system.pairs), len(system.chunks), os.cpu_count() or 1)
@@ -227,8 +224,6 @@ def analyse_pairs(
         values = chunks.compute(f"pairs wave {number + 1}/{waves}", *together, *graphs)
         if number == 0:
             extra_values = list(values[: len(together)])
-            if after_first is not None:
-                after_first(extra_values)
         for job, out in zip(batch, values[len(together) :], strict=True):
             _score_block(job, out, sink, tables, rows)
     results = [
