@@ -36,6 +36,10 @@ EXAMPLES = {
   lsf analyze --latents work/latents.zarr --out work/analysis
   lsf analyze --latents work/latents.zarr --out work/analysis --bin-width 0.25 \\
               --facts 1.25,1.5,1.8 --trim-fact 1.5 --pca-sample 80000
+  lsf analyze --latents work/latents.zarr --out work/analysis --split train \\
+              --trim-fact 1.7 --pca-sample 80000 --pca-rows basis --pca-bin-width 0.5
+  lsf analyze --latents work/latents.zarr --out work/analysis --pairs first:10 \\
+              --pca-pairs first:10 --task-memory-mb 128
   lsf analyze --latents s3://b/latents.zarr --out s3://b/analysis --address auto""",
     "generate": """examples:
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples
@@ -339,7 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(sub, "analyze", "statistics of the latent store (Dask, out of core)", cmd_analyze)
     p.add_argument("--latents", required=True, help="complete latent store from `lsf encode`")
     p.add_argument("--out", required=True, help="analysis folder (analysis.zarr, summary.json)")
-    _config_flags(p, "analyze", "bins", "bin_width", "facts", "trim_fact", "pca_sample", "seed")
+    _config_flags(
+        p,
+        "analyze",
+        "split",
+        "bins",
+        "bin_width",
+        "facts",
+        "trim_fact",
+        "pca_sample",
+        "pca_rows",
+        "pca_bin_width",
+        "pairs",
+        "pca_pairs",
+        "task_memory_mb",
+        "seed",
+    )
     p.add_argument("--no-trim", action="store_true", help="PCA of the full set")
     _overwrite(p, "an existing analysis")
 

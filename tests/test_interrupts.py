@@ -133,13 +133,13 @@ def test_interrupted_analyze_resumes_after_its_finished_passes(tmp_path, signum)
     config = _config_file(tmp_path, {"analyze": {"pairs": "all", "pca_pairs": "all"}})
     out = tmp_path / "analysis"
     args = ["analyze", "--config", config, "--latents", store, "--out", str(out)]
-    stop_at = random.Random(signum).randint(2, 5)  # interrupt as pass `stop_at` starts
+    stop_at = random.Random(signum).randint(2, 3)  # interrupt as pass `stop_at` starts
 
     proc = _start(args, quiet=False)
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if f"pass {stop_at}/5" in line:
+        if f"pass {stop_at}/3" in line:
             os.killpg(proc.pid, signum)
             break
     else:
@@ -226,7 +226,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(tmp_pat
     args = ["analyze", "--latents", store, "--out", str(out)]
     first = _start(args, quiet=False)
     for line in first.stdout:
-        if "pass 1/5" in line:
+        if "pass 1/3" in line:
             break
     else:
         raise AssertionError("the first analyze printed no pass")

@@ -9,11 +9,12 @@ from sklearn.decomposition import PCA as SkPCA
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
-from lsf.stats.analysis import analyze_latents, max_off_diagonal
+from lsf.stats.analysis import analyze_latents
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
 from lsf.stats.histograms import chunk_histograms, robust_edges
 from lsf.stats.normality import coverage, mardia
 from lsf.stats.pca import pca_from_covariance
+from lsf.stats.summary import max_off_diagonal
 from lsf.stats.trimming import trim_radius
 from tests.helpers import latent_like
 
@@ -179,7 +180,7 @@ def test_pca_sample_uses_a_seeded_random_subset(data):
     config = AnalyzeConfig(trim_fact=None, pca_sample=2500, seed=3)
     a = analyze_latents(da.from_array(data, chunks=(1000, D)), config, progress=QUIET)
     b = analyze_latents(da.from_array(data, chunks=(777, D)), config, progress=QUIET)
-    assert a.pca.rows == 2500 and "random 2500 rows" in a.pca.basis
+    assert a.pca.rows == 2500 and "random 2500 of 6000" in a.pca.basis
     np.testing.assert_allclose(
         a.pca.model.explained_variance, b.pca.model.explained_variance, rtol=1e-9
     )

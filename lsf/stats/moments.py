@@ -32,8 +32,11 @@ def finite_rows(x: np.ndarray) -> np.ndarray:
     return np.isfinite(x).all(axis=1)
 
 
-def chunk_moments(x: np.ndarray, shift: np.ndarray, mask: np.ndarray | None = None) -> dict:
-    """Sums over the finite (and `mask`ed) rows of one chunk, shifted by `shift`."""
+def chunk_moments(
+    x: np.ndarray, shift: np.ndarray, mask: np.ndarray | None = None, higher: bool = True
+) -> dict:
+    """Sums over the finite (and `mask`ed) rows of one chunk, shifted by `shift`; without
+    `higher`, the third and fourth power sums are NaN (skewness and kurtosis unknown)."""
     finite = finite_rows(x)
     keep = finite if mask is None else finite & mask
     rows = x[keep]
@@ -50,13 +53,17 @@ def chunk_moments(x: np.ndarray, shift: np.ndarray, mask: np.ndarray | None = No
             "non_finite": int((~finite).sum()),
         }
     centred64 = rows.astype(np.float64) - shift
-    squared = centred64 * centred64
+    if higher:
+        squared = centred64 * centred64
+        sum3, sum4 = (squared * centred64).sum(axis=0), (squared * squared).sum(axis=0)
+    else:
+        sum3 = sum4 = np.full(d, np.nan)
     return {
         "count": len(rows),
         "sum": centred64.sum(axis=0),
         "cross": centred64.T @ centred64,
-        "sum3": (squared * centred64).sum(axis=0),
-        "sum4": (squared * squared).sum(axis=0),
+        "sum3": sum3,
+        "sum4": sum4,
         "min": rows.min(axis=0).astype(np.float64),
         "max": rows.max(axis=0).astype(np.float64),
         "non_finite": int((~finite).sum()),
