@@ -20,6 +20,7 @@ from lsf.stats.fact_sweep import (
     chunk_shell_moments,
     core_ellipses,
     fact_moments,
+    sweep_pair_edges,
     sweep_pairs,
 )
 from lsf.stats.histograms import robust_edges
@@ -59,7 +60,7 @@ def main() -> None:
     ellipses = core_ellipses(fm, basis.mean, basis.components, pairs)
     scores = project(x, basis.mean, basis.components[: args.components])
     sample_edges = robust_edges(scores, args.bins)
-    edges = np.stack([sample_edges[pairs[:, 0]], sample_edges[pairs[:, 1]]], axis=1)
+    edges = sweep_pair_edges(sample_edges, pairs)
     chunk_fact_pair_counts(scores[:64], radius[:64], FACTS, pairs, edges)  # numba compile
 
     steps = {

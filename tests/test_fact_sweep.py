@@ -20,6 +20,7 @@ from lsf.stats.fact_sweep import (
     core_ellipses,
     fact_moments,
     fact_pcas,
+    sweep_pair_edges,
     sweep_pairs,
     sweep_summary,
 )
@@ -206,6 +207,14 @@ def test_core_alignment_is_nan_without_an_ellipse():
     sums = chunk_core_moments(points, radius, facts, ellipses)
     angles = core_alignment_angles(sums)
     assert sums["count"][0, 0] == 0 and np.isnan(angles[0, 0]) and np.isfinite(angles[1, 0])
+
+
+def test_sweep_pair_edges_pick_each_pairs_component_edges():
+    component_edges = np.arange(3 * 5, dtype=float).reshape(3, 5)
+    edges = sweep_pair_edges(component_edges, sweep_pairs(3))
+    assert edges.shape == (3, 2, 5)
+    assert edges[2, 0].tolist() == component_edges[1].tolist()  # pair (1, 2): x is 1
+    assert edges[2, 1].tolist() == component_edges[2].tolist()
 
 
 def test_fact_pair_counts_equal_histogram2d_of_each_facts_survivors():

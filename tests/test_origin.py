@@ -91,6 +91,8 @@ def test_fraction_below_in_the_overflow_bin_is_bounded_by_the_overflow_mass(late
     fraction, error = fraction_below(hist["counts"], top, probe)
     assert error == pytest.approx((d2_all >= top).mean(), abs=1e-9)
     assert abs(fraction - (d2_all < probe).mean()) <= error
+    assert abs(fraction_below(hist["counts"], top, np.inf)[0] - 1.0) <= error
+    assert np.isnan(fraction_below(hist["counts"], top, np.nan)).all()
 
 
 def _gaussian_counts(edges, amplitude, mu, sigma):

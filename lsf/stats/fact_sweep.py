@@ -212,6 +212,14 @@ def core_alignment_angles(sums: dict) -> np.ndarray:
 # ---- 2D histograms of the sweep pairs per fact --------------------------------------------
 
 
+def sweep_pair_edges(component_edges: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """`[P, 2, B+1]` edges of every sweep pair from per-component edges `[K, B+1]` (e.g.
+    `histograms.robust_edges` of a sample of the rows in basis PCA coordinates)."""
+    pairs = np.asarray(pairs, dtype=np.int64)
+    component_edges = np.asarray(component_edges, dtype=np.float64)
+    return np.stack([component_edges[pairs[:, 0]], component_edges[pairs[:, 1]]], axis=1)
+
+
 def chunk_fact_pair_counts(
     scores_k: np.ndarray, radius: np.ndarray, facts, pairs: np.ndarray, edges: np.ndarray
 ) -> np.ndarray:

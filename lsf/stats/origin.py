@@ -40,9 +40,10 @@ def fraction_below(counts: np.ndarray, top: float, d2: float) -> tuple[float, fl
     counts = np.asarray(counts, dtype=np.int64)
     bins = len(counts) - 1
     n = int(counts.sum())
-    if n == 0:
+    if n == 0 or np.isnan(d2):
         return float("nan"), float("nan")
-    index = min(int(d2 * (bins / top)), bins)  # the same index rule as chunk_d2_histogram
+    # the same index rule as chunk_d2_histogram; an infinite d2 lies in the overflow bin
+    index = min(int(d2 * (bins / top)), bins) if np.isfinite(d2) else bins
     below = int(counts[:index].sum())
     within = 0.5 if index == bins else min(max(d2 * (bins / top) - index, 0.0), 1.0)
     return (below + within * counts[index]) / n, float(counts[index]) / n
