@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from lsf import __version__
+from lsf import report_study as study
 from lsf.analyze import load_analysis
 from lsf.core.config import ReportConfig
 from lsf.core.errors import LsfError
@@ -534,10 +535,13 @@ def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> No
         )
 
 
-def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
+def _samples_sections(page: _Page, samples: Path, arrays, summary, config, rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
     _samplers(page, samples, metrics)
+    study.faces(page, samples, metrics, summary)
+    study.gallery(page, samples, metrics)
     _paths(page, samples, metrics, arrays, rows[: config.scatter_points])
+    study.study_paths(page, samples, metrics, arrays, rows[: config.scatter_points])
 
 
 PAGE = "index.html"
@@ -562,6 +566,8 @@ def _document(page: _Page, summary: dict, analysis: str) -> str:
 
 def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows):
     _headline(page, summary, len(arrays["mean"]))
+    study.study_comparison(page, summary)
+    study.row_sets(page, summary)
     model = summary["latents"].get("model") or {}
     run_folder = posixpath.dirname(str(model.get("path") or ""))
     if run_folder and exists(run_folder):
@@ -569,8 +575,11 @@ def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportC
     _histograms(page, arrays, config)
     _trimming(page, arrays)
     _pca(page, arrays, summary)
+    study.pca_study(page, arrays, summary, config, rows)
     _pair_sections(page, arrays, summary, config, rows)
+    study.fact_sweep(page, arrays, summary)
     _normality(page, arrays, summary)
+    study.origin(page, summary)
 
 
 @locks_output("out")
@@ -594,6 +603,6 @@ def report(
         _analysis_sections(page, arrays, summary, config, rows)
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
-            _samples_sections(page, local_samples, arrays, config, rows)
+            _samples_sections(page, local_samples, arrays, summary, config, rows)
         (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)
