@@ -326,13 +326,18 @@ class _Plane:
     summary: dict  # the analysis's summary.json (which rows the pair counts hold)
 
 
-def ellipse_coverage(arrays, prefix: str, i: int, j: int, mean2, cov2, points) -> tuple:
-    """`(observed fractions inside the 1/2/3-sigma ellipses, what they were counted from)`:
-    the stored pair counts when the analysis counted the pair, else the sampled rows."""
+def ellipse_coverage(arrays, prefix: str, i: int, j: int, mean2, cov2, points) -> list:
+    """`[(observed fractions inside the 1/2/3-sigma ellipses, what they were counted
+    from)]`: from the stored pair counts when the analysis counted the pair (every counted
+    row, binned: a bin the ellipse cuts counts in part), then from the sampled rows (exact
+    point tests on a subset)."""
+    found = []
     stored = stored_counts(arrays, prefix, i, j)
     if stored is not None:
-        return counts_coverage(*stored, mean2, cov2), "stored pair counts"
-    return coverage_2d(points, mean2, cov2), f"{len(points)} sampled rows"
+        bins = len(stored[1]) - 1
+        found.append((counts_coverage(*stored, mean2, cov2), f"stored pair counts ({bins} bins)"))
+    found.append((coverage_2d(points, mean2, cov2), f"{len(points)} sampled rows (exact)"))
+    return found
 
 
 def _coverage_table(page: _Page, rows: list[list], source: str) -> None:
@@ -360,10 +365,10 @@ def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe
         panels.append(_panel(density, scatter, mean2, cov2, names, title))
         densities.append(density)
         labels.append(f"({names[0]}, {names[1]})")
-        observed, counted = ellipse_coverage(
+        for observed, counted in ellipse_coverage(
             arrays, plane.prefix, i, j, mean2, cov2, plane.points[:, [i, j]]
-        )
-        coverage.append([labels[-1], plane.source, *observed, counted])
+        ):
+            coverage.append([labels[-1], plane.source, *observed, counted])
     if not panels:
         return
     first = _reference(densities)

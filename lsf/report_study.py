@@ -182,7 +182,7 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
         "(blue) with its HDR contours (navy) and the 1/2/3-sigma ellipses. Look for: contours "
         "off the ellipses' centre or tilted against the axes (critical components).",
     )
-    first = range(min(9, d))
+    first = range(min(9, k))
     spread = [c for c in config.spread_components if k <= c < d]
     if not spread:
         _missing(page, f"components beyond {k - 1} (latent dimension {d})")
