@@ -540,10 +540,10 @@ def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> No
         )
 
 
-def _samples_sections(page: _Page, samples: Path, arrays, summary, config, rows) -> None:
+def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
     _samplers(page, samples, metrics)
-    study.faces(page, samples, metrics, summary)
+    study.faces(page, samples, metrics)
     study.gallery(page, samples, metrics)
     _paths(page, samples, metrics, arrays, rows[: config.scatter_points])
     study.study_paths(page, samples, metrics, arrays, rows[: config.scatter_points])
@@ -608,6 +608,6 @@ def report(
         _analysis_sections(page, arrays, summary, config, rows)
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
-            _samples_sections(page, local_samples, arrays, summary, config, rows)
+            _samples_sections(page, local_samples, arrays, config, rows)
         (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

@@ -35,6 +35,11 @@ SKEW_FLAG = 0.1  # |skewness| above which a PCA component is flagged asymmetric
 FLANK_FLAG = 0.25  # relative excess beyond mu +- 2 sigma above which flanks are heavy
 
 
+def number(value: float, digits: int = 3) -> str:
+    """A label under an image: `digits` significant digits, float noise below 1e-9 as 0."""
+    return "0" if abs(value) < 1e-9 else f"{value:.{digits}g}"
+
+
 def _missing(page, what: str) -> None:
     page.parts.append(f"<p><em>{html.escape(what)}: {MISSING}.</em></p>")
 
@@ -305,7 +310,7 @@ def _strip(samples: Path, png: str, count: int) -> list[np.ndarray]:
     return split_strip(np.asarray(Image.open(samples / png).convert("RGB")), count)
 
 
-def faces(page, samples: Path, metrics: dict, summary: dict) -> None:
+def faces(page, samples: Path, metrics: dict) -> None:
     """The decoded origin beside the decoded centre, each with its d2."""
     page.section(
         "faces",
@@ -317,7 +322,7 @@ def faces(page, samples: Path, metrics: dict, summary: dict) -> None:
         _missing(page, "the origin and centre faces (samples from an older lsf generate)")
         return
     d2 = entry["squared_mahalanobis"]
-    labels = [f"{n}: d2 {v:.4g}" for n, v in zip(entry["names"], d2, strict=True)]
+    labels = [f"{n}: d2 {number(v, 4)}" for n, v in zip(entry["names"], d2, strict=True)]
     page.figure(
         "faces",
         labelled_rows([("origin and centre", _strip(samples, entry["png"], 2), labels)]),
@@ -363,7 +368,7 @@ def _origin_path(page, samples: Path, metrics: dict, cloud: np.ndarray, planes) 
     if path is None:
         return
     points = np.load(samples / "paths" / path["npy"], allow_pickle=False).astype(np.float64)
-    labels = [f"d2 {v:.4g}" for v in path["squared_mahalanobis"]]
+    labels = [f"d2 {number(v, 4)}" for v in path["squared_mahalanobis"]]
     steps = path["steps"]
     rows = [("origin to centre", _strip(samples, "paths/" + path["png"], steps), labels)]
     page.figure(
@@ -408,7 +413,7 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
         (
             f"{r['angle_deg']:g} deg" + (" (beyond the core)" if r["beyond_core"] else ""),
             _strip(samples, "paths/" + r["png"], r["steps"]),
-            [f"{v:.3g}" for v in r["squared_mahalanobis"]],
+            [number(v) for v in r["squared_mahalanobis"]],
         )
         for r in rows
     ]

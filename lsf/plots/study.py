@@ -61,7 +61,7 @@ def alignment_heatmap(
     axis = axes[0, 0]
     image = axis.imshow(angles.T, aspect="auto", cmap="magma", vmin=0, vmax=90)
     axis.set_xticks(range(len(facts)), [f"{f:g}" for f in facts], fontsize=7)
-    axis.set_yticks(range(len(pair_labels)), pair_labels, fontsize=5)
+    axis.set_yticks(range(len(pair_labels)), pair_labels, fontsize=6)
     axis.set_xlabel("fact")
     axis.set_title("core alignment angle (degrees)", fontsize=9)
     figure.colorbar(image, ax=axis, shrink=0.8)
@@ -70,6 +70,7 @@ def alignment_heatmap(
         axis_angles = np.asarray(axis_angles, dtype=np.float64)
         image = axis.imshow(axis_angles.T, aspect="auto", cmap="viridis", vmin=0, vmax=90)
         axis.set_xticks(range(len(facts)), [f"{f:g}" for f in facts], fontsize=7)
+        axis.set_yticks(range(axis_angles.shape[1]))
         axis.set_ylabel("PCA axis k")
         axis.set_xlabel("fact")
         axis.set_title("angle of each fact's PCA axis k to the basis's", fontsize=9)
