@@ -434,6 +434,9 @@ def study_paths(page, samples: Path, metrics: dict, arrays: dict, cloud: np.ndar
         "in planes of the widest dominant components, each rotated through several angles.",
     )
     paths, planes = metrics.get("study_paths"), metrics.get("study_planes")
+    if paths == []:
+        page.parts.append("<p><em>Study paths switched off (generate.study_planes: 0).</em></p>")
+        return
     if not paths or not planes:
         _missing(page, "the study paths (samples from an older lsf generate)")
         return
