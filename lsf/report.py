@@ -582,6 +582,7 @@ def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportC
     _pca(page, arrays, summary)
     study.pca_study(page, arrays, summary, config, rows)
     _pair_sections(page, arrays, summary, config, rows)
+    study.pair_coverage(page, summary)
     study.fact_sweep(page, arrays, summary)
     _normality(page, arrays, summary)
     study.origin(page, summary)

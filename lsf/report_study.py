@@ -202,6 +202,24 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
     )
 
 
+def pair_coverage(page, summary: dict) -> None:
+    """Range over all counted pairs of the fraction inside each pair's 1/2/3-sigma ellipse
+    (`pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma 70-90 %)."""
+    coverage = summary.get("pair_coverage")
+    if not coverage:
+        _missing(page, "the coverage range over all pairs")
+        return
+    claims = {"1": "-", "2": "70 % to 90 %", "3": "at least 97 %"}
+    page.table(
+        ["pairs", "ellipse", "min", "median", "max", "study"],
+        [
+            [coordinates, f"{n} sigma", *values, claims.get(n, "-")]
+            for coordinates, by_sigma in coverage.items()
+            for n, values in by_sigma.items()
+        ],
+    )
+
+
 SWEEP_ARRAYS = ("sweep_pairs", "fact_pair_counts", "fact_pair_edges", "fact_mean", "fact_cov")
 
 

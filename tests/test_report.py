@@ -172,6 +172,10 @@ def _outlier_arrays(x: np.ndarray, arrays: dict, k: int = 3) -> dict:
 STUDY_SUMMARY = {
     "rows": {"split": "train", "selected": 3000, "total": 3000},
     "row_sets": {"moments": "train split, 3000 rows", "pca_basis": "PCA basis: fact 1.5 survivors"},
+    "pair_coverage": {
+        "original": {"1": [0.31, 0.38, 0.42], "2": [0.71, 0.84, 0.88], "3": [0.96, 0.98, 0.99]},
+        "pca": {"1": [0.33, 0.39, 0.41], "2": [0.8, 0.86, 0.87], "3": [0.975, 0.987, 0.99]},
+    },
     "origin": {
         "d2": 41.5,
         "dof": 6,
@@ -389,6 +393,7 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
     assert "<td>yes</td>" in page and "<td>None</td><td>-</td><td>-</td>" in page
     assert "PCA basis: fact 1.5 survivors" in page and "3000 of 3000 store rows" in page
     assert "asymmetric: pc1; heavy flanks: pc3" in page
+    assert "<td>pca</td><td>3 sigma</td><td>0.975</td><td>0.987</td><td>0.99</td>" in page
     assert "PCA pair (pc1, pc3)" in page  # the summary's worst pair
     assert "fraction of latents closer to the centre than the origin</td><td>0.97" in page
     assert "Planes running beyond the core: (z" in page and "report.ellipses: fits" in page
@@ -457,6 +462,7 @@ def test_an_older_analysis_says_which_study_sections_it_lacks(drawn):
         "the row sets",
         "the fact sweep (no sweep_pairs",
         "the origin&#x27;s position",
+        "the coverage range over all pairs",
         "per-component skewness",
     ):
         assert f"{what}" in page
