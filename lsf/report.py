@@ -183,16 +183,27 @@ def _training(page: _Page, run: str) -> None:
         )
 
 
-def _histograms(page: _Page, arrays: dict, config: ReportConfig) -> None:
+def dominant_rule_text(analyze_config: dict) -> str:
+    """The analysis's dominant rule in words (from summary.json's `config`)."""
+    if analyze_config.get("dominant_rule") == "study":
+        return (
+            f"|mu| > {analyze_config.get('dominant_min_abs_mu', 0.5):g} and half width "
+            f"FWHM/2 > {analyze_config.get('dominant_min_half_width', 1.0):g}, the study's rule"
+        )
+    return "|mu| > 2 median sigma or FWHM > 2 median FWHM"
+
+
+def _histograms(page: _Page, arrays: dict, summary: dict, config: ReportConfig) -> None:
     d = len(arrays["mean"])
     fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
     dominant = np.flatnonzero(arrays["dominant"])
     detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
+    rule = dominant_rule_text(summary.get("config", {}))
     page.section(
         "histograms",
         "Component histograms",
         "Each latent component with its Gaussian fit (FWHM = 2.355 sigma). Dominant "
-        "components (|mu| > 2 median sigma or FWHM > 2 median FWHM) are detailed.",
+        f"components ({html.escape(rule)}) are detailed.",
     )
     edges, counts = arrays["hist1d_edges"], arrays["hist1d_counts"]
     page.figure(
@@ -203,7 +214,7 @@ def _histograms(page: _Page, arrays: dict, config: ReportConfig) -> None:
     )
     page.figure(
         "histogram_details",
-        histogram_details(edges, counts, fits, detail),
+        histogram_details(edges, counts, fits, detail, columns=5),
         "Detail of the dominant (or first) components. Look for: the fitted mu and sigma in "
         "the titles, and tails the Gaussian misses.",
     )
@@ -577,7 +588,7 @@ def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportC
     run_folder = posixpath.dirname(str(model.get("path") or ""))
     if run_folder and exists(run_folder):
         _training(page, run_folder)
-    _histograms(page, arrays, config)
+    _histograms(page, arrays, summary, config)
     _trimming(page, arrays)
     _pca(page, arrays, summary)
     study.pca_study(page, arrays, summary, config, rows)

@@ -139,10 +139,20 @@ def _component_table(page, arrays: dict, count: int) -> None:
     )
 
 
-def _grid_panels(arrays, summary, pairs, points, mean, cov) -> list[dict]:
-    panels = []
+def bandwidth_text(densities) -> str:
+    """The KDE bandwidth of a grid's panels, in words (from its first analysis density)."""
+    first = next((d for d in densities if d.source == ANALYSIS), densities[0])
+    return (
+        f"KDE bandwidth: kernel covariance = {first.factor:.3g}^2 x the pair's covariance "
+        f"(Scott, n = {first.rows} counted rows)"
+    )
+
+
+def _grid_panels(arrays, summary, pairs, points, mean, cov) -> tuple[list[dict], str]:
+    panels, densities = [], []
     for i, j in pairs:
         density = pair_density(arrays, "pca_", i, j, points, summary)
+        densities.append(density)
         title = f"pc{i}, pc{j}" + ("" if density.source == ANALYSIS else " (sampled)")
         panels.append(
             {
@@ -152,7 +162,7 @@ def _grid_panels(arrays, summary, pairs, points, mean, cov) -> list[dict]:
                 "title": title,
             }
         )
-    return panels
+    return panels, bandwidth_text(densities)
 
 
 def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.ndarray) -> None:
@@ -180,11 +190,13 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
     points = project(rows, arrays["pca_mean"], arrays["pca_components"])
     mean, cov = ellipse_moments(arrays, "pca_", config.ellipses)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    panels, bandwidth = _grid_panels(arrays, summary, pairs, points, mean, cov)
     page.figure(
         "pca_pair_grid",
-        density_grid(_grid_panels(arrays, summary, pairs, points, mean, cov), max(1, k - 1)),
+        density_grid(panels, max(1, k - 1)),
         f"All {len(pairs)} pairs of PCA components 0 to {k - 1}: the analysis's binned KDE "
-        "(blue) with its HDR contours (navy) and the 1/2/3-sigma ellipses. Look for: contours "
+        "(blue) with contours (navy) at the highest-density regions holding the 1/2/3-sigma "
+        f"normal masses, and the 1/2/3-sigma ellipses. {bandwidth}. Look for: contours "
         "off the ellipses' centre or tilted against the axes (critical components).",
     )
     first = range(min(9, k))
@@ -193,12 +205,13 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
         _missing(page, f"components beyond {k - 1} (latent dimension {d})")
         return
     pairs = [(i, j) for i in first for j in spread]
+    panels, bandwidth = _grid_panels(arrays, summary, pairs, points, mean, cov)
     page.figure(
         "pca_spread_grid",
-        density_grid(_grid_panels(arrays, summary, pairs, points, mean, cov), len(spread)),
+        density_grid(panels, len(spread)),
         f"PCA components 0 to {len(first) - 1} (rows) against components "
-        f"{', '.join(map(str, spread))} (columns). Look for: round, axis-aligned contours: "
-        "later components should be nearly independent normals.",
+        f"{', '.join(map(str, spread))} (columns). {bandwidth}. Look for: round, axis-aligned "
+        "contours: later components should be nearly independent normals.",
     )
 
 
@@ -284,8 +297,10 @@ def fact_sweep(page, arrays: dict, summary: dict) -> None:
     page.figure(
         "fact_sweep_pair",
         density_grid(fact_pair_panels(arrays, facts, p), len(facts), sigmas=(1,)),
-        f"PCA pair (pc{i}, pc{j}) for the survivors of each fact: binned KDE and the 1-sigma "
-        "ellipse of those survivors' own moments. Look for: the ellipse and the inner "
+        f"PCA pair (pc{i}, pc{j}) for the survivors of each fact: binned KDE (Scott bandwidth "
+        "of each fact's survivors and their covariance) with highest-density-region contours, "
+        "and the 1-sigma ellipse of those survivors' own moments. Look for: the ellipse and "
+        "the inner "
         "contours turning as the fact grows (outer points steering the core).",
     )
     if "core_alignment" in arrays:

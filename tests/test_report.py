@@ -394,6 +394,10 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
     assert "PCA basis: fact 1.5 survivors" in page and "3000 of 3000 store rows" in page
     assert "asymmetric: pc1; heavy flanks: pc3" in page
     assert "<td>pca</td><td>3 sigma</td><td>0.975</td><td>0.987</td><td>0.99</td>" in page
+    factor = 3000 ** (-1 / 6)
+    assert (
+        f"kernel covariance = {factor:.3g}^2 x the pair&#x27;s covariance (Scott, n = 3000" in page
+    )
     assert "PCA pair (pc1, pc3)" in page  # the summary's worst pair
     assert "fraction of latents closer to the centre than the origin</td><td>0.97" in page
     assert "Planes running beyond the core: (z" in page and "report.ellipses: fits" in page
@@ -467,3 +471,11 @@ def test_an_older_analysis_says_which_study_sections_it_lacks(drawn):
     ):
         assert f"{what}" in page
     assert page.count("not in this analysis") >= 5
+
+
+def test_the_dominant_rule_is_named_as_the_analysis_applied_it():
+    from lsf.report import dominant_rule_text
+
+    study = {"dominant_rule": "study", "dominant_min_abs_mu": 0.5, "dominant_min_half_width": 1.0}
+    assert dominant_rule_text(study) == "|mu| > 0.5 and half width FWHM/2 > 1, the study's rule"
+    assert "median" in dominant_rule_text({"dominant_rule": "relative"})
