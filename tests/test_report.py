@@ -394,10 +394,13 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
     assert "PCA basis: fact 1.5 survivors" in page and "3000 of 3000 store rows" in page
     assert "asymmetric: pc1; heavy flanks: pc3" in page
     assert "<td>pca</td><td>3 sigma</td><td>0.975</td><td>0.987</td><td>0.99</td>" in page
-    factor = 3000 ** (-1 / 6)
-    assert (
-        f"kernel covariance = {factor:.3g}^2 x the pair&#x27;s covariance (Scott, n = 3000" in page
+    # pca_rows: basis and row_sets present: the PCA pair counts hold the PCA basis rows
+    _, summary = load_analysis(str(out / "analysis"))
+    n = summary["pca"]["rows"]
+    text = (
+        f"kernel covariance = {n ** (-1 / 6):.3g}^2 x the pair&#x27;s covariance (Scott, n = {n} "
     )
+    assert summary["config"]["pca_rows"] == "basis" and n < 3000 and text in page
     assert "PCA pair (pc1, pc3)" in page  # the summary's worst pair
     assert "fraction of latents closer to the centre than the origin</td><td>0.97" in page
     assert "Planes running beyond the core: (z" in page and "report.ellipses: fits" in page
