@@ -322,3 +322,16 @@ def test_gallery_shows_the_source_images_of_the_outlier_ids_in_order(tmp_path):
     del arrays["typical_d2"]
     missing = write_gallery(str(tmp_path / "old"), arrays, shards)
     assert missing == {"missing": "not in this analysis (no typical_d2)"}
+
+
+def test_the_study_preset_sets_the_study_paths_and_the_fit_ellipses():
+    from lsf.core.config import config_from_mapping
+    from lsf.core.presets import STUDY
+
+    config = config_from_mapping({"preset": "study", "generate": {"study_planes": 2}})
+    assert config.generate.study_planes == 2  # the file wins
+    for section in ("generate", "report"):
+        for key, value in STUDY[section].items():
+            if key != "study_planes":
+                assert getattr(getattr(config, section), key) == value
+    assert config.report.ellipses == "fits" and config.generate.path_steps == 6
