@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from lsf.core.config import ReportConfig
-from lsf.plots.densities import ANALYSIS, kde_on_grid, pair_covariance, pair_density
+from lsf.plots.densities import ANALYSIS, kde_on_grid, pair_density
 from lsf.plots.distributions import histogram_details
 from lsf.plots.ellipses import DESCRIPTIONS, ellipse_moments
 from lsf.plots.study import (
@@ -238,7 +238,7 @@ SWEEP_ARRAYS = ("sweep_pairs", "fact_pair_counts", "fact_pair_edges", "fact_mean
 
 def worst_pair(summary: dict, sweep_pairs: np.ndarray) -> int:
     """Index into `sweep_pairs` of summary `fact_sweep.worst_pair`, else of (2, 3), else 0."""
-    for pair in (summary.get("fact_sweep", {}).get("worst_pair"), (2, 3)):
+    for pair in ((summary.get("fact_sweep") or {}).get("worst_pair"), (2, 3)):
         if pair is not None:
             hits = np.flatnonzero((sweep_pairs[:, 0] == pair[0]) & (sweep_pairs[:, 1] == pair[1]))
             if len(hits):
@@ -258,7 +258,10 @@ def fact_pair_panels(arrays: dict, facts, p: int) -> list[dict]:
         mean2 = components @ (arrays["fact_mean"][f] - arrays["pca_mean"])
         cov2 = components @ arrays["fact_cov"][f] @ components.T
         rows = max(int(np.asarray(counts).sum()), 2)
-        density = kde_on_grid(counts, edges[0], edges[1], pair_covariance(cov2, 0, 1), rows, "")
+        bandwidth = cov2
+        if not np.isfinite(cov2).all() or np.linalg.det(cov2) <= 0:  # too few survivors
+            bandwidth = np.diag([np.diff(edges[0])[0] ** 2, np.diff(edges[1])[0] ** 2])
+        density = kde_on_grid(counts, edges[0], edges[1], bandwidth, rows, "")
         title = f"fact {fact:g}"
         if "core_alignment" in arrays:
             title += f": core angle {arrays['core_alignment'][f, p]:.1f} deg"
@@ -289,7 +292,7 @@ def fact_sweep(page, arrays: dict, summary: dict) -> None:
     if absent:
         _missing(page, f"the fact sweep (no {', '.join(absent)})")
         return
-    sweep = summary.get("fact_sweep", {})
+    sweep = summary.get("fact_sweep") or {}
     facts = sweep.get("facts") or [float(f) for f in arrays["trim_facts"]]
     facts = facts[: len(arrays["fact_mean"])]
     p = worst_pair(summary, arrays["sweep_pairs"])

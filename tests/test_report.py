@@ -482,3 +482,14 @@ def test_the_dominant_rule_is_named_as_the_analysis_applied_it():
     study = {"dominant_rule": "study", "dominant_min_abs_mu": 0.5, "dominant_min_half_width": 1.0}
     assert dominant_rule_text(study) == "|mu| > 0.5 and half width FWHM/2 > 1, the study's rule"
     assert "median" in dominant_rule_text({"dominant_rule": "relative"})
+
+
+def test_a_fact_with_a_singular_survivor_covariance_still_draws(study_drawn):
+    from lsf.report_study import fact_pair_panels
+
+    out, _, _ = study_drawn
+    arrays, _ = load_analysis(str(out / "analysis"))
+    arrays["fact_cov"] = arrays["fact_cov"].copy()
+    arrays["fact_cov"][0] = 0.0  # a fact that kept a single row
+    panels = fact_pair_panels(arrays, [1.0, 1.1], 0)
+    assert np.isfinite(panels[0]["density"][2]).all() and panels[0]["density"][2].sum() > 0
