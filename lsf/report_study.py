@@ -36,8 +36,9 @@ FLANK_FLAG = 0.25  # relative excess beyond mu +- 2 sigma above which flanks are
 
 
 def number(value: float, digits: int = 3) -> str:
-    """A label under an image: `digits` significant digits, float noise below 1e-9 as 0."""
-    return "0" if abs(value) < 1e-9 else f"{value:.{digits}g}"
+    """A label under an image: `digits` significant digits; below 1e-6 (float32 noise of a
+    point meant to sit on the centre) it prints 0."""
+    return "0" if abs(value) < 1e-6 else f"{value:.{digits}g}"
 
 
 def _missing(page, what: str) -> None:
