@@ -4,8 +4,9 @@ Builds seeded synthetic latent stores by the store contract (`create_store`, `wr
 `finalize`), chunk by chunk so that no store is ever whole in memory, then runs
 `lsf analyze` (defaults: all pairs, original + PCA) on each in a subprocess under
 `/usr/bin/time -v` (or `resource.getrusage(RUSAGE_CHILDREN)` in a fresh wrapper process),
-taking the best of `--repeat` runs. Reads of the store per stage come from the analysis
-log: passes 1-4 read it once each, the pair pass once per wave of pair blocks.
+taking the best of `--repeat` runs. Reads of the store per stage come from summary.json's
+`reads`: three passes (the projection together with the first wave of pair blocks) plus
+one read per further wave.
 Run: `python benchmarks/scale.py [--sizes 250000 1000000 4000000] [--dim 256]
 [--folder /tmp/lsf-scale] [--repeat 2] [--keep]`. A store of 4M x 256 is ~4 GB on disk.
 """
@@ -13,6 +14,7 @@ Run: `python benchmarks/scale.py [--sizes 250000 1000000 4000000] [--dim 256]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -85,10 +87,13 @@ def run_analyze(store: str, out: str, extra: list[str]) -> tuple[float, float, s
     return wall, rss_kb / 2**20, done.stdout + done.stderr
 
 
-def reads_per_stage(output: str) -> str:
-    passes = len(re.findall(r"\[analyze\] pass [1-4]/5", output))
-    waves = re.search(r"(\d+) waves", output)
-    return f"{passes} (passes 1-4) + {waves.group(1) if waves else '?'} (pairs)"
+def reads_per_stage(out: str) -> str:
+    """Reads of the store from the analysis' summary.json: the three passes (the projection
+    with the first pair wave) plus the further pair waves and any extra read."""
+    stages = json.loads(Path(out, "summary.json").read_text())["reads"]["stages"]
+    waves = sum(1 for s in stages if s.startswith("pairs wave"))
+    extra = [s for s in stages if not s.startswith("pairs wave")]
+    return f"{len(stages)} = {len(extra)} passes + {waves} pair waves (1st with the projection)"
 
 
 def main() -> None:
@@ -116,10 +121,11 @@ def main() -> None:
                 run_analyze(store, str(folder / "analysis"), args.extra) for _ in range(args.repeat)
             ]
             wall, rss, output = min(runs)
+            reads = reads_per_stage(str(folder / "analysis"))
             print(
                 f"| {n:,} x {args.dim} | {size / 1e9:.2f} GB | {read:.2f} s | {wall:.1f} s "
                 f"| {wall / n * 1e6:.1f} s | {min(r[1] for r in runs):.2f} GB "
-                f"| {reads_per_stage(output)} |",
+                f"| {reads} |",
                 flush=True,
             )
     finally:

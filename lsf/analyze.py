@@ -30,9 +30,10 @@ from lsf.core.outputs import (
     zarr_location,
 )
 from lsf.core.progress import TERMINAL, Progress
-from lsf.core.store import open_latents, open_store
+from lsf.core.store import ID, open_latents, open_split, open_store
 from lsf.stats.analysis import Analysis, analyze_latents, summary_of
 from lsf.stats.graph import scheduler_for
+from lsf.stats.origin import pca_flank_excess
 
 ARRAYS = "analysis.zarr"
 SUMMARY = "summary.json"
@@ -97,6 +98,9 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
         "coverage_radii_squared": normality.coverage.radii_squared,
         "coverage_observed": normality.coverage.observed,
     }
+    arrays.update(fact_arrays(result))
+    arrays["pca_skewness"] = pca.moments.skewness
+    arrays["pca_flank_excess"] = pca_flank_excess(pca.hist_edges, pca.hist["counts"], pca.fits)
     for pairs in result.pairs:
         prefix = "" if pairs.coordinates == "original" else "pca_"
         arrays[f"{prefix}pairs"] = pairs.pairs
@@ -105,6 +109,48 @@ def analysis_arrays(result: Analysis) -> dict[str, np.ndarray]:
         for name in ("amplitude", "mu", "sigma", "fwhm", "residual", "ok"):
             arrays[f"{prefix}_{name}"] = getattr(f, name)
     return arrays
+
+
+def fact_arrays(result: Analysis) -> dict[str, np.ndarray]:
+    """`fact_count [F]`, `fact_mean [F, D]`, `fact_cov [F, D, D]` (NaN where a fact keeps
+    fewer than 2 rows) and the fact sweep's arrays (see DESIGN.md, analysis.zarr)."""
+    d = result.latent_dim
+    moments = result.trimming.fact_moments
+    nan_mean, nan_cov = np.full(d, np.nan), np.full((d, d), np.nan)
+    sweep = result.sweep
+    return {
+        "fact_count": result.trimming.survivors.astype(np.int64),
+        "fact_mean": np.stack([nan_mean if m is None else m.mean for m in moments]),
+        "fact_cov": np.stack([nan_cov if m is None else m.cov for m in moments]),
+        "fact_explained_variance_ratio": sweep.explained_variance_ratio,
+        "fact_axis_angles": sweep.axis_angles,
+        "sweep_pairs": sweep.pairs,
+        "core_alignment": sweep.core_alignment,
+        "fact_pair_edges": sweep.pair_edges,
+        "fact_pair_counts": sweep.pair_counts.astype(np.uint32),
+    }
+
+
+def outlier_arrays(result: Analysis, ids) -> dict[str, np.ndarray]:
+    """Rows, source ids and values of the most extreme and the most typical rows; `ids` is
+    the store's `id` array (read only at those rows)."""
+    o = result.outliers
+
+    def ids_of(rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.asarray(ids.get_coordinate_selection(rows)) if len(rows) else rows
+
+    return {
+        "outlier_rows_d2": o.rows_d2,
+        "outlier_ids_d2": ids_of(o.rows_d2),
+        "outlier_d2": o.d2,
+        "outlier_rows_trim": o.rows_trim,
+        "outlier_ids_trim": ids_of(o.rows_trim),
+        "outlier_trim_radius": o.trim_radius,
+        "typical_rows": o.typical_rows,
+        "typical_ids": ids_of(o.typical_rows),
+        "typical_d2": o.typical_d2,
+    }
 
 
 class ZarrPairSink:
@@ -165,8 +211,9 @@ def analyze(
     """Analyse the complete store `latents` and write `out/` atomically."""
     started = time.perf_counter()
     check_output(out, overwrite)
-    store_attrs = dict(open_store(latents).attrs)
-    z = open_latents(latents)
+    store = open_store(latents)
+    store_attrs = dict(store.attrs)
+    z, split = open_latents(latents), open_split(latents)
     checkpoints = PassCheckpoints(
         out.rstrip("/") + PARTIAL_SUFFIX,
         {
@@ -180,6 +227,7 @@ def analyze(
         result = analyze_latents(
             z,
             config,
+            split=split,
             scheduler=scheduler_for(address),
             progress=progress,
             checkpoints=checkpoints,
@@ -192,7 +240,8 @@ def analyze(
             **summary_of(result),
             "least_elliptic_pairs": top_pairs(result),
         }
-        for name, values in analysis_arrays(result).items():
+        arrays = {**analysis_arrays(result), **outlier_arrays(result, store[ID])}
+        for name, values in arrays.items():
             group.create_array(name, data=np.asarray(values), chunks="auto")
         write_pairs_table(result, join(tmp, PAIRS))
         group.attrs.update({"lsf_version": __version__, "latent_dim": result.latent_dim})

@@ -1,9 +1,10 @@
 """`lsf encode`: every image through the encoder into the chunked Zarr latent store.
 
 Ray Data pipeline, aligned to the store's chunks: a read task gathers the rows of one
-missing chunk from the Parquet shards, an autoscaling pool of `LatentEncoder` actors
-encodes it (fixed micro-batches, so a rerun is bit-identical), and the driver, the only
-writer, writes each chunk whole. A rerun writes only the chunks that are missing.
+missing chunk (images and split column) from the Parquet shards, an autoscaling pool of
+`LatentEncoder` actors encodes it (fixed micro-batches, so a rerun is bit-identical), and
+the driver, the only writer, writes each chunk whole (`split`, then `z` and `id`). A rerun
+writes only the chunks that are missing.
 Run: `lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr`.
 """
 
@@ -25,6 +26,7 @@ from lsf.core.locks import locks_output
 from lsf.core.outputs import is_local, local_path
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import (
+    SPLIT,
     chunk_rows,
     chunks_done,
     create_store,
@@ -32,6 +34,7 @@ from lsf.core.store import (
     n_chunks,
     open_store,
     write_chunk,
+    write_split,
 )
 from lsf.core.store import (
     is_complete as store_is_complete,
@@ -71,26 +74,32 @@ def file_sha256(path: str) -> str:
 
 
 def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chunk: int):
-    """Ray Data task: the `(ids, images)` of one chunk, gathered from the shards it spans."""
+    """Ray Data task: the images and splits of one chunk, gathered from the shards it spans."""
     (index,) = batch["chunk"].to_pylist()
     start, stop = chunk_rows(index, manifest["n"], rows_per_chunk)
     shape = tuple(manifest["image_shape"])
     images = np.empty((stop - start, *shape), dtype=np.uint8)
+    splits = np.zeros(stop - start, dtype=np.int8)
     seen = np.zeros(stop - start, dtype=bool)
     for entry, url in zip(manifest["shards"], shard_urls(shards, manifest), strict=True):
         first, last = entry["first_id"], entry["first_id"] + entry["rows"]
         if last <= start or first >= stop:
             continue
         table = read_table(
-            url, columns=["id", "image"], filters=[("id", ">=", start), ("id", "<", stop)]
+            url, columns=["id", "split", "image"], filters=[("id", ">=", start), ("id", "<", stop)]
         )
         ids = table["id"].to_numpy()
         keep = (ids >= start) & (ids < stop)
         images[ids[keep] - start] = column_images(table["image"], shape)[keep]
+        splits[ids[keep] - start] = table["split"].to_numpy()[keep]
         seen[ids[keep] - start] = True
     if not seen.all():
         raise LsfError(f"shards lack ids {start + np.flatnonzero(~seen)[:5]} of chunk {index}")
-    return {"chunk": np.array([index]), "images": images.reshape(1, -1)}
+    return {
+        "chunk": np.array([index]),
+        "images": images.reshape(1, -1),
+        "split": splits.reshape(1, -1),
+    }
 
 
 class LatentEncoder:
@@ -122,7 +131,12 @@ class LatentEncoder:
                 tensor = images_to_tensor(images[offset : offset + self.batch_size])
                 parts.append(self.encoder(tensor.to(self.device)).float().cpu().numpy())
         latents = np.concatenate(parts)
-        return {"chunk": np.array([index]), "z": latents.reshape(1, -1), "node": [self.node]}
+        return {
+            "chunk": np.array([index]),
+            "z": latents.reshape(1, -1),
+            "split": batch["split"],
+            "node": [self.node],
+        }
 
 
 def _open_or_create(
@@ -142,6 +156,11 @@ def _open_or_create(
         )
     if attrs.get("source", {}).get("fingerprint") != source["fingerprint"]:
         raise LsfError(f"{out} holds latents of different shards; pass --overwrite to replace")
+    if SPLIT not in group and attrs.get("complete") is not True:
+        raise LsfError(
+            f"{out} was started by an lsf version without the split array; pass --overwrite "
+            "to encode it again"
+        )
     if attrs["rows_per_chunk"] != rows:
         raise LsfError(
             f"{out} was started with rows_per_chunk {attrs['rows_per_chunk']}, not {rows}; "
@@ -157,7 +176,7 @@ def is_complete(out: str) -> bool:
 
 def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_path: str, missing):
     """The Ray Data pipeline: one read task per missing chunk feeding the encoder actor pool;
-    yields batches of one chunk each (`chunk`, `z`, `node`), in any order."""
+    yields batches of one chunk each (`chunk`, `z`, `split`, `node`), in any order."""
     import ray
 
     from lsf.core.runtime import uses_gpus
@@ -210,6 +229,7 @@ def _write_chunks(group, batches, n: int, rows: int, bar) -> collections.Counter
         latents = batch["z"][0].reshape(stop - start, latent_dim)
         finite = np.isfinite(latents).all(axis=1)
         if finite.all():
+            write_split(group, index, batch["split"][0])
             write_chunk(group, index, np.arange(start, stop), latents)
         else:
             bad_ids += (start + np.flatnonzero(~finite)).tolist()

@@ -54,7 +54,7 @@ def test_streamed_d2_quantiles_are_within_one_bin_of_np_quantile():
 def test_the_analysis_qq_table_is_within_the_bound_of_the_all_rows_quantiles():
     x = latent_like(5000)
     result = analyze_latents(
-        da.from_array(x, chunks=(900, x.shape[1])), AnalyzeConfig(), progress=QUIET
+        da.from_array(x, chunks=(900, x.shape[1])), AnalyzeConfig(pca_rows="all"), progress=QUIET
     )
     pca = result.pca.model
     white = pca.components[: pca.rank].T / np.sqrt(pca.explained_variance[: pca.rank])

@@ -27,7 +27,7 @@ def test_analyze_writes_arrays_and_summary_and_is_reproducible(tmp_path):
     assert arrays["hist1d_counts"].shape == (12, 40) and arrays["hist1d_edges"].shape == (12, 41)
     assert arrays["pca_components"].shape == (12, 12)
     assert summary["n_samples"] == 3000 and summary["pca"]["components_for"]["0.9"] >= 1
-    assert set(summary["trimming"]) == {"1.25", "1.35", "1.45", "1.55", "1.65", "1.8"}
+    assert set(summary["trimming"]) == {"1.25", "1.35", "1.45", "1.55", "1.7", "1.8"}
     assert json.loads((tmp_path / "a1" / "summary.json").read_text()) == summary
 
 

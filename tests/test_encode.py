@@ -1,15 +1,17 @@
 import shutil
+import warnings
 
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 import zarr
 
 from lsf.core.config import EncodeConfig, ModelConfig
 from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
 from lsf.core.store import chunks_done, open_store
-from lsf.data.shards import read_images
+from lsf.data.shards import read_images, read_manifest, read_table, shard_urls
 from lsf.encode import encode
 from lsf.nn.model import Autoencoder, images_to_tensor, load_model, save_model
 
@@ -61,6 +63,37 @@ def test_resume_writes_only_missing_chunks_and_is_bit_identical(
     assert summary.chunks_written == 3 and summary.rows == 128 + 128 + 88
     assert np.array_equal(zarr.open_group(str(copy))["z"][:], zarr.open_group(out)["z"][:])
     assert open_store(str(copy)).attrs["complete"] is True
+
+
+def test_split_array_holds_each_rows_split_from_the_shards(encoded, synthetic_shards):
+    out, _ = encoded
+    expected = np.full(600, -1)
+    manifest = read_manifest(synthetic_shards)
+    for url in shard_urls(synthetic_shards, manifest):
+        table = read_table(url, columns=["id", "split"])
+        expected[table["id"].to_numpy()] = table["split"].to_numpy()
+    group = open_store(out)
+    split = group["split"]
+    assert split.dtype == np.int8 and split.chunks == (128,)
+    assert np.array_equal(split[:], expected)
+    assert set(np.unique(expected)) == {0, 1}  # the synthetic shards hold a validation split
+    ds = xr.open_zarr(out)
+    assert ds["split"].dims == ("sample",) and np.array_equal(ds["split"].values, expected)
+
+
+def test_resuming_a_store_started_without_split_is_refused(tmp_path, encoded, synthetic_shards):
+    out, _ = encoded
+    run_model = zarr.open_group(out).attrs["model"]["path"]
+    copy = tmp_path / "latents.zarr"
+    shutil.copytree(out, copy)
+    group = zarr.open_group(str(copy), mode="r+", use_consolidated=False)
+    del group["split"]  # as written by an lsf without the split array, killed midway
+    group.attrs["complete"] = False
+    with warnings.catch_warnings():  # consolidated metadata is a zarr-python v3 extension
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(copy))
+    with pytest.raises(LsfError, match="without the split array; pass --overwrite"):
+        encode(CONFIG, synthetic_shards, run_model, str(copy), progress=QUIET)
 
 
 def test_complete_store_is_not_recomputed(encoded, synthetic_shards, trained_run):

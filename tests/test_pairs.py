@@ -13,6 +13,7 @@ from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_counts import chunk_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde, coverage_2d
 from lsf.stats.pca import project
+from lsf.stats.trimming import trim_radius
 from tests.helpers import latent_like
 
 
@@ -36,7 +37,11 @@ def test_every_pair_histogram_equals_np_histogram2d(analysed):
         edges = original.edges
         expected, _, _ = np.histogram2d(x[:, i], x[:, j], bins=[edges[i], edges[j]])
         np.testing.assert_array_equal(original.counts[p], expected)
-    scores = project(x.astype(np.float64), result.pca.model.mean, result.pca.model.components)
+    # pca_rows: basis -> the PCA pairs count the rows of the PCA basis (trim fact 1.5)
+    gaussians = result.fits.gaussians
+    basis = x[trim_radius(x, gaussians.mu, gaussians.fwhm) < 1.5].astype(np.float64)
+    scores = project(basis, result.pca.model.mean, result.pca.model.components)
+    assert pca.rows == len(basis) == result.pca.rows
     for p in (0, 17, 65):
         i, j = pca.pairs[p]
         expected, _, _ = np.histogram2d(

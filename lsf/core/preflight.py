@@ -82,14 +82,23 @@ def pair_count(spec: str, d: int) -> int:
 
 
 def analyze_estimate(n: int, d: int, config) -> Estimate:
-    """Float64 D x D matrices, histograms and both coordinate systems' pair grids (int64
-    counts, bins^2 per pair); memory: the pair grids, the row samples and a few chunks."""
+    """Disk: float64 D x D matrices (also one per fact), histograms, both coordinate
+    systems' pair grids (bins^2 per pair) and the fact sweep's per-fact pair grids. Memory:
+    one wave of pair blocks (`task_memory_mb` per running task, at most all grids twice), the
+    partial sums in flight (fact shells and the provisional histogram grid), the row
+    sample and Mardia's matrix."""
     pairs = pair_count(config.pairs, d) + pair_count(config.pca_pairs, d)
     grids = pairs * config.pair_bins**2 * 8
-    matrices = 6 * d * d * 8 + 4 * d * config.bins * 8
-    disk = grids + matrices + pairs * 64 + 64 * 1024
-    rows = min(n, config.sample_rows) + min(n, config.pca_sample or n)
-    memory = 2 * grids + 4 * matrices + rows * d * 8 + config.mardia_sample**2 * 8
+    facts = len(config.facts)
+    k = min(config.sweep_components, d)
+    sweep = facts * (k * (k - 1) // 2) * (config.pair_bins**2 * 4 + 8 * 8)
+    matrices = (6 + 2 * facts) * d * d * 8 + 4 * d * config.bins * 8
+    disk = grids + matrices + sweep + pairs * 64 + 64 * 1024
+    workers = os.cpu_count() or 1
+    wave = min(2 * grids, workers * config.task_memory_mb * 2**20)
+    partials = 2 * (workers + 8) * ((facts + 2) * d * d * 8 + d * 4098 * 8)
+    rows = min(n, config.sample_rows)
+    memory = wave + partials + 4 * matrices + rows * d * 8 + config.mardia_sample**2 * 8
     return Estimate("analyze", disk, memory, f"{n} x {d} latents, {pairs} pair grids")
 
 

@@ -1,8 +1,9 @@
 """The latent store: a Zarr v3 group that other tools read (see DESIGN.md, "The latent store").
 
-`z` float32 `[n, latent_dim]` and `id` int64 `[n]`, both chunked by `rows_per_chunk` rows.
-A chunk is done when its `id` chunk holds the expected ids: `write_chunk` writes `z` first
-and `id` last, so a chunk interrupted mid-write is simply redone on resume. `complete` is
+`z` float32 `[n, latent_dim]`, `id` int64 `[n]` and `split` int8 `[n]` (0 train, 1
+validation, 2 test), all chunked by `rows_per_chunk` rows. A chunk is done when its `id`
+chunk holds the expected ids: encode writes `split` (`write_split`), then `write_chunk`
+writes `z` and `id` last, so a chunk interrupted mid-write is simply redone on resume. `complete` is
 set only after `finalize` has verified every chunk. Readers use `open_latents`.
 """
 
@@ -20,6 +21,8 @@ from lsf.core.errors import LsfError
 from lsf.core.outputs import atomic_output_dir, zarr_location
 
 Z, ID = "z", "id"
+SPLIT = "split"
+SPLIT_NAMES = ("train", "validation", "test")  # the values 0, 1, 2 of `split`
 
 
 def n_chunks(n_samples: int, rows_per_chunk: int) -> int:
@@ -59,6 +62,14 @@ def _build_empty_store(url, n_samples, latent_dim, rows_per_chunk, model, source
         chunks=(rows_per_chunk,),
         dtype="int64",
         fill_value=-1,
+        dimension_names=("sample",),
+    )
+    group.create_array(  # fill 0: rows whose writer records no split read as train
+        SPLIT,
+        shape=(n_samples,),
+        chunks=(rows_per_chunk,),
+        dtype="int8",
+        fill_value=0,
         dimension_names=("sample",),
     )
     group.attrs.update(
@@ -155,8 +166,25 @@ def write_chunk(group: zarr.Group, index: int, ids: np.ndarray, latents: np.ndar
     group[ID][start:stop] = ids
 
 
+def write_split(group: zarr.Group, index: int, split: np.ndarray) -> None:
+    """Write the `split` values (0 train, 1 validation, 2 test) of chunk `index`; encode
+    calls it before `write_chunk`, whose `id` marks the chunk done."""
+    attrs = group.attrs
+    start, stop = chunk_rows(index, attrs["n_samples"], attrs["rows_per_chunk"])
+    split = np.asarray(split)
+    if split.shape != (stop - start,) or not np.isin(split, (0, 1, 2)).all():
+        raise ValueError(f"chunk {index}: split must be {stop - start} values in 0, 1, 2")
+    group[SPLIT][start:stop] = split.astype(np.int8)
+
+
+def _check_split(group: zarr.Group, index: int, start: int, stop: int) -> None:
+    if SPLIT in group and not np.isin(group[SPLIT][start:stop], (0, 1, 2)).all():
+        raise LsfError(f"split values of chunk {index} are not 0, 1 or 2; store left incomplete")
+
+
 def finalize(group: zarr.Group) -> None:
-    """Verify every chunk (ids in place, latents finite) and mark the store complete."""
+    """Verify every chunk (ids in place, latents finite, splits 0/1/2) and mark the store
+    complete."""
     done = chunks_done(group)
     if not done.all():
         raise LsfError(f"cannot mark the store complete: {int((~done).sum())} chunks missing")
@@ -169,6 +197,7 @@ def finalize(group: zarr.Group) -> None:
         if not np.isfinite(block).all():
             bad = start + np.flatnonzero(~np.isfinite(block).all(axis=1))
             raise LsfError(f"non-finite latents for ids {bad[:10].tolist()}; store left incomplete")
+        _check_split(group, index, start, stop)
     group.attrs["complete"] = True
     with warnings.catch_warnings():  # consolidated metadata is a zarr-python v3 extension
         warnings.simplefilter("ignore")
@@ -209,6 +238,19 @@ def open_latents(url: str):
         for start in range(0, n, rows)
     ]
     return da.concatenate(parts, axis=0) if parts else da.zeros((0, d), dtype=np.float32)
+
+
+def open_split(url: str):
+    """`split` of a complete store (int8 `[n]`: 0 train, 1 validation, 2 test) as a lazy Dask
+    array chunked like `z`, or None for a store written before splits were recorded (all of
+    its rows count as train)."""
+    import dask.array as da
+
+    group = open_store(url)
+    if SPLIT not in group.array_keys():
+        return None
+    split = group[SPLIT]
+    return da.from_zarr(split, chunks=(group.attrs["rows_per_chunk"],))
 
 
 def sample_ids(n_samples: int, count: int, seed: int) -> np.ndarray:

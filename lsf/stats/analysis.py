@@ -1,22 +1,33 @@
-"""`lsf analyze`: every statistic of the latent store in five streaming passes with Dask.
+"""`lsf analyze`: every statistic of the latent store's selected rows in three reads of
+the store, streamed with Dask.
 
-Each pass is one function returning a small result type, and `Analysis` nests them:
-1. `moments_pass`: moments (count, mean, min, max, covariance, correlation) + a seeded row
-   sample for the robust histogram ranges; 2. `fits_pass`: per-component histograms ->
-   Gaussian fits; 3. `trimming_pass`: trimming counts for all facts + moments of the
-   trimmed (or sampled) set -> exact PCA; 4. `pca_pass`: PCA-coordinate histograms, the
-   correlation matrix in PCA coordinates and the squared Mahalanobis distances on a fixed
-   grid (`normality`); 5. 2D histograms, ellipse coverage and shape scores of component
-   pairs (`pair_analysis`), streamed block by block into a `PairSink`.
-Each pass maps a pure per-chunk function over the Zarr chunks and tree-reduces the partial
-results (`lsf.stats.graph`); the scheduler is Dask's threads locally or Ray (Dask-on-Ray)
-with `--address`. Run: `lsf analyze --latents work/latents.zarr --out work/analysis`.
+The rows are those of `config.split` (the store's `split` array; all rows by default). Each
+read maps pure per-chunk steps (`lsf.stats.chunk_steps`) over the Zarr chunks and
+tree-reduces their partial results (`lsf.stats.graph`):
+1. moments (count, mean, min, max, covariance, correlation), a seeded row sample for the
+   robust ranges and the per-component histograms on a fine provisional grid, re-binned to
+   the robust range afterwards (`lsf.stats.provisional`) -> Gaussian fits;
+2. trimming: survivors of every fact, every fact's survivor moments (one covariance per
+   shell of trim radius, summed cumulatively), the PCA basis (the `trim_fact` survivors or
+   the `pca_sample` of them with the smallest seeded row keys) and the rows of largest trim
+   radius -> exact PCA;
+3. projection: PCA-coordinate histograms, moments and d^2 grids of the basis rows
+   (`pca_rows: basis`, or all rows), the rows of largest and most typical d^2, the fact
+   sweep (core ellipses and 2D counts of the first components' pairs per fact) - computed
+   together with the first wave of the pair pass (2D histograms, ellipse coverage and shape
+   scores, `lsf.stats.pair_analysis`), whose further waves read the store again only as the
+   memory budget `task_memory_mb` requires.
+Rarely one more read: when the robust range exceeds the provisional grid, or when the PCA
+sample's key band misses its threshold (both logged and listed in `reads`).
+The scheduler is Dask's threads locally or Ray (Dask-on-Ray) with `--address`.
+Run: `lsf analyze --latents work/latents.zarr --out work/analysis`.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import dask
 import numpy as np
@@ -25,25 +36,56 @@ from lsf.core.checkpoints import run_pass
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
 from lsf.core.progress import TERMINAL, Progress
-from lsf.stats.fits import GaussianFits, dominant_components, fit_histograms
-from lsf.stats.graph import add, concatenate, map_reduce, map_reduce_rows, row_starts
-from lsf.stats.histograms import chunk_histograms, combine_histograms, robust_edges
+from lsf.stats.chunk_steps import (
+    BasisRows,
+    ProjectionPlan,
+    SweepPlan,
+    TrimPlan,
+    combine_projection,
+    combine_trim,
+    concatenate_dicts,
+    limited_moments,
+    pair_scores,
+    projection_step,
+    sample_step,
+    split_indices,
+    split_rows,
+    squared_distances,
+    trim_step,
+    with_plan,
+)
+from lsf.stats.extremes import nearest
+from lsf.stats.fact_sweep import (
+    FactMoments,
+    axis_angles,
+    core_alignment_angles,
+    core_ellipses,
+    fact_pcas,
+    sweep_pairs,
+    sweep_summary,
+)
+from lsf.stats.fits import GaussianFits, fit_histograms, select_dominant
+from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts
+from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import (
     Coverage,
     Mardia,
-    chunk_d2_histogram,
-    combine_d2_histograms,
     coverage_radii,
     d2_grid_top,
+    histogram_quantiles,
     mardia,
-    squared_mahalanobis,
     streamed_normality,
-    whitening,
 )
-from lsf.stats.pair_analysis import MemorySink, PairResults, PairSink, analyse_pairs
+from lsf.stats.origin import origin_measures
+from lsf.stats.pair_analysis import MemorySink, PairResults, PairSink, analyse_pairs, pair_systems
 from lsf.stats.pca import PCA, VARIANCE_TARGETS, pca_from_covariance, project
-from lsf.stats.trimming import chunk_survivors, trim_radius
+from lsf.stats.provisional import provisional_grid, rebin, snap_edges
+from lsf.stats.selection import key_band
+from lsf.stats.study_claims import study_comparison
+from lsf.stats.trimming import fact_moment_sums, trim_radius
+
+SPLIT_CODES = {"all": None, "train": 0, "validation": 1, "test": 2}
 
 
 @dataclass
@@ -58,6 +100,19 @@ class Fits:
 class Trimming:
     facts: np.ndarray
     survivors: np.ndarray  # per fact
+    fact_moments: list  # per fact: Moments of its survivors (None: fewer than 2)
+    top_radius: dict  # rows and trim radii of the rows of largest trim radius
+
+
+@dataclass
+class Basis:
+    """The rows the PCA is computed on, and how to recognise them in any chunk."""
+
+    moments: Moments
+    name: str
+    rows: BasisRows
+    survivors: int  # rows surviving the basis trim fact (the PCA sample is drawn from them)
+    extra_read: bool  # the PCA sample's key band missed and one more read was needed
 
 
 @dataclass
@@ -69,6 +124,7 @@ class PcaResult:
     hist_edges: np.ndarray
     hist: dict
     fits: GaussianFits
+    hist_rows: int  # rows of the PCA-coordinate histograms
 
 
 @dataclass
@@ -77,6 +133,37 @@ class Normality:
     qq: tuple[np.ndarray, np.ndarray]  # chi2 quantiles, observed d^2 quantiles
     coverage: Coverage
     mardia: Mardia
+    rows: int
+
+
+@dataclass
+class Outliers:
+    rows_d2: np.ndarray
+    d2: np.ndarray
+    rows_trim: np.ndarray
+    trim_radius: np.ndarray
+    typical_rows: np.ndarray
+    typical_d2: np.ndarray
+
+
+@dataclass
+class Selection:
+    split: str
+    selected: int  # rows of the split (finite or not)
+    total: int  # rows of the store
+
+
+@dataclass
+class FactSweep:
+    """Every fact's survivor PCA against the chosen basis, and its core alignment per pair."""
+
+    pairs: np.ndarray  # [P, 2] sweep pairs among the first K basis PCA components
+    explained_variance_ratio: np.ndarray  # [F, D]
+    axis_angles: np.ndarray  # [F, K] degrees
+    core_alignment: np.ndarray  # [F, P] degrees
+    pair_edges: np.ndarray  # [P, 2, B+1]
+    pair_counts: np.ndarray  # [F, P, B, B] uint32
+    summary: dict  # summary.json's fact_sweep block
 
 
 @dataclass
@@ -90,229 +177,387 @@ class Analysis:
     normality: Normality
     pairs: list[PairResults]  # per coordinate system
     seconds: float
+    selection: Selection
+    outliers: Outliers
+    origin: dict
+    row_sets: dict
+    sweep: FactSweep
+    reads: list = field(default_factory=list)  # one label per read of the store
 
 
 @dataclass
 class Chunks:
-    """The store's row chunks (delayed blocks and their first rows) and how a pass runs."""
+    """The selected rows of the store's chunks (delayed blocks, their store row indices) and
+    how a pass runs; `reads` names every computation that read the store."""
 
     blocks: list
-    starts: np.ndarray
+    rows: list
     scheduler: object
-    run: object  # run(name, label, compute) -> the pass's reduced value, maybe resumed
+    checkpoints: object
+    log: object
+    reads: list = field(default_factory=list)
 
-    def compute(self, *graphs):
+    def compute(self, label: str, *graphs):
+        self.reads.append(label)
         return dask.compute(*graphs, scheduler=self.scheduler)
 
-
-# ---- per-chunk steps with row selections --------------------------------------------------
-
-
-def _sample_rows(x: np.ndarray, start: int, rows: np.ndarray) -> np.ndarray:
-    picked = x[rows[(rows >= start) & (rows < start + len(x))] - start]
-    return picked[np.isfinite(picked).all(axis=1)]
+    def run(self, name: str, label: str, compute):
+        """A pass's reduced value, resumed from a checkpoint when an earlier run saved it."""
+        return run_pass(self.checkpoints, name, compute, log=self.log, label=f"[analyze] {label}")
 
 
-def _basis_mask(x, start, mu, fwhm, fact, rows) -> np.ndarray:
-    """Rows of the PCA basis: trimmed by `fact` (None: all) and/or within the row subset."""
-    mask = np.ones(len(x), dtype=bool)
-    if fact is not None:
-        mask &= trim_radius(x, mu, fwhm) < fact
-    if rows is not None:
-        chosen = rows[(rows >= start) & (rows < start + len(x))] - start
-        selected = np.zeros(len(x), dtype=bool)
-        selected[chosen] = True
-        mask &= selected
-    return mask
-
-
-def _basis_moments(x, start, shift, mu, fwhm, fact, rows) -> dict:
-    return chunk_moments(x, shift, _basis_mask(x, start, mu, fwhm, fact, rows))
-
-
-def _pca_chunk(x, start, pca, edges, mu, fwhm, fact, rows, white, top, radii) -> dict:
-    finite = np.isfinite(x).all(axis=1)
-    scores = project(x[finite], pca.mean, pca.components)
-    basis = _basis_mask(x, start, mu, fwhm, fact, rows)[finite]
-    return {
-        "moments": chunk_moments(scores[basis], np.zeros(scores.shape[1])),
-        "hist": chunk_histograms(scores, edges),
-        "d2": chunk_d2_histogram(x, pca.mean, white, top, radii),
-    }
-
-
-def _combine_pca_chunks(a: dict, b: dict) -> dict:
-    return {
-        "moments": combine_moments(a["moments"], b["moments"]),
-        "hist": combine_histograms(a["hist"], b["hist"]),
-        "d2": combine_d2_histograms(a["d2"], b["d2"]),
-    }
+def selected_chunks(z, split, config: AnalyzeConfig, scheduler, checkpoints, log) -> Chunks:
+    """The delayed blocks of the selected split's rows and their store row indices."""
+    code = SPLIT_CODES[config.split]
+    if split is None and code not in (None, 0):
+        raise LsfError(
+            f"split {config.split!r} selects no rows: the store records no split (a store "
+            "written before splits holds training rows only); use split: all or train"
+        )
+    blocks = list(z.to_delayed().ravel())
+    starts, sizes = row_starts(z.chunks[0]), z.chunks[0]
+    parts = list(split.to_delayed().ravel()) if split is not None else [None] * len(blocks)
+    if code is None:
+        rows = [
+            dask.delayed(np.arange, pure=True)(int(s), int(s + n))
+            for s, n in zip(starts, sizes, strict=True)
+        ]
+        return Chunks(blocks, rows, scheduler, checkpoints, log)
+    chosen = [
+        dask.delayed(split_rows, pure=True)(b, p, code) for b, p in zip(blocks, parts, strict=True)
+    ]
+    rows = [
+        dask.delayed(split_indices, pure=True)(int(s), int(n), p, code)
+        for s, n, p in zip(starts, sizes, parts, strict=True)
+    ]
+    return Chunks(chosen, rows, scheduler, checkpoints, log)
 
 
 # ---- the passes ---------------------------------------------------------------------------
 
 
-def row_selections(n: int, config: AnalyzeConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """The seeded rows of the histogram-range sample and of the optional PCA subset."""
+def sample_rows_of(n: int, config: AnalyzeConfig) -> np.ndarray:
+    """The seeded store rows of the histogram-range sample (those of the split are used)."""
     rng = np.random.default_rng(config.seed)
-    sample_rows = np.sort(rng.choice(n, size=min(n, config.sample_rows), replace=False))
-    pca_rows = None
-    if config.pca_sample is not None:
-        pca_rows = np.sort(rng.choice(n, size=min(n, config.pca_sample), replace=False))
-    return sample_rows, pca_rows
+    return np.sort(rng.choice(n, size=min(n, config.sample_rows), replace=False))
 
 
-def moments_pass(chunks: Chunks, n: int, shift, sample_rows) -> tuple[Moments, np.ndarray]:
-    """Pass 1: moments of every finite row and the finite rows of the sample."""
-    sums, sample = chunks.run(
+def moments_pass(chunks: Chunks, n: int, shift, sample_rows, fine) -> tuple[dict, dict, dict]:
+    """Read 1: moment sums of every finite selected row, the selected rows of the sample and
+    the histograms on the provisional `fine` grid (None: none)."""
+    graphs = [
+        map_reduce(chunks.blocks, chunk_moments, combine_moments, shift),
+        map_reduce_rows(chunks.blocks, chunks.rows, sample_step, concatenate_dicts, sample_rows),
+    ]
+    if fine is not None:
+        graphs.append(map_reduce(chunks.blocks, chunk_histograms, combine_histograms, fine))
+    values = chunks.run(
         "pass1",
-        "pass 1/5: moments and a row sample",
-        lambda: chunks.compute(
-            map_reduce(chunks.blocks, chunk_moments, combine_moments, shift),
-            map_reduce_rows(chunks.blocks, chunks.starts, _sample_rows, concatenate, sample_rows),
-        ),
+        "read 1: moments, a row sample and histograms on a provisional grid",
+        lambda: chunks.compute("moments, row sample and histograms", *graphs),
     )
+    sums, sample = values[0], values[1]
     if sums["count"] < 2:
-        raise LsfError(f"fewer than 2 finite latent rows (of {n}); nothing to analyse")
-    return finish_moments(sums, shift), sample
+        raise LsfError(f"fewer than 2 finite latent rows (of {n} selected); nothing to analyse")
+    return sums, sample, values[2] if fine is not None else None
 
 
-def fits_pass(chunks: Chunks, sample, config: AnalyzeConfig) -> Fits:
-    """Pass 2: per-component histograms on robust edges, their Gaussian fits."""
-    edges = robust_edges(sample, config.bins, config.bin_width)
-    (hist,) = chunks.run(
-        "pass2",
-        "pass 2/5: per-component histograms",
-        lambda: chunks.compute(
-            map_reduce(chunks.blocks, chunk_histograms, combine_histograms, edges)
-        ),
-    )
+def fits_pass(chunks: Chunks, span, config: AnalyzeConfig, fine, fine_hist) -> Fits:
+    """Per-component histograms on the robust range, re-binned from the provisional grid of
+    read 1 (or, when the range does not fit in it, counted in a read of their own), and
+    their Gaussian fits."""
+    snapped = None if fine is None else snap_edges(fine, span, config.bins, config.bin_width)
+    if snapped is not None:
+        edges, index = snapped
+        hist = rebin(fine_hist, index)
+    else:
+        edges = edges_of(span, config.bins, config.bin_width)
+        (hist,) = chunks.run(
+            "pass2",
+            "histograms: the robust range exceeds the provisional grid, one more read",
+            lambda: chunks.compute(
+                "histograms",
+                map_reduce(chunks.blocks, chunk_histograms, combine_histograms, edges),
+            ),
+        )
     gaussians = fit_histograms(edges, hist["counts"])
-    dominant = dominant_components(
-        gaussians, config.dominant_mu_sigmas, config.dominant_fwhm_factor
+    dominant = select_dominant(
+        gaussians,
+        config.dominant_rule,
+        mu_sigmas=config.dominant_mu_sigmas,
+        fwhm_factor=config.dominant_fwhm_factor,
+        min_abs_mu=config.dominant_min_abs_mu,
+        min_half_width=config.dominant_min_half_width,
     )
     return Fits(edges, hist, gaussians, dominant)
 
 
-def trimming_pass(chunks: Chunks, fits: Fits, config, shift, pca_rows) -> tuple:
-    """Pass 3: survivors of every fact, moments of the PCA basis rows -> `(Trimming, basis
-    Moments, basis description)`."""
+def trim_plan(config: AnalyzeConfig, fits: Fits, sample: dict, selected: int) -> TrimPlan:
+    """Shell boundaries (the facts and the basis fact) and the PCA sample's key band,
+    estimated from the survivors among the row sample."""
     facts = np.asarray(config.facts, dtype=np.float64)
-    mu, fwhm, fact = fits.gaussians.mu, fits.gaussians.fwhm, config.trim_fact
-    survivors, sums = chunks.run(
+    if (np.diff(facts) <= 0).any():
+        raise LsfError(f"facts must be strictly ascending, got {config.facts}")
+    limit = math.inf if config.trim_fact is None else float(config.trim_fact)
+    shells = np.unique(np.concatenate([facts, [limit] if limit < math.inf else []]))
+    band = None
+    if config.pca_sample is not None:
+        radius = trim_radius(sample["x"], fits.gaussians.mu, fits.gaussians.fwhm)
+        fraction = float((radius < limit).mean()) if len(radius) else 1.0
+        band = key_band(config.pca_sample, fraction * selected, len(radius), fraction)
+    return TrimPlan(facts, shells, limit, config.pca_sample, band, config.seed, config.outliers)
+
+
+def fact_moments(plan: TrimPlan, shells: list, shift) -> list:
+    """Moments of the survivors of every configured fact (None: fewer than 2 survivors)."""
+    cumulative = fact_moment_sums(shells)
+    out = []
+    for fact in plan.facts:
+        sums = cumulative[int(np.searchsorted(plan.shells, fact))]
+        out.append(finish_moments(sums, shift) if sums["count"] >= 2 else None)
+    return out
+
+
+def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) -> tuple:
+    """Read 2: survivors and survivor moments of every fact, the PCA basis moments and the
+    rows of largest trim radius -> `(Trimming, Basis)`."""
+    mu, fwhm = fits.gaussians.mu, fits.gaussians.fwhm
+    plan = trim_plan(config, fits, sample, full_sums["count"])
+    (sums,) = chunks.run(
         "pass3",
-        "pass 3/5: trimming and the PCA basis",
+        "read 2: trimming, every fact's survivor moments and the PCA basis",
         lambda: chunks.compute(
-            map_reduce(chunks.blocks, chunk_survivors, add, mu, fwhm, facts),
+            "trimming and PCA basis",
             map_reduce_rows(
                 chunks.blocks,
-                chunks.starts,
-                _basis_moments,
-                combine_moments,
-                shift,
+                chunks.rows,
+                trim_step,
+                with_plan(combine_trim, plan),
                 mu,
                 fwhm,
-                fact,
-                pca_rows,
+                shift,
+                plan,
             ),
         ),
     )
-    if survivors.max() == 0:
-        raise LsfError(f"every fact in {list(facts)} removes every point; use larger facts")
-    if sums["count"] < 2:
-        raise LsfError(f"trim_fact {fact} leaves {sums['count']} points; choose a larger trim_fact")
-    name = "full" if fact is None else f"trimmed fact {fact}"
-    if pca_rows is not None:
-        name += f", random {len(pca_rows)} rows"
-    return Trimming(facts, survivors), finish_moments(sums, shift), name
+    if sums["survivors"].max() == 0:
+        raise LsfError(f"every fact in {list(plan.facts)} removes every point; use larger facts")
+    trimming = Trimming(
+        plan.facts, sums["survivors"], fact_moments(plan, sums["shells"], shift), sums["top_trim"]
+    )
+    return trimming, basis_of(chunks, plan, sums, fits, shift, full_sums)
 
 
-def pca_pass(chunks: Chunks, sample, basis: Moments, name, fits: Fits, config, pca_rows):
-    """Pass 4: the PCA of the basis rows, histograms and moments in PCA coordinates, d^2 on
-    a fixed grid -> `(PcaResult, (d2 counts, grid top))`."""
-    pca = pca_from_covariance(basis.mean, basis.cov)
-    white = whitening(pca)
-    edges = robust_edges(project(sample, pca.mean, pca.components), config.bins)
-    top = d2_grid_top(squared_mahalanobis(sample, pca.mean, white), pca.rank)
-    radii = coverage_radii(pca.rank)
-    mu, fwhm = fits.gaussians.mu, fits.gaussians.fwhm
-    (sums,) = chunks.run(
-        "pass4",
-        "pass 4/5: PCA coordinates and Mahalanobis distances",
-        lambda: chunks.compute(
-            map_reduce_rows(
-                chunks.blocks,
-                chunks.starts,
-                _pca_chunk,
-                _combine_pca_chunks,
-                pca,
-                edges,
-                mu,
-                fwhm,
-                config.trim_fact,
-                pca_rows,
-                white,
-                top,
-                radii,
-            )
+def basis_of(chunks: Chunks, plan: TrimPlan, sums: dict, fits: Fits, shift, full_sums) -> Basis:
+    """The PCA basis: every survivor of the basis fact, or the `pca_sample` of them with the
+    smallest row keys (from the key band of read 2, or one more read if the band missed)."""
+    cumulative = fact_moment_sums(sums["shells"])
+    if plan.bound < math.inf:
+        survivor_sums = cumulative[int(np.searchsorted(plan.shells, plan.bound))]
+        name = f"fact {plan.bound:g} survivors"
+    else:
+        survivor_sums, name = full_sums, "all rows"
+    survivors = int(survivor_sums["count"])
+    rows = BasisRows(fits.gaussians.mu, fits.gaussians.fwhm, plan.bound, None, plan.seed)
+    basis_sums, extra = survivor_sums, False
+    if plan.sample is not None and survivors > 0:
+        keys = sums["keys"]
+        rows.key_limit = int(keys[-1])
+        basis_sums, extra = _sample_sums(chunks, plan, sums, rows, shift)
+        name += f", random {len(keys)} of {survivors}"
+    if basis_sums["count"] < 2:
+        raise LsfError(
+            f"trim_fact {plan.bound:g} leaves {basis_sums['count']} points; choose a larger "
+            "trim_fact"
+        )
+    return Basis(finish_moments(basis_sums, shift), name, rows, survivors, extra)
+
+
+def _sample_sums(chunks: Chunks, plan: TrimPlan, sums: dict, rows: BasisRows, shift):
+    """Moment sums of the PCA sample: those below the key band plus the band's rows up to
+    the sample's largest key; a band that missed costs one more read (logged)."""
+    limit, count = np.uint64(rows.key_limit), len(sums["keys"])
+    low, band = sums["low"], sums["band"]
+    hit = low["count"] <= count and (plan.band.high is None or limit < np.uint64(plan.band.high))
+    if hit:
+        picked = band["x"][band["keys"] <= limit]
+        total = combine_moments(low, chunk_moments(picked, shift))
+        if total["count"] == count:
+            return total, False
+    chunks.log("[analyze] the PCA sample's key band missed its threshold: one more read")
+    (total,) = chunks.compute(
+        "PCA sample (key band missed)",
+        map_reduce_rows(chunks.blocks, chunks.rows, limited_moments, combine_moments, rows, shift),
+    )
+    return total, True
+
+
+def sweep_plan(trimming: Trimming, pca: PCA, span, config: AnalyzeConfig) -> SweepPlan:
+    """The sweep pairs among the first `sweep_components` basis PCA components, each fact's
+    1-sigma core ellipse of them (from the fact moments) and their 2D grids."""
+    pairs = sweep_pairs(max(2, min(config.sweep_components, len(pca.mean))))
+    ellipses = core_ellipses(fact_moments_of(trimming), pca.mean, pca.components, pairs)
+    edges = edges_of(span, config.pair_bins)
+    return SweepPlan(
+        trimming.facts, pairs, ellipses, np.stack([edges[pairs[:, 0]], edges[pairs[:, 1]]], 1)
+    )
+
+
+def fact_moments_of(trimming: Trimming) -> FactMoments:
+    """The fact moments as `lsf.stats.fact_sweep` takes them (NaN for < 2 survivors)."""
+    d = next(m.mean for m in trimming.fact_moments if m is not None).shape[0]
+    means = [np.full(d, np.nan) if m is None else m.mean for m in trimming.fact_moments]
+    covs = [np.full((d, d), np.nan) if m is None else m.cov for m in trimming.fact_moments]
+    return FactMoments(trimming.survivors.copy(), np.stack(means), np.stack(covs))
+
+
+def fact_sweep_of(sweep: SweepPlan, trimming, pca: PCA, sums: dict, config, rows: int):
+    """Fact PCAs, axis angles, core alignment angles and the summary block."""
+    pcas = fact_pcas(fact_moments_of(trimming))
+    k = len(np.unique(sweep.pairs))
+    angles = axis_angles(pcas, pca.components, k)
+    core = core_alignment_angles(sums["core"])
+    return FactSweep(
+        pairs=sweep.pairs,
+        explained_variance_ratio=np.stack([p.explained_variance_ratio for p in pcas]),
+        axis_angles=angles,
+        core_alignment=core,
+        pair_edges=sweep.edges,
+        pair_counts=sums["counts"],
+        summary=sweep_summary(
+            sweep.facts, trimming.survivors, rows, angles, core, sweep.pairs, config.trim_fact
         ),
     )
-    d = len(basis.mean)
-    result = PcaResult(
-        model=pca,
-        basis=name,
-        rows=basis.count,
-        moments=finish_moments(sums["moments"], np.zeros(d)),
-        hist_edges=edges,
-        hist=sums["hist"],
-        fits=fit_histograms(edges, sums["hist"]["counts"]),
+
+
+def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig) -> tuple:
+    """The PCA of the basis and the projection read's plan -> `(plan, robust range of the
+    sample's rows in PCA coordinates, the mask of those rows: basis or all)`."""
+    pca = pca_from_covariance(basis.moments.mean, basis.moments.cov)
+    use_basis = config.pca_rows == "basis"
+    scores = project(sample["x"], pca.mean, pca.components)
+    chosen = basis.rows.mask(sample["x"], sample["rows"]) if use_basis else None
+    if chosen is None or chosen.sum() < 2:
+        chosen = np.ones(len(scores), dtype=bool)
+    d2 = squared_distances(scores, pca)
+    span = robust_range(scores[chosen])
+    plan = ProjectionPlan(
+        pca=pca,
+        basis=basis.rows,
+        use_basis=use_basis,
+        edges=edges_of(span, config.bins, config.pca_bin_width),
+        top=d2_grid_top(d2, pca.rank),
+        radii=coverage_radii(pca.rank),
+        outliers=config.outliers,
+        median=float(np.median(d2)) if len(d2) else 0.0,
+        sweep=sweep_plan(trimming, pca, span, config),
     )
-    return result, (sums["d2"], top)
+    return plan, span, chosen
 
 
-def normality_of(d2_grid, dof: int, sample, config: AnalyzeConfig) -> Normality:
-    """QQ table and chi2 coverage from the d^2 grid; Mardia's tests on a seeded subsample."""
-    counts, top = d2_grid
-    qq, cover = streamed_normality(counts, top, dof)
-    order = np.random.default_rng(config.seed + 1).permutation(len(sample))
-    rows = sample[np.sort(order[: config.mardia_sample])]
-    return Normality(dof=dof, qq=qq, coverage=cover, mardia=mardia(rows))
+def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
+    """Read 3 (with the first pair wave) and the further pair waves -> `(projection sums,
+    pair results)`; a resumed projection pass is not recomputed."""
+    graph = map_reduce_rows(
+        chunks.blocks, chunks.rows, projection_step, with_plan(combine_projection, plan), plan
+    )
+    pca, use_basis = plan.pca, plan.use_basis
+    pca_blocks = [
+        dask.delayed(pair_scores, pure=True)(b, r, pca, plan.basis, use_basis)
+        for b, r in zip(chunks.blocks, chunks.rows, strict=True)
+    ]
+    kde = (
+        np.diag(pca.explained_variance)
+        if use_basis
+        else pca.components @ full.cov @ pca.components.T
+    )
+    systems = pair_systems(chunks, pca_blocks, spans, config, basis.moments, full, pca, kde)
+    saved = chunks.checkpoints.load("pass4") if chunks.checkpoints is not None else None
+    label = "read 3: PCA coordinates, Mahalanobis distances, outliers, fact sweep"
+    if saved is not None or not systems:
+        (sums,) = chunks.run("pass4", label, lambda: chunks.compute("projection", graph))
+        extra = ()
+    else:
+        chunks.log(f"[analyze] {label}, with the first wave of 2D densities of component pairs")
+        extra = (graph,)
+    pairs, values = analyse_pairs(chunks, systems, config, sink, chunks.log, extra=extra)
+    if extra:
+        (sums,) = values
+        chunks.run("pass4", label + " (saved)", lambda: (sums,))
+    return sums, pairs
+
+
+def pca_result(plan: ProjectionPlan, basis: Basis, sums: dict) -> PcaResult:
+    d = len(basis.moments.mean)
+    return PcaResult(
+        model=plan.pca,
+        basis=basis.name,
+        rows=basis.moments.count,
+        moments=finish_moments(sums["moments"], np.zeros(d)),
+        hist_edges=plan.edges,
+        hist=sums["hist"],
+        fits=fit_histograms(plan.edges, sums["hist"]["counts"]),
+        hist_rows=int(sums["d2"]["n"]),
+    )
+
+
+def normality_of(sums: dict, plan: ProjectionPlan, sample, chosen, config) -> Normality:
+    """QQ table and chi2 coverage from the d^2 grid of the basis (or all) rows; Mardia's
+    tests on a seeded subsample of the same rows of the row sample."""
+    qq, cover = streamed_normality(sums["d2"], plan.top, plan.pca.rank)
+    rows = sample["x"][chosen]
+    order = np.random.default_rng(config.seed + 1).permutation(len(rows))
+    picked = rows[np.sort(order[: config.mardia_sample])]
+    return Normality(plan.pca.rank, qq, cover, mardia(picked), int(sums["d2"]["n"]))
+
+
+def outliers_of(trimming: Trimming, sums: dict, plan: ProjectionPlan) -> Outliers:
+    grid = sums["d2_all"]
+    median = histogram_quantiles(grid["counts"], plan.top, grid["max"], [0.5])[0]
+    typical = nearest(sums["typical"], float(median), plan.outliers)
+    return Outliers(
+        rows_d2=sums["top_d2"]["rows"],
+        d2=sums["top_d2"]["values"],
+        rows_trim=trimming.top_radius["rows"],
+        trim_radius=trimming.top_radius["values"],
+        typical_rows=typical["rows"],
+        typical_d2=typical["d2"],
+    )
 
 
 def analyze_latents(
     z,
     config: AnalyzeConfig,
     *,
+    split=None,
     scheduler="threads",
     progress: Progress = TERMINAL,
     checkpoints=None,
     sink: PairSink | None = None,
 ) -> Analysis:
-    """All statistics of a lazy Dask array `z [n, D]` (chunked by rows). With `checkpoints`
-    (a `PassCheckpoints`), each finished pass is saved and a rerun resumes after it; pair
-    counts go to `sink` block by block (default: kept in memory)."""
+    """All statistics of a lazy Dask array `z [n, D]` (chunked by rows), on the rows of
+    `config.split` by the lazy `split [n]` array (None: a store without splits, all train).
+    With `checkpoints` (a `PassCheckpoints`), each finished pass is saved and a rerun resumes
+    after it; pair counts go to `sink` block by block (default: kept in memory)."""
     started = time.perf_counter()
     n, d = z.shape
-    blocks = list(z.to_delayed().ravel())
-
-    def run(name, label, compute):
-        return run_pass(checkpoints, name, compute, log=progress.log, label=f"[analyze] {label}")
-
-    chunks = Chunks(blocks, row_starts(z.chunks[0]), scheduler, run)
-    sample_rows, pca_rows = row_selections(n, config)
-    first = np.asarray(blocks[0].compute(scheduler="sync"))
+    chunks = selected_chunks(z, split, config, scheduler, checkpoints, progress.log)
+    first = np.asarray(chunks.blocks[0].compute(scheduler="sync")) if n else np.zeros((0, d))
     first = first[np.isfinite(first).all(axis=1)]
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 
-    moments, sample = moments_pass(chunks, n, shift, sample_rows)
-    fits = fits_pass(chunks, sample, config)
-    trimming, basis, name = trimming_pass(chunks, fits, config, shift, pca_rows)
-    pca, d2_grid = pca_pass(chunks, sample, basis, name, fits, config, pca_rows)
-    normality = normality_of(d2_grid, pca.model.rank, sample, config)
-    progress.log("[analyze] pass 5/5: 2D densities of component pairs")
-    pairs = analyse_pairs(
-        chunks, sample, config, basis, moments, pca.model, sink or MemorySink(), progress.log
+    fine = provisional_grid(first, config.bin_width)
+    full_sums, sample, fine_hist = moments_pass(chunks, n, shift, sample_rows_of(n, config), fine)
+    moments = finish_moments(full_sums, shift)
+    span = robust_range(sample["x"])
+    fits = fits_pass(chunks, span, config, fine, fine_hist)
+    trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
+    plan, pca_span, chosen = projection_plan(basis, sample, trimming, config)
+    sums, pairs = projection_and_pairs(
+        chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink()
     )
+    pca = pca_result(plan, basis, sums)
+    selection = Selection(config.split, moments.count + moments.non_finite_rows, n)
     return Analysis(
         n_samples=n,
         latent_dim=d,
@@ -320,10 +565,36 @@ def analyze_latents(
         fits=fits,
         trimming=trimming,
         pca=pca,
-        normality=normality,
+        normality=normality_of(sums, plan, sample, chosen, config),
         pairs=pairs,
         seconds=time.perf_counter() - started,
+        selection=selection,
+        outliers=outliers_of(trimming, sums, plan),
+        origin=origin_measures(
+            plan.pca, fits.gaussians.mu, fits.gaussians.fwhm, sums["d2_all"], plan.top
+        ),
+        sweep=fact_sweep_of(plan.sweep, trimming, plan.pca, sums["sweep"], config, moments.count),
+        row_sets=row_sets(selection, moments.count, basis, pca, config),
+        reads=list(chunks.reads),
     )
+
+
+def row_sets(selection: Selection, finite: int, basis: Basis, pca: PcaResult, config) -> dict:
+    """Which rows each group of numbers was computed on (summary.json `row_sets`)."""
+    rows = f"{selection.split} split" if selection.split != "all" else "all rows"
+    every = f"{rows}, {finite} rows"
+    pca_set = f"PCA basis ({basis.name}), {pca.hist_rows} rows"
+    used = pca_set if config.pca_rows == "basis" else f"{every} (pca_rows: all)"
+    return {
+        "moments": every,
+        "histograms": every,
+        "trimming": every,
+        "pca_basis": f"PCA basis: {basis.name}, {basis.moments.count} rows",
+        "pca_histograms": used,
+        "pairs_original": every,
+        "pairs_pca": used,
+        "normality": used,
+    }
 
 
 def max_off_diagonal(matrix: np.ndarray) -> float:
@@ -332,7 +603,13 @@ def max_off_diagonal(matrix: np.ndarray) -> float:
 
 
 def summary_of(result: Analysis) -> dict:
-    """Headline numbers (the content of summary.json)."""
+    """Headline numbers (the content of summary.json), the study comparison last."""
+    summary = headline_numbers(result)
+    summary["study_comparison"] = study_comparison(summary)
+    return summary
+
+
+def headline_numbers(result: Analysis) -> dict:
     m, pca, fits = result.moments, result.pca.model, result.fits.gaussians
     normality, pca_corr = result.normality, result.pca.moments.corr
     return {
@@ -374,5 +651,29 @@ def summary_of(result: Analysis) -> dict:
             },
             "mardia": asdict(normality.mardia),
         },
+        "rows": {
+            "split": result.selection.split,
+            "selected": result.selection.selected,
+            "total": result.selection.total,
+        },
+        "row_sets": result.row_sets,
+        "origin": result.origin,
+        "pair_coverage": pair_coverage(result.pairs),
+        "fact_sweep": result.sweep.summary,
+        "reads": {"count": len(result.reads), "stages": result.reads},
         "seconds": result.seconds,
     }
+
+
+def pair_coverage(pairs: list[PairResults]) -> dict:
+    """Per coordinate system and ellipse (1/2/3 sigma): [min, median, max] coverage."""
+    out = {}
+    for p in pairs:
+        levels = {}
+        for k in ("1", "2", "3"):
+            values = np.asarray(p.table[f"coverage_{k}sigma"], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            stats_ = [values.min(), np.median(values), values.max()] if len(values) else []
+            levels[k] = [float(v) for v in stats_]
+        out[p.coordinates] = levels
+    return out

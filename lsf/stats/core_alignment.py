@@ -5,7 +5,9 @@ major eigenvector of the core's own covariance) is compared with the x axis of t
 PCA coordinates the x axis of pair (i, j), i < j, is PCA axis i, so a bivariate normal gives
 0 degrees and a banana or a tilted core gives more. Computed from a stored 2D histogram
 (`analysis.zarr`'s `pca_pair_counts` on `pca_pair_edges`): bins whose centre lies inside the
-ellipse are the core, weighted by their counts. Used by `lsf compare`.
+ellipse are the core, weighted by their counts. Used by `lsf compare`. The fact sweep's
+exact form (second moments of the core's points streamed over the store, no histogram) is
+`lsf.stats.fact_sweep.chunk_core_moments`; both end in `principal_axis_angle`.
 """
 
 from __future__ import annotations

@@ -73,3 +73,31 @@ def dominant_components(
     far = np.abs(fits.mu) > mu_sigmas * typical_sigma
     wide = fits.fwhm > fwhm_factor * typical_fwhm
     return fits.ok & (far | wide)
+
+
+def study_dominant(fits: GaussianFits, min_abs_mu: float, min_half_width: float) -> np.ndarray:
+    """The original study's rule: a component dominates when its fitted centre lies away
+    from the origin (`|mu| >= min_abs_mu`) AND its half width is large (`FWHM / 2 >
+    min_half_width`), in absolute latent units."""
+    with np.errstate(invalid="ignore"):
+        far = np.abs(fits.mu) >= min_abs_mu
+        wide = fits.fwhm / 2.0 > min_half_width
+    return fits.ok & far & wide
+
+
+def select_dominant(
+    fits: GaussianFits,
+    rule: str,
+    *,
+    mu_sigmas: float = 2.0,
+    fwhm_factor: float = 2.0,
+    min_abs_mu: float = 0.5,
+    min_half_width: float = 1.0,
+) -> np.ndarray:
+    """Bool `[D]` by the configured rule: "relative" (`dominant_components`) or "study"
+    (`study_dominant`); the keywords are AnalyzeConfig's `dominant_*` values."""
+    if rule == "relative":
+        return dominant_components(fits, mu_sigmas, fwhm_factor)
+    if rule == "study":
+        return study_dominant(fits, min_abs_mu, min_half_width)
+    raise ValueError(f"dominant rule must be 'relative' or 'study', got {rule!r}")

@@ -55,14 +55,11 @@ def scheduler_for(address: str | None):
     return ray_scheduler()
 
 
-def map_reduce_rows(blocks: list, starts, fn, combine, *args):
-    """`fn(block, start, *args)` on every delayed row block, where `start` is the index of
-    the block's first row in the whole array (for row selections), tree-reduced."""
+def map_reduce_rows(blocks: list, rows: list, fn, combine, *args):
+    """`fn(block, rows, *args)` on every delayed row block, where `rows` are the store row
+    indices of the block's rows (delayed, for row selections), tree-reduced."""
     return tree_reduce(
-        [
-            dask.delayed(fn, pure=True)(b, int(s), *args)
-            for b, s in zip(blocks, starts, strict=True)
-        ],
+        [dask.delayed(fn, pure=True)(b, r, *args) for b, r in zip(blocks, rows, strict=True)],
         combine,
     )
 

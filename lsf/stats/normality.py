@@ -116,7 +116,11 @@ def d2_grid_top(sample_d2: np.ndarray, dof: int) -> float:
 def chunk_d2_histogram(x, mean, white, top: float, radii) -> dict:
     """One chunk's d^2 on the fixed grid: `counts [D2_BINS + 1]` (last: >= top), `inside`
     (points with d^2 <= each radius^2, exact), `max` and `n`."""
-    d2 = squared_mahalanobis(x, mean, white)
+    return d2_histogram(squared_mahalanobis(x, mean, white), top, radii)
+
+
+def d2_histogram(d2: np.ndarray, top: float, radii) -> dict:
+    """`chunk_d2_histogram` of given d^2 values."""
     index = np.minimum((d2 * (D2_BINS / top)).astype(np.int64), D2_BINS)
     return {
         "counts": np.bincount(index, minlength=D2_BINS + 1).astype(np.int64),

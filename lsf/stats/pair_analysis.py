@@ -20,10 +20,9 @@ import dask
 import numpy as np
 
 from lsf.stats.graph import tree_reduce
-from lsf.stats.histograms import robust_edges
+from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
-from lsf.stats.pca import project
 
 
 @dataclass
@@ -34,11 +33,6 @@ class PairResults:
     counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
     rows: int  # finite rows counted
     table: dict  # column name -> [P] values (the rows of pairs.parquet)
-
-
-def _projected(x, mean, components):
-    finite = x[np.isfinite(x).all(axis=1)]
-    return project(finite, mean, components)
 
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
@@ -172,17 +166,15 @@ class PairSystem:
     full_cov: np.ndarray  # full-set covariance: KDE bandwidth
 
 
-def pair_systems(chunks, sample, config, basis, full, pca) -> list[PairSystem]:
-    """The original and the PCA coordinate system, each with its selected pairs."""
+def pair_systems(chunks, scores, spans, config, basis, full, pca, pca_kde) -> list[PairSystem]:
+    """The original system (every selected row: `chunks.blocks`) and the PCA system (the
+    delayed `scores` blocks of its rows and `pca_kde`, their covariance for the KDE), each
+    with its selected pairs; `spans` are the robust ranges of both (the grids)."""
     d = len(basis.mean)
-    pca_chunks = [
-        dask.delayed(_projected, pure=True)(b, pca.mean, pca.components) for b in chunks.blocks
-    ]
-    pca_sample = project(sample, pca.mean, pca.components)
     original = PairSystem(
         "original",
         chunks.blocks,
-        robust_edges(sample, config.pair_bins),
+        edges_of(spans[0], config.pair_bins),
         select_pairs(config.pairs, full.corr),
         basis.mean,
         basis.cov,
@@ -190,23 +182,23 @@ def pair_systems(chunks, sample, config, basis, full, pca) -> list[PairSystem]:
     )
     in_pca = PairSystem(
         "pca",
-        pca_chunks,
-        robust_edges(pca_sample, config.pair_bins),
+        scores,
+        edges_of(spans[1], config.pair_bins),
         select_pairs(config.pca_pairs, np.eye(d)),
         np.zeros(d),
         np.diag(pca.explained_variance),
-        pca.components @ full.cov @ pca.components.T,
+        pca_kde,
     )
     return [s for s in (original, in_pca) if len(s.pairs)]
 
 
 def analyse_pairs(
-    chunks, sample, config, basis, full, pca, sink: PairSink, log=lambda line: None
-) -> list[PairResults]:
+    chunks, systems: list[PairSystem], config, sink: PairSink, log=lambda line: None, extra=()
+) -> tuple[list[PairResults], list]:
     """Both coordinate systems, pair block by pair block: the blocks of a wave are computed
-    together, then written to `sink` and scored, so only one wave of blocks (and their
-    partial sums) is ever held (`pair_plan` sizes blocks and waves)."""
-    systems = pair_systems(chunks, sample, config, basis, full, pca)
+    together (one read of the store each wave, the graphs in `extra` computed with the first
+    wave), then written to `sink` and scored, so only one wave of blocks (and their partial
+    sums) is ever held (`pair_plan` sizes blocks and waves). -> `(results, extra values)`."""
     jobs, wave = [], None
     for system in systems:
         block, fits = pair_plan(config, len(system.pairs), len(system.chunks), os.cpu_count() or 1)
@@ -216,30 +208,39 @@ def analyse_pairs(
     tables, rows = {s.name: {} for s in systems}, {}
     waves = -(-len(jobs) // (wave or 1))
     log(f"[analyze] pairs: {len(jobs)} blocks in {waves} waves (one read of the store each)")
-    for first in range(0, len(jobs), wave or 1):
+    extra_values = []
+    for number, first in enumerate(range(0, len(jobs), wave or 1)):
         batch = jobs[first : first + (wave or 1)]
         graphs = [
             pair_tasks(s.chunks, s.edges, s.pairs[a : a + b], s.mean, s.cov, b)[0]
             for s, a, b in batch
         ]
-        for (system, start, block), out in zip(batch, chunks.compute(*graphs), strict=True):
-            sink.write(system.name, start, out["counts"])
-            rows[system.name] = out["n"]
-            pairs = system.pairs[start : start + block]
-            part = shape_table(
-                system.name,
-                pairs,
-                system.edges,
-                out["counts"],
-                out["inside"],
-                out["n"],
-                system.mean,
-                system.cov,
-                system.full_cov,
-            )
-            for key, values in part.items():
-                tables[system.name].setdefault(key, []).extend(values)
-    return [
+        together = list(extra) if number == 0 else []
+        values = chunks.compute(f"pairs wave {number + 1}/{waves}", *together, *graphs)
+        extra_values = extra_values or list(values[: len(together)])
+        for job, out in zip(batch, values[len(together) :], strict=True):
+            _score_block(job, out, sink, tables, rows)
+    results = [
         PairResults(s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name])
         for s in systems
     ]
+    return results, extra_values
+
+
+def _score_block(job, out, sink, tables, rows) -> None:
+    system, start, block = job
+    sink.write(system.name, start, out["counts"])
+    rows[system.name] = out["n"]
+    part = shape_table(
+        system.name,
+        system.pairs[start : start + block],
+        system.edges,
+        out["counts"],
+        out["inside"],
+        out["n"],
+        system.mean,
+        system.cov,
+        system.full_cov,
+    )
+    for key, values in part.items():
+        tables[system.name].setdefault(key, []).extend(values)

@@ -2,12 +2,17 @@
 `mu_j - fact*FWHM_j < z_j < mu_j + fact*FWHM_j` for every component j.
 
 One pass serves every `fact`: `trim_radius` is each row's largest `|z_j - mu_j| / FWHM_j`,
-and a row survives `fact` exactly when that radius is below `fact`.
+and a row survives `fact` exactly when that radius is below `fact`. The survivor sets of
+increasing facts are nested, so `chunk_shell_moments` sums the moments of each shell of trim
+radius between consecutive facts and `fact_moment_sums` adds the shells cumulatively: every
+fact's survivor mean and covariance for the price of one covariance.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from lsf.stats.moments import chunk_moments, combine_moments
 
 
 def trim_radius(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
@@ -24,3 +29,28 @@ def chunk_survivors(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray, facts) -> n
     """Survivor count of one chunk for each fact: int64 `[len(facts)]`."""
     radius = trim_radius(x, mu, fwhm)
     return np.array([(radius < fact).sum() for fact in facts], dtype=np.int64)
+
+
+def shell_of(radius: np.ndarray, facts: np.ndarray) -> np.ndarray:
+    """Shell index per row: 0 below `facts[0]`, k for `facts[k-1] <= r < facts[k]`,
+    `len(facts)` beyond the last fact (sorted `facts`)."""
+    return np.searchsorted(facts, radius, side="right")
+
+
+def chunk_shell_moments(x: np.ndarray, radius: np.ndarray, facts: np.ndarray, shift) -> list:
+    """`chunk_moments` sums of each shell of trim radius below the largest fact."""
+    shell = shell_of(radius, facts)
+    return [chunk_moments(x, shift, shell == k) for k in range(len(facts))]
+
+
+def combine_shell_moments(a: list, b: list) -> list:
+    return [combine_moments(p, q) for p, q in zip(a, b, strict=True)]
+
+
+def fact_moment_sums(shells: list) -> list:
+    """Moment sums of the survivors of each fact: shells 0..k added up."""
+    sums, total = [], None
+    for shell in shells:
+        total = shell if total is None else combine_moments(total, shell)
+        sums.append(total)
+    return sums
