@@ -10,8 +10,8 @@ metadata (kind, components, angle, PCA axis, image ids, file names, per-step squ
 Mahalanobis distance) is the `paths` list of `metrics.json`. The study's own figures
 (`lsf.sampling.study`): the origin's and the centre's faces (`faces`), the outlier gallery
 (`gallery`, source images of the analysis's outliers by id) and lines in rotated planes of
-dominant components (`study_paths`, with `study_planes`: the planes the report projects the
-origin-to-centre path onto).
+dominant components (`study_paths`, files in `SAMPLES/study_paths/`, with `study_planes`: the
+planes the report projects the origin-to-centre path onto).
 Run: `lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples`.
 """
 
@@ -56,7 +56,7 @@ from lsf.sampling.samplers import (
     squared_radius,
     statistics_from_analysis,
 )
-from lsf.sampling.study import study_path_specs, write_faces, write_gallery
+from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
 
 METRICS = "metrics.json"
 PATHS = "paths"
@@ -187,7 +187,7 @@ def _study(config: GenerateConfig, s, arrays: dict, model, shards: str, tmp: str
         "faces": write_faces(tmp, model, s),
         "gallery": gallery,
         "study_planes": planes,
-        "study_paths": _write_paths(join(tmp, PATHS), specs, model, s),
+        "study_paths": _write_paths(join(tmp, STUDY_PATHS), specs, model, s),
     }
 
 

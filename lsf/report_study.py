@@ -28,6 +28,7 @@ from lsf.plots.study import (
     plane_lines,
     split_strip,
 )
+from lsf.sampling.study import STUDY_PATHS
 from lsf.stats.pca import project
 
 MISSING = "not in this analysis"
@@ -426,7 +427,7 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
     i, j = rows[0]["components"]
     beyond = any(r["beyond_core"] for r in rows)
     lines = [
-        np.load(samples / "paths" / r["npy"], allow_pickle=False)[:, [i, j]].astype(np.float64)
+        np.load(samples / STUDY_PATHS / r["npy"], allow_pickle=False)[:, [i, j]].astype(np.float64)
         for r in rows
     ]
     ij = np.ix_([i, j], [i, j])
@@ -449,7 +450,7 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
     strips = [
         (
             f"{r['angle_deg']:g} deg" + (" (beyond the core)" if r["beyond_core"] else ""),
-            _strip(samples, "paths/" + r["png"], r["steps"]),
+            _strip(samples, f"{STUDY_PATHS}/{r['png']}", r["steps"]),
             [number(v) for v in r["squared_mahalanobis"]],
         )
         for r in rows

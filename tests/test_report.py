@@ -259,9 +259,10 @@ def fake_samples(folder, arrays: dict, config) -> None:
         Image.fromarray(image_grid(images, columns=count)).save(folder / name)
         return name
 
-    def path_row(meta, points):
-        np.save(folder / "paths" / f"{meta['name']}.npy", points)
-        strip(len(points), f"paths/{meta['name']}.png")
+    def path_row(meta, points, where="paths"):
+        (folder / where).mkdir(exist_ok=True)
+        np.save(folder / where / f"{meta['name']}.npy", points)
+        strip(len(points), f"{where}/{meta['name']}.png")
         d2 = squared_radius(points.astype(np.float64), s)
         return {
             **meta,
@@ -299,7 +300,7 @@ def fake_samples(folder, arrays: dict, config) -> None:
         },
         "gallery": gallery,
         "study_planes": [m["components"] for m, _ in specs[:: len(config.study_angles)]],
-        "study_paths": [path_row(m, p) for m, p in specs],
+        "study_paths": [path_row(m, p, "study_paths") for m, p in specs],
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
 

@@ -4,7 +4,7 @@ faces/origin_centre.png   the decoded origin (zero vector) beside the decoded ce
 gallery/<set>.png         source images, read from the shards by id, of the analysis's most
                           extreme latents by squared Mahalanobis distance and by trim radius,
                           and of typical latents (d2 nearest the median), one row per set
-paths/study_*.{png,npy}   lines through the centre in planes of the widest dominant
+study_paths/*.{png,npy}   lines through the centre in planes of the widest dominant
                           components, each rotated through `study_angles`; the last plane's
                           lines run `beyond_sigmas` out, past the core
 Each writer returns its `metrics.json` entry; `lsf.report` draws them with the numbers under
@@ -20,11 +20,10 @@ from lsf.core.config import GenerateConfig
 from lsf.core.outputs import join, makedirs
 from lsf.data.images import image_grid
 from lsf.data.shards import read_images
-from lsf.sampling.decode import decode
 from lsf.sampling.paths import pair_squared_mahalanobis, plane_line, study_planes
 from lsf.sampling.samplers import LatentStatistics, squared_radius
 
-FACES, GALLERY = "faces", "gallery"
+FACES, GALLERY, STUDY_PATHS = "faces", "gallery", "study_paths"
 CORE = 9.0  # squared 2D Mahalanobis radius of a pair's 3-sigma ellipse: the core's border
 # (gallery set, id array, value array, what the value is)
 GALLERY_SETS = (
@@ -41,6 +40,8 @@ def _save_row(images: np.ndarray, url: str) -> None:
 def write_faces(folder: str, model, s: LatentStatistics) -> dict:
     """The origin's and the centre's decoded faces (`faces/origin_centre.png`) and their
     squared Mahalanobis distances to the fitted normal."""
+    from lsf.sampling.decode import decode  # torch: imported only where a model decodes
+
     makedirs(join(folder, FACES))
     points = np.stack([np.zeros(s.dim), s.mean]).astype(np.float32)
     _save_row(decode(model, points), join(folder, FACES, "origin_centre.png"))
