@@ -46,6 +46,17 @@ def _missing(page, what: str) -> None:
     page.parts.append(f"<p><em>{html.escape(what)}: {MISSING}.</em></p>")
 
 
+def claim_value(value) -> str:
+    """A value of the study table: 4 significant digits, lists bracketed, None as n/a."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(claim_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _yes_no(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
@@ -65,7 +76,13 @@ def study_comparison(page, summary: dict) -> None:
     page.table(
         ["claim", "study", "this run", "tolerance", "agrees"],
         [
-            [r["claim"], r["study"], r["this_run"], r["tolerance"], _yes_no(r.get("agrees"))]
+            [
+                r["claim"],
+                claim_value(r["study"]),
+                claim_value(r["this_run"]),
+                r["tolerance"],
+                _yes_no(r.get("agrees")),
+            ]
             for r in rows
         ],
     )

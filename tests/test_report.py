@@ -199,6 +199,13 @@ STUDY_SUMMARY = {
             "agrees": False,
         },
         {
+            "claim": "2 sigma coverage [min, median, max]",
+            "study": [0.7, 0.9],
+            "this_run": [0.84253, 0.8675, 0.9],
+            "tolerance": "inside",
+            "agrees": True,
+        },
+        {
             "claim": "core alignment angle",
             "study": "aligned",
             "this_run": None,
@@ -391,7 +398,8 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
         "<td>components for 80 % of the variance</td><td>120</td><td>5</td><td>30</td><td>no</td>"
         in page
     )
-    assert "<td>yes</td>" in page and "<td>None</td><td>-</td><td>-</td>" in page
+    assert "<td>[0.7, 0.9]</td><td>[0.8425, 0.8675, 0.9]</td><td>inside</td><td>yes</td>" in page
+    assert "<td>n/a</td><td>-</td><td>-</td>" in page
     assert "PCA basis: fact 1.5 survivors" in page and "3000 of 3000 store rows" in page
     assert "asymmetric: pc1; heavy flanks: pc3" in page
     assert "<td>pca</td><td>3 sigma</td><td>0.975</td><td>0.987</td><td>0.99</td>" in page
