@@ -182,7 +182,7 @@ def _study(config: GenerateConfig, s, arrays: dict, model, shards: str, tmp: str
     for meta, _ in specs:
         if meta["components"] not in planes:
             planes.append(meta["components"])
-    gallery = write_gallery(tmp, arrays, shards) if config.gallery else {"missing": "off"}
+    gallery = write_gallery(tmp, arrays, shards) if config.gallery else {"off": True}
     return {
         "faces": write_faces(tmp, model, s),
         "gallery": gallery,

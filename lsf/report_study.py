@@ -396,6 +396,9 @@ def gallery(page, samples: Path, metrics: dict) -> None:
         "by trim radius, beside typical ones (d2 nearest the median).",
     )
     entry = metrics.get("gallery")
+    if entry and entry.get("off"):
+        page.parts.append("<p><em>Outlier gallery switched off (generate.gallery: false).</em></p>")
+        return
     if not entry or "missing" in entry:
         _missing(page, f"the outlier gallery ({(entry or {}).get('missing', 'no entry')})")
         return
