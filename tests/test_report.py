@@ -499,7 +499,13 @@ def test_an_older_analysis_says_which_study_sections_it_lacks(drawn, tmp_path):
     shutil.copytree(folder / "analysis", tmp_path / "analysis")
     strip_study_outputs(tmp_path / "analysis")
     config = ReportConfig(
-        pairs=[0, 1], top_pairs=0, pca_pairs=[0, 1], scatter_points=100, density_rows=300
+        pairs=[0, 1],
+        top_pairs=0,
+        pca_pairs=[0, 1],
+        scatter_points=100,
+        density_rows=300,
+        detail_components=1,
+        study_components=2,
     )
     report(config, str(tmp_path / "analysis"), str(tmp_path / "report"), progress=QUIET)
     page = (tmp_path / "report" / "index.html").read_text()
