@@ -357,6 +357,7 @@ def origin(page, summary: dict) -> None:
         "chi2_quantile": "chi2 probability of that distance",
         "trim_radius": "trim radius max_j |mu_j| / FWHM_j",
         "fraction_closer": "fraction of latents closer to the centre than the origin",
+        "fraction_closer_error": "error bound of that fraction (d2 grid)",
     }
     page.table(["quantity", "value"], [[names.get(k, k), v] for k, v in measures.items()])
 
