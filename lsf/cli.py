@@ -45,10 +45,12 @@ EXAMPLES = {
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples \\
                --sampler mvn,mvn-ellipsoid --n 2000 --level 0.95 --plane 3,7 --angle 45
-  lsf generate ... --features inception.pt      # a local TorchScript feature extractor""",
+  lsf generate ... --features inception.pt      # a local TorchScript feature extractor
+  lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths""",
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
-  lsf report --analysis work/analysis --out work/report --overwrite   # statistics only""",
+  lsf report --analysis work/analysis --out work/report --overwrite   # statistics only
+  lsf report --analysis work/analysis --out work/report --ellipses fits   # the study's ellipses""",
     "explore": """examples:
   lsf explore --model work/run/model.pt --analysis work/analysis      # open the printed URL
   lsf explore --model work/run/model.pt --analysis work/analysis --latents work/latents.zarr \\
@@ -379,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
         "angle",
         "pca_axis",
         "interpolate",
+        "path_steps",
+        "study_planes",
+        "study_angles",
+        "study_sigmas",
+        "beyond_sigmas",
         "seed",
         "save_images",
         "save_latents",
@@ -389,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--samples", help="SAMPLES folder from `lsf generate` (optional)")
     p.add_argument("--out", required=True, help="report folder (index.html + PNG figures)")
-    _config_flags(p, "report", "pairs", "pca_pairs")
+    _config_flags(
+        p, "report", "pairs", "pca_pairs", "ellipses", "study_components", "spread_components"
+    )
     _overwrite(p, "an existing report")
 
     p = _verb(sub, "explore", "walk the latent space in a browser (local web app)", cmd_explore)

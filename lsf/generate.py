@@ -7,7 +7,11 @@ to the fitted latent normal). Two reference rows bound the table: `real` (held-o
 images: the best possible) and `reconstruction` (the autoencoder's own ceiling).
 Paths land in `SAMPLES/paths/<name>.png` with their points as `<name>.npy`; their
 metadata (kind, components, angle, PCA axis, image ids, file names, per-step squared
-Mahalanobis distance) is the `paths` list of `metrics.json`.
+Mahalanobis distance) is the `paths` list of `metrics.json`. The study's own figures
+(`lsf.sampling.study`): the origin's and the centre's faces (`faces`), the outlier gallery
+(`gallery`, source images of the analysis's outliers by id) and lines in rotated planes of
+dominant components (`study_paths`, files in `SAMPLES/study_paths/`, with `study_planes`: the
+planes the report projects the origin-to-centre path onto).
 Run: `lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples`.
 """
 
@@ -52,6 +56,7 @@ from lsf.sampling.samplers import (
     squared_radius,
     statistics_from_analysis,
 )
+from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
 
 METRICS = "metrics.json"
 PATHS = "paths"
@@ -170,6 +175,22 @@ def _write_paths(folder: str, specs, model, s: LatentStatistics) -> list[dict]:
     return rows
 
 
+def _study(config: GenerateConfig, s, arrays: dict, model, shards: str, tmp: str) -> dict:
+    """The `faces`, `gallery`, `study_planes` and `study_paths` entries of metrics.json."""
+    specs = study_path_specs(config, s, arrays)
+    planes = []
+    for meta, _ in specs:
+        if meta["components"] not in planes:
+            planes.append(meta["components"])
+    gallery = write_gallery(tmp, arrays, shards) if config.gallery else {"off": True}
+    return {
+        "faces": write_faces(tmp, model, s),
+        "gallery": gallery,
+        "study_planes": planes,
+        "study_paths": _write_paths(join(tmp, STUDY_PATHS), specs, model, s),
+    }
+
+
 def is_complete(out: str) -> bool:
     """Samples are complete once `metrics.json` exists (uploaded last)."""
     return exists(join(out, METRICS))
@@ -266,6 +287,7 @@ def generate(
         rows |= _run_samplers(config, s, model, measure, store_url, tmp, progress)
         specs = _path_specs(config, s, arrays, model, shards)
         paths = _write_paths(join(tmp, PATHS), specs, model, s)
+        study = _study(config, s, arrays, model, shards, tmp)
         write_json_atomic(
             join(tmp, METRICS),
             {
@@ -276,6 +298,7 @@ def generate(
                 "analysis": str(analysis),
                 "samplers": rows,
                 "paths": paths,
+                **study,
             },
         )
     return GenerateSummary(out, rows, time.perf_counter() - started)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from lsf import __version__
+from lsf import report_study as study
 from lsf.analyze import load_analysis
 from lsf.core.config import ReportConfig
 from lsf.core.errors import LsfError
@@ -32,7 +33,7 @@ from lsf.core.locks import locks_output
 from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import sample_rows
-from lsf.plots.densities import ANALYSIS, PairDensity, pair_density
+from lsf.plots.densities import ANALYSIS, PairDensity, pair_density, stored_counts
 from lsf.plots.distributions import (
     histogram_details,
     histograms_overview,
@@ -40,6 +41,7 @@ from lsf.plots.distributions import (
     training_curves,
     trimming_curve,
 )
+from lsf.plots.ellipses import DESCRIPTIONS, counts_coverage, ellipse_moments
 from lsf.plots.matrices import (
     correlation_heatmap,
     explained_variance,
@@ -48,6 +50,7 @@ from lsf.plots.matrices import (
 )
 from lsf.plots.pairs import pair_panels, path_projection
 from lsf.stats.pair_counts import select_pairs
+from lsf.stats.pairs import SIGMAS, coverage_2d, expected_coverage
 from lsf.stats.pca import project
 
 
@@ -180,16 +183,27 @@ def _training(page: _Page, run: str) -> None:
         )
 
 
-def _histograms(page: _Page, arrays: dict, config: ReportConfig) -> None:
+def dominant_rule_text(analyze_config: dict) -> str:
+    """The analysis's dominant rule in words (from summary.json's `config`)."""
+    if analyze_config.get("dominant_rule") == "study":
+        return (
+            f"|mu| > {analyze_config.get('dominant_min_abs_mu', 0.5):g} and half width "
+            f"FWHM/2 > {analyze_config.get('dominant_min_half_width', 1.0):g}, the study's rule"
+        )
+    return "|mu| > 2 median sigma or FWHM > 2 median FWHM"
+
+
+def _histograms(page: _Page, arrays: dict, summary: dict, config: ReportConfig) -> None:
     d = len(arrays["mean"])
     fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
     dominant = np.flatnonzero(arrays["dominant"])
     detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
+    rule = dominant_rule_text(summary.get("config", {}))
     page.section(
         "histograms",
         "Component histograms",
         "Each latent component with its Gaussian fit (FWHM = 2.355 sigma). Dominant "
-        "components (|mu| > 2 median sigma or FWHM > 2 median FWHM) are detailed.",
+        f"components ({html.escape(rule)}) are detailed.",
     )
     edges, counts = arrays["hist1d_edges"], arrays["hist1d_counts"]
     page.figure(
@@ -200,7 +214,7 @@ def _histograms(page: _Page, arrays: dict, config: ReportConfig) -> None:
     )
     page.figure(
         "histogram_details",
-        histogram_details(edges, counts, fits, detail),
+        histogram_details(edges, counts, fits, detail, columns=5),
         "Detail of the dominant (or first) components. Look for: the fitted mu and sigma in "
         "the titles, and tails the Gaussian misses.",
     )
@@ -279,7 +293,8 @@ PAIRS_TEXT = (
     "Grey: a scatter of real latents. Navy: contours of the analysis's binned Gaussian KDE "
     "(the density it scores pairs with) at the highest-density regions that hold the mass of "
     "the 1, 2 and 3 sigma ellipses of a bivariate normal (39.3 %, 86.5 %, 98.9 %). Red, "
-    "orange, yellow: the 1/2/3-sigma ellipses of the pair's covariance. Shown: your pairs, "
+    "orange, yellow: the 1/2/3-sigma confidence ellipses (their source is chosen with "
+    "<code>report.ellipses</code> and named in each coverage table). Shown: your pairs, "
     "the most correlated pairs and the pairs with the highest non-ellipticity score "
     "(<code>pairs.parquet</code> ranks every pair)."
 )
@@ -318,21 +333,53 @@ class _Plane:
     mean: np.ndarray  # centre of the ellipses
     cov: np.ndarray  # covariance of the ellipses
     scores: dict  # (i, j) -> non-ellipticity score of the least elliptic pairs
+    source: str  # where the ellipses come from: fits, trimmed or moments
+    summary: dict  # the analysis's summary.json (which rows the pair counts hold)
+
+
+def ellipse_coverage(arrays, prefix: str, i: int, j: int, mean2, cov2, points) -> list:
+    """`[(observed fractions inside the 1/2/3-sigma ellipses, what they were counted
+    from)]`: from the stored pair counts when the analysis counted the pair (every counted
+    row, binned: a bin the ellipse cuts counts in part), then from the sampled rows (exact
+    point tests on a subset)."""
+    found = []
+    stored = stored_counts(arrays, prefix, i, j)
+    if stored is not None:
+        bins = len(stored[1]) - 1
+        found.append((counts_coverage(*stored, mean2, cov2), f"stored pair counts ({bins} bins)"))
+    found.append((coverage_2d(points, mean2, cov2), f"{len(points)} sampled rows (exact)"))
+    return found
+
+
+def _coverage_table(page: _Page, rows: list[list], source: str) -> None:
+    page.parts.append(
+        f"<p>Coverage of the drawn ellipses: {html.escape(DESCRIPTIONS[source])} "
+        f"(<code>report.ellipses: {source}</code>).</p>"
+    )
+    normal = ["bivariate normal", "-", *(expected_coverage(n) for n in SIGMAS), "closed form"]
+    page.table(
+        ["pair", "ellipses", *(f"inside {n} sigma" for n in SIGMAS), "counted from"],
+        [*rows, normal],
+    )
 
 
 def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe, config):
-    panels, densities, labels = [], [], []
+    panels, densities, labels, coverage = [], [], [], []
     for i, j in chosen:
-        density = pair_density(arrays, plane.prefix, i, j, plane.points)
+        density = pair_density(arrays, plane.prefix, i, j, plane.points, plane.summary)
         title = describe(i, j)
         if (i, j) in plane.scores:
             title += f", score {plane.scores[(i, j)]:.2f}"
         names = (f"{plane.label}{i}", f"{plane.label}{j}")
         scatter = plane.points[: config.scatter_points][:, [i, j]]
-        ij = np.ix_([i, j], [i, j])
-        panels.append(_panel(density, scatter, plane.mean[[i, j]], plane.cov[ij], names, title))
+        mean2, cov2 = plane.mean[[i, j]], plane.cov[np.ix_([i, j], [i, j])]
+        panels.append(_panel(density, scatter, mean2, cov2, names, title))
         densities.append(density)
         labels.append(f"({names[0]}, {names[1]})")
+        for observed, counted in ellipse_coverage(
+            arrays, plane.prefix, i, j, mean2, cov2, plane.points[:, [i, j]]
+        ):
+            coverage.append([labels[-1], plane.source, *observed, counted])
     if not panels:
         return
     first = _reference(densities)
@@ -342,6 +389,7 @@ def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe
     )
     caption = _pairs_caption(densities, labels, plane.where)
     page.figure(name, pair_panels(panels, title=title), caption)
+    _coverage_table(page, coverage, plane.source)
 
 
 def _original_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
@@ -351,7 +399,10 @@ def _original_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
         _pairs(config.pairs, d), top_correlated_pairs(arrays["corr"], config.top_pairs)
     )
     chosen = _extend(chosen, list(scores)[: config.top_pairs])
-    plane = _Plane("", "z", "original coordinates", rows, arrays["mean"], arrays["cov"], scores)
+    mean, cov = ellipse_moments(arrays, "", config.ellipses)
+    plane = _Plane(
+        "", "z", "original coordinates", rows, mean, cov, scores, config.ellipses, summary
+    )
     corr = arrays["corr"]
     _pair_figure(
         page,
@@ -369,8 +420,10 @@ def _pca_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
     scores = _least_elliptic(summary, "pca")
     chosen = _extend(_pairs(config.pca_pairs, d), list(scores)[: config.top_pairs])
     points = project(rows, arrays["pca_mean"], arrays["pca_components"])
-    cov = np.diag(arrays["explained_variance"])
-    plane = _Plane("pca_", "pc", "PCA coordinates", points, np.zeros(d), cov, scores)
+    mean, cov = ellipse_moments(arrays, "pca_", config.ellipses)
+    plane = _Plane(
+        "pca_", "pc", "PCA coordinates", points, mean, cov, scores, config.ellipses, summary
+    )
     _pair_figure(
         page, "pairs_pca", arrays, plane, chosen, lambda i, j: f"PCA components {i}, {j}", config
     )
@@ -501,7 +554,10 @@ def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> No
 def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
     _samplers(page, samples, metrics)
+    study.faces(page, samples, metrics)
+    study.gallery(page, samples, metrics)
     _paths(page, samples, metrics, arrays, rows[: config.scatter_points])
+    study.study_paths(page, samples, metrics, arrays, rows[: config.scatter_points])
 
 
 PAGE = "index.html"
@@ -526,15 +582,21 @@ def _document(page: _Page, summary: dict, analysis: str) -> str:
 
 def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows):
     _headline(page, summary, len(arrays["mean"]))
+    study.study_comparison(page, summary)
+    study.row_sets(page, summary)
     model = summary["latents"].get("model") or {}
     run_folder = posixpath.dirname(str(model.get("path") or ""))
     if run_folder and exists(run_folder):
         _training(page, run_folder)
-    _histograms(page, arrays, config)
+    _histograms(page, arrays, summary, config)
     _trimming(page, arrays)
     _pca(page, arrays, summary)
+    study.pca_study(page, arrays, summary, config, rows)
     _pair_sections(page, arrays, summary, config, rows)
+    study.pair_coverage(page, summary)
+    study.fact_sweep(page, arrays, summary)
     _normality(page, arrays, summary)
+    study.origin(page, summary)
 
 
 @locks_output("out")

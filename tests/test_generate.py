@@ -192,3 +192,146 @@ def test_cli_refuses_unknown_sampler_and_missing_analysis(tmp_path, capsys):
     )
     assert code == 2 and "generate.samplers must be one of" in capsys.readouterr().err
     assert all(name in SAMPLERS for name in ("uniform-box", "mvn", "gmm"))
+
+
+def test_study_planes_pair_the_widest_dominant_components():
+    from lsf.sampling.paths import study_planes
+
+    fwhm = np.array([1.0, 5.0, 2.0, 4.0, 3.0, 0.5])
+    dominant = np.array([False, True, True, True, True, False])
+    assert study_planes(dominant, fwhm, 2) == [(1, 3), (4, 2)]
+    assert study_planes(dominant, fwhm, 3) == [(1, 3), (4, 2), (1, 4)]
+    # fewer than two dominant: all components ranked by width
+    assert study_planes(np.eye(6, dtype=bool)[1], fwhm, 1) == [(1, 3)]
+
+
+def test_study_lines_cross_the_centre_and_the_last_plane_leaves_the_core(fitted):
+    from lsf.core.config import GenerateConfig
+    from lsf.sampling.study import study_path_specs
+
+    arrays = {"dominant": np.ones(D, dtype=bool), "fit_fwhm": np.arange(D, 0, -1.0)}
+    config = GenerateConfig(
+        study_planes=2, study_angles=[0.0, 60.0], path_steps=5, study_sigmas=1.0
+    )
+    config.beyond_sigmas = 4.0
+    specs = study_path_specs(config, fitted, arrays)
+    assert [m["name"] for m, _ in specs] == [
+        "study_0_1_0deg",
+        "study_0_1_60deg",
+        "study_2_3_0deg",
+        "study_2_3_60deg",
+    ]
+    for meta, points in specs:
+        i, j = meta["components"]
+        np.testing.assert_allclose(points[2], fitted.mean, rtol=1e-6)
+        a = np.radians(meta["angle_deg"])
+        step = np.zeros(D)
+        step[[i, j]] = [
+            np.cos(a) * np.sqrt(fitted.cov[i, i]),
+            np.sin(a) * np.sqrt(fitted.cov[j, j]),
+        ]
+        np.testing.assert_allclose(points[-1], fitted.mean + meta["sigmas"] * step, rtol=1e-5)
+        centred = points[:, [i, j]].astype(np.float64) - fitted.mean[[i, j]]
+        inverse = np.linalg.inv(fitted.cov[np.ix_([i, j], [i, j])])
+        expected = np.array([c @ inverse @ c for c in centred])
+        np.testing.assert_allclose(meta["pair_squared_mahalanobis"], expected, rtol=1e-4)
+        assert meta["beyond_core"] == bool(expected.max() > 9.0)
+    assert [m["beyond_core"] for m, _ in specs] == [False, False, True, True]
+    assert [m["sigmas"] for m, _ in specs] == [1.0, 1.0, 4.0, 4.0]
+
+
+def test_squared_radius_of_path_steps_matches_numpy(fitted):
+    line = paths.origin_to_centre(fitted.mean, 6).astype(np.float64)
+    inverse = np.linalg.inv(fitted.cov)
+    expected = [(p - fitted.mean) @ inverse @ (p - fitted.mean) for p in line]
+    np.testing.assert_allclose(squared_radius(line, fitted), expected, rtol=1e-9)
+
+
+def _tiny_model():
+    import torch
+
+    from lsf.core.config import ModelConfig
+    from lsf.nn.model import Autoencoder
+    from tests.helpers import TINY_MODEL
+
+    torch.manual_seed(0)
+    return Autoencoder(ModelConfig(**TINY_MODEL)).eval()
+
+
+def test_faces_decode_origin_and_centre_with_their_distances(tmp_path):
+    from PIL import Image
+
+    from lsf.sampling.decode import decode
+    from lsf.sampling.study import write_faces
+
+    model = _tiny_model()
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((16, 16))
+    mean, cov = rng.normal(2.0, 1.0, 16), a @ a.T / 16 + np.eye(16)
+    s = LatentStatistics(mean, cov, mean, np.ones(16), mean - 1, mean + 1, 0.0)
+    entry = write_faces(str(tmp_path), model, s)
+    assert entry["names"] == ["origin", "centre"] and entry["dof"] == 16
+    origin_d2 = mean @ np.linalg.solve(cov, mean)
+    np.testing.assert_allclose(entry["squared_mahalanobis"], [origin_d2, 0], rtol=1e-5, atol=1e-4)
+    strip = np.asarray(Image.open(tmp_path / entry["png"]))
+    expected = decode(model, np.stack([np.zeros(16), mean]).astype(np.float32))
+    assert np.array_equal(strip, np.concatenate(list(expected), axis=1))
+
+
+def _tiny_shards(folder, n=12):
+    import json
+
+    from lsf.data.shards import images_to_table, shard_name, write_table
+
+    folder.mkdir()
+    images = np.stack([np.full((8, 8, 3), 10 * k, dtype=np.uint8) for k in range(n)])
+    table = images_to_table(np.arange(n), [f"{k}.png" for k in range(n)], np.zeros(n), images)
+    write_table(table, str(folder / shard_name(0)))
+    manifest = {
+        "n": n,
+        "image_shape": [8, 8, 3],
+        "shards": [{"file": shard_name(0), "rows": n, "first_id": 0}],
+        "fingerprint": "test",
+        "splits": {"train": n},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return str(folder), images
+
+
+def test_gallery_shows_the_source_images_of_the_outlier_ids_in_order(tmp_path):
+    from PIL import Image
+
+    from lsf.sampling.study import write_gallery
+
+    shards, images = _tiny_shards(tmp_path / "shards")
+    arrays = {
+        "outlier_ids_d2": np.array([7, 2, 99]),
+        "outlier_d2": np.array([50.0, 40.0, 30.0]),
+        "outlier_ids_trim": np.array([3]),
+        "outlier_trim_radius": np.array([2.5]),
+        "typical_ids": np.array([5, 6]),
+        "typical_d2": np.array([12.0, 11.5]),
+    }
+    entry = write_gallery(str(tmp_path / "out"), arrays, shards)
+    d2 = entry["outliers_d2"]
+    assert d2["ids"] == [7, 2] and d2["values"] == [50.0, 40.0] and d2["missing_ids"] == [99]
+    strip = np.asarray(Image.open(tmp_path / "out" / d2["png"]))
+    assert np.array_equal(strip, np.concatenate([images[7], images[2]], axis=1))
+    assert entry["outliers_trim"]["measure"] == "trim radius"
+    assert entry["typical"]["ids"] == [5, 6]
+    del arrays["typical_d2"]
+    missing = write_gallery(str(tmp_path / "old"), arrays, shards)
+    assert missing == {"missing": "not in this analysis (no typical_d2)"}
+
+
+def test_the_study_preset_sets_the_study_paths_and_the_fit_ellipses():
+    from lsf.core.config import config_from_mapping
+    from lsf.core.presets import STUDY
+
+    config = config_from_mapping({"preset": "study", "generate": {"study_planes": 2}})
+    assert config.generate.study_planes == 2  # the file wins
+    for section in ("generate", "report"):
+        for key, value in STUDY[section].items():
+            if key != "study_planes":
+                assert getattr(getattr(config, section), key) == value
+    assert config.report.ellipses == "fits" and config.generate.path_steps == 6

@@ -253,3 +253,121 @@ def test_pair_density_is_the_analysis_kde_of_the_stored_counts_or_of_sampled_row
         counts[None], np.diff(grid[:, :2]).T, arrays["cov"][np.ix_([1, 2], [1, 2])][None], 1500
     )[0]
     assert fallback.source == SAMPLE and fallback.rows == 1500 and np.allclose(fallback.values, own)
+
+
+def test_histogram_details_wrap_into_rows(histograms):
+    edges, counts, fits = histograms
+    figure = histogram_details(edges, counts, fits, range(5), "pc", columns=2)
+    visible = [ax for ax in figure.axes if ax.axison]
+    assert len(figure.axes) == 6 and len(visible) == 5 and visible[4].get_title().startswith("pc4")
+
+
+def test_counts_coverage_matches_counting_the_points():
+    from lsf.plots.ellipses import counts_coverage
+
+    rng = np.random.default_rng(3)
+    cov = np.array([[2.0, 1.1], [1.1, 1.5]])
+    x = rng.multivariate_normal([1.0, -2.0], cov, size=200_000)
+    edges = robust_edges(x, 64)
+    inside_grid = ((x >= edges[:, 0]) & (x <= edges[:, -1])).all(axis=1)
+    counts, _, _ = np.histogram2d(x[:, 0], x[:, 1], bins=[edges[0], edges[1]])
+    # an ellipse other than the sample's own: shifted centre, another tilt
+    mean2, cov2 = np.array([1.3, -1.8]), np.array([[1.5, -0.4], [-0.4, 1.0]])
+    got = counts_coverage(counts, edges[0], edges[1], mean2, cov2)
+    expected = coverage_2d(x[inside_grid], mean2, cov2)
+    np.testing.assert_allclose(got, expected, atol=4e-3)
+    assert np.isnan(
+        counts_coverage(np.zeros((4, 4)), edges[0][:5], edges[1][:5], mean2, cov2)
+    ).all()
+
+
+def _analysis_like(x: np.ndarray, trimmed: np.ndarray) -> dict:
+    """Arrays as `lsf analyze` names them, computed with numpy from rows `x` and the rows
+    `trimmed` of the PCA basis."""
+    mean, cov = x.mean(axis=0), np.cov(x, rowvar=False)
+    basis_mean, basis_cov = trimmed.mean(axis=0), np.cov(trimmed, rowvar=False)
+    variance, vectors = np.linalg.eigh(basis_cov)
+    order = np.argsort(variance)[::-1]
+    components, variance = vectors[:, order].T, variance[order]
+    scores = (trimmed - basis_mean) @ components.T
+    d = x.shape[1]
+    return {
+        "mean": mean,
+        "cov": cov,
+        "corr": np.corrcoef(x, rowvar=False),
+        "pca_mean": basis_mean,
+        "pca_components": components,
+        "explained_variance": variance,
+        "pca_corr": np.corrcoef(scores, rowvar=False),
+        "fit_mu": mean + 0.1,
+        "fit_sigma": np.sqrt(np.diag(cov)) * 0.9,
+        "pca_fit_mu": np.full(d, 0.05),
+        "pca_fit_sigma": np.sqrt(variance) * 1.1,
+    }
+
+
+def test_ellipse_sources_are_the_fits_the_trimmed_rows_or_all_rows():
+    from lsf.plots.ellipses import ellipse_moments
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(4, 4))
+    x = rng.normal(size=(5000, 4)) @ a + np.array([1.0, 2.0, -1.0, 0.5])
+    trimmed = x[np.abs(x - x.mean(axis=0)).max(axis=1) < 2.5 * x.std(axis=0).max()]
+    arrays = _analysis_like(x, trimmed)
+    mean, cov = ellipse_moments(arrays, "", "moments")
+    np.testing.assert_allclose(mean, x.mean(axis=0)) and np.testing.assert_allclose(
+        cov, np.cov(x, rowvar=False)
+    )
+    mean, cov = ellipse_moments(arrays, "", "trimmed")
+    np.testing.assert_allclose(mean, trimmed.mean(axis=0))
+    np.testing.assert_allclose(cov, np.cov(trimmed, rowvar=False), atol=1e-10)
+    scores = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
+    mean, cov = ellipse_moments(arrays, "pca_", "moments")
+    np.testing.assert_allclose(mean, scores.mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose(cov, np.cov(scores, rowvar=False), atol=1e-10)
+    mean, cov = ellipse_moments(arrays, "pca_", "trimmed")
+    assert np.allclose(mean, 0) and np.allclose(cov, np.diag(arrays["explained_variance"]))
+    arrays["fit_mu"][2], arrays["fit_sigma"][2] = np.nan, np.nan  # a failed fit
+    mean, cov = ellipse_moments(arrays, "", "fits")
+    sigma = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(mean[[0, 1, 3]], x.mean(axis=0)[[0, 1, 3]] + 0.1)
+    np.testing.assert_allclose(sigma[[0, 1, 3]], arrays["fit_sigma"][[0, 1, 3]])
+    np.testing.assert_allclose(cov / np.outer(sigma, sigma), arrays["corr"], atol=1e-12)
+    assert mean[2] == pytest.approx(trimmed.mean(axis=0)[2])
+    assert sigma[2] == pytest.approx(trimmed.std(axis=0, ddof=1)[2])
+    mean, cov = ellipse_moments(arrays, "pca_", "fits")
+    assert np.allclose(mean, 0.05) and np.allclose(np.sqrt(np.diag(cov)), arrays["pca_fit_sigma"])
+
+
+def test_study_figures_have_their_panels():
+    from lsf.plots.study import (
+        alignment_heatmap,
+        density_grid,
+        labelled_rows,
+        path_planes,
+        plane_lines,
+        split_strip,
+    )
+
+    x = np.linspace(-3, 3, 12)
+    values = np.exp(-0.5 * (x[:, None] ** 2 + x[None, :] ** 2))
+    panel = {"density": (x, x, values, np.array([0.1, 0.5])), "mean2": np.zeros(2)}
+    panels = [{**panel, "cov2": np.eye(2), "title": f"p{k}"} for k in range(5)]
+    grid = density_grid(panels, 3, sigmas=(1, 2))
+    drawn = [ax for ax in grid.axes if ax.axison]
+    assert len(drawn) == 5 and all(len(ax.lines) == 2 for ax in drawn)
+    heat = alignment_heatmap(np.zeros((3, 6)), [1.3, 1.5, 1.7], list("abcdef"), np.ones((3, 4)))
+    assert len(heat.axes) == 4  # two heatmaps, two colour bars
+    strip = np.arange(2 * 15 * 3, dtype=np.uint8).reshape(2, 15, 3)
+    parts = split_strip(strip, 3)
+    assert len(parts) == 3 and np.array_equal(np.concatenate(parts, axis=1), strip)
+    rows = labelled_rows([("a", parts, ["1", "2", "3"]), ("b", parts[:2], ["4", "5"])])
+    assert [ax.get_xlabel() for ax in rows.axes if ax.axison] == ["1", "2", "3", "4", "5"]
+    path = np.linspace(np.zeros(4), np.ones(4), 5)
+    cloud = np.random.default_rng(0).normal(size=(50, 4))
+    planes = path_planes(path, cloud, [(0, 1), (2, 3)])
+    assert len(planes.axes) == 2 and len(planes.axes[0].lines) == 3
+    lines = plane_lines(
+        [path[:, :2], path[:, 2:]], [0, 90], cloud[:, :2], np.zeros(2), np.eye(2), "xy"
+    )
+    assert len(lines.axes[0].lines) == 3 + 2 + 1  # ellipses, lines, centre

@@ -23,6 +23,7 @@ import yaml
 from lsf.core.errors import LsfError
 
 SOURCES = ("synthetic", "celeba", "folder")
+ELLIPSE_SOURCES = ("fits", "trimmed", "moments")
 SPLITS = ("all", "train", "validation", "test")
 
 
@@ -174,6 +175,19 @@ class GenerateConfig:
     pca_axis: int = _opt(0, min=0, help="PCA axis of the sweep path")
     interpolate: list[int] = _opt([0, 1], min=0, help="ids of the two interpolated images")
     path_steps: int = _opt(9, min=2, max=64)
+    study_planes: int = _opt(
+        3, min=0, max=16, help="planes of the top dominant components for the study's paths"
+    )
+    study_angles: list[float] = _opt(
+        [0.0, 45.0, 90.0, 135.0], help="angles (degrees) each study plane's line is rotated to"
+    )
+    study_sigmas: float = _opt(
+        2.0, min=0.1, max=20.0, help="half length of a study line in its plane, in sigmas"
+    )
+    beyond_sigmas: float = _opt(
+        4.5, min=0.1, max=20.0, help="half length of the last study plane's lines: beyond the core"
+    )
+    gallery: bool = _opt(True, help="outlier gallery: source images of the analysis's outliers")
     save_images: bool = _opt(False, help="also write every generated image as PNG")
     save_latents: bool = _opt(False, help="also write the latents as latents.npy")
     seed: int = _opt(0, min=0, help="sampling seed")
@@ -187,6 +201,18 @@ class ReportConfig:
     detail_components: int = _opt(4, min=1, max=16, help="detail histogram panels")
     scatter_points: int = _opt(3000, min=100, help="latents drawn in each pair scatter")
     density_rows: int = _opt(20000, min=100, help="latents behind each density contour")
+    ellipses: str = _opt(
+        "trimmed",
+        choices=ELLIPSE_SOURCES,
+        help="confidence ellipses from: fits (fitted mu and sigma, Pearson r), trimmed "
+        "(moments of the PCA basis rows) or moments (all rows)",
+    )
+    study_components: int = _opt(
+        10, min=2, max=32, help="first PCA components of the study's detail figures and grid"
+    )
+    spread_components: list[int] = _opt(
+        [10, 20, 40, 60, 90, 120], min=0, help="PCA components drawn against the first nine"
+    )
     seed: int = _opt(0, min=0)
 
 

@@ -2,7 +2,9 @@
 
 `study` reproduces the original study's analysis (the blog series lsf implements): training
 split only, bins of width 0.25 (0.5 in PCA coordinates), the study's trimming facts, the PCA
-basis on a seeded 80,000 of the fact-1.7 survivors, and the study's dominant rule. Values
+basis on a seeded 80,000 of the fact-1.7 survivors, and the study's dominant rule; paths
+in several rotated planes of dominant components and six steps from origin to centre;
+ellipses from the Gaussian fits and Pearson coefficients. Values
 written in the file's own sections win over the preset's, key by key. Read by
 `lsf.core.config.config_from_mapping`; README's "The study preset" table lists each value.
 """
@@ -22,6 +24,20 @@ STUDY = {
         "dominant_min_abs_mu": 0.5,
         "dominant_min_half_width": 1.0,
         "sweep_components": 10,
+    },
+    "generate": {
+        "path_steps": 6,
+        "study_planes": 4,
+        "study_angles": [0.0, 30.0, 60.0, 90.0, 120.0, 150.0],
+        "study_sigmas": 2.0,
+        "beyond_sigmas": 4.5,
+        "gallery": True,
+    },
+    "report": {
+        "ellipses": "fits",
+        "detail_components": 10,
+        "study_components": 10,
+        "spread_components": [10, 20, 40, 60, 90, 120],
     },
 }
 

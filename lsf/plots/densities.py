@@ -3,10 +3,10 @@
 `analysis_density` smooths a pair's stored 2D counts (`pair_counts` on the robust grid
 `pair_edges` of `analysis.zarr`, or the `pca_` arrays) with `binned_kde_batch`, the function
 and bandwidth `lsf analyze` scores pairs with (Scott factor of the counted rows times the
-pair's full-set covariance). A pair outside the analysis's pair set falls back to
-`sample_density`: the same function on the counts of sampled rows on a robust grid of those
-rows. `hdr_levels` are the contour levels whose super-level sets hold the mass that the
-1/2/3-sigma ellipses hold under a bivariate normal. Pure numpy; `lsf.report` calls it.
+pair's covariance over those rows, `counted_set`). A pair outside the analysis's pair set
+falls back to `sample_density`: the same function on the counts of sampled rows on a robust
+grid of those rows. `hdr_levels` are the contour levels whose super-level sets hold the mass
+that the 1/2/3-sigma ellipses hold under a bivariate normal. Pure numpy; `lsf.report` calls it.
 """
 
 from __future__ import annotations
@@ -88,17 +88,39 @@ def full_covariance(arrays: dict, prefix: str) -> np.ndarray:
     return components @ arrays["cov"] @ components.T
 
 
-def analysis_density(arrays: dict, prefix: str, i: int, j: int) -> PairDensity | None:
-    """The analysis's binned KDE of pair (i, j), or None when the pair was not counted."""
+def counted_set(arrays: dict, prefix: str, summary: dict | None = None) -> tuple[int, np.ndarray]:
+    """`(rows, covariance)` of the rows behind the stored pair counts, as the analysis's KDE
+    takes them: every selected row and its covariance, except PCA pairs of an analysis that
+    projects only the PCA basis rows (`pca_rows: basis` with `row_sets` in its summary):
+    those rows and their diagonal covariance in PCA coordinates."""
+    summary = summary or {}
+    basis_only = summary.get("config", {}).get("pca_rows") == "basis" and "row_sets" in summary
+    if prefix and basis_only:
+        return int(summary["pca"]["rows"]), np.diag(arrays["explained_variance"])
+    return int(arrays["count"][0]), full_covariance(arrays, prefix)
+
+
+def stored_counts(arrays: dict, prefix: str, i: int, j: int):
+    """`(counts [B, B] with i along axis 0, edges of i, edges of j)` of a counted pair, or
+    None when the analysis did not count it."""
     found = stored_pair(arrays.get(f"{prefix}pairs"), i, j)
     if found is None:
         return None
     k, swapped = found
     counts = arrays[f"{prefix}pair_counts"][k]
     edges = arrays[f"{prefix}pair_edges"]
-    counts = counts.T if swapped else counts
-    cov2 = pair_covariance(full_covariance(arrays, prefix), i, j)
-    return kde_on_grid(counts, edges[i], edges[j], cov2, int(arrays["count"][0]), ANALYSIS)
+    return (counts.T if swapped else counts), edges[i], edges[j]
+
+
+def analysis_density(
+    arrays: dict, prefix: str, i: int, j: int, summary: dict | None = None
+) -> PairDensity | None:
+    """The analysis's binned KDE of pair (i, j), or None when the pair was not counted."""
+    stored = stored_counts(arrays, prefix, i, j)
+    if stored is None:
+        return None
+    rows, cov = counted_set(arrays, prefix, summary)
+    return kde_on_grid(*stored, pair_covariance(cov, i, j), rows, ANALYSIS)
 
 
 def sample_density(points: np.ndarray, cov2: np.ndarray, bins: int) -> PairDensity:
@@ -108,9 +130,11 @@ def sample_density(points: np.ndarray, cov2: np.ndarray, bins: int) -> PairDensi
     return kde_on_grid(counts, edges[0], edges[1], cov2, len(points), SAMPLE)
 
 
-def pair_density(arrays: dict, prefix: str, i: int, j: int, rows: np.ndarray) -> PairDensity:
+def pair_density(
+    arrays: dict, prefix: str, i: int, j: int, rows: np.ndarray, summary: dict | None = None
+) -> PairDensity:
     """The analysis's density of (i, j) when stored, else the KDE of `rows[:, [i, j]]`."""
-    stored = analysis_density(arrays, prefix, i, j)
+    stored = analysis_density(arrays, prefix, i, j, summary)
     if stored is not None:
         return stored
     edges = arrays.get(f"{prefix}pair_edges")

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
-from lsf.plots import new_figure
+from lsf.plots import new_figure, panel_grid
 from lsf.stats.fits import gaussian
 
 
@@ -35,11 +35,15 @@ def histograms_overview(edges, counts, fits: dict, columns: int = 16, label="z")
     return figure
 
 
-def histogram_details(edges, counts, fits: dict, components, label="z") -> Figure:
-    """Larger panels for chosen components, with mu, sigma and FWHM in the legend."""
+def histogram_details(
+    edges, counts, fits: dict, components, label="z", columns: int | None = None
+) -> Figure:
+    """Larger panels for chosen components, with mu, sigma and FWHM in the legend; `columns`
+    panels a row (all in one row by default)."""
     components = list(components)
-    figure, axes = new_figure(1, len(components), width=3.2 * len(components), height=2.8)
-    for axis, k in zip(axes[0], components, strict=True):
+    columns = max(1, min(columns or len(components), len(components)))
+    figure, axes = panel_grid(len(components), columns, width=3.2, height=2.8)
+    for axis, k in zip(axes, components, strict=True):
         axis.stairs(counts[k], edges[k], fill=True, color="steelblue", label="counts")
         _fit_curve(axis, edges[k], fits["amplitude"][k], fits["mu"][k], fits["sigma"][k])
         axis.set_title(

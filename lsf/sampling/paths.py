@@ -4,11 +4,14 @@ origin_to_centre   from the zero vector to the latent mean
 plane_line         through the mean in the plane of components (i, j) at an angle, +-3 sigma
 pca_sweep          along PCA axis k from -3 to +3 sigma
 interpolation      between two latent vectors (e.g. two encoded images)
-Each returns float32 points `[steps, D]`.
+Each returns float32 points `[steps, D]`. `study_planes` picks the study's planes (pairs of
+the widest dominant components) and `pair_squared_mahalanobis` measures how far a path's
+points lie from a plane's centre (beyond 9: outside the pair's 3-sigma ellipse, the core).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -52,3 +55,28 @@ def pca_sweep(
 def interpolation(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, steps)[:, None]
     return ((1 - t) * start + t * end).astype(np.float32)
+
+
+def study_planes(dominant: np.ndarray, fwhm: np.ndarray, count: int) -> list[tuple[int, int]]:
+    """`count` planes `(i, j)` of the dominant components ranked by fitted FWHM (widest
+    first): consecutive pairs (d0, d1), (d2, d3), ..., then further pairs of the ranking
+    when there are too few; all components are ranked when fewer than two are dominant."""
+    width = np.nan_to_num(np.asarray(fwhm, dtype=np.float64), nan=-np.inf)
+    ranked = [int(k) for k in np.argsort(-width, kind="stable")]
+    chosen = [k for k in ranked if dominant[k]]
+    if len(chosen) < 2:
+        chosen = ranked
+    planes = [(chosen[k], chosen[k + 1]) for k in range(0, len(chosen) - 1, 2)]
+    extra = [p for p in itertools.combinations(chosen, 2) if p not in planes]
+    return (planes + extra)[:count]
+
+
+def pair_squared_mahalanobis(
+    points: np.ndarray, mean: np.ndarray, cov: np.ndarray, i: int, j: int
+) -> np.ndarray:
+    """Squared Mahalanobis distance `[S]` of the points' (i, j) coordinates to the pair's
+    centre under its 2x2 covariance."""
+    ij = [i, j]
+    centred = np.asarray(points, dtype=np.float64)[:, ij] - np.asarray(mean, dtype=np.float64)[ij]
+    inverse = np.linalg.inv(np.asarray(cov, dtype=np.float64)[np.ix_(ij, ij)])
+    return np.einsum("si,ij,sj->s", centred, inverse, centred)

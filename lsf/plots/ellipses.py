@@ -1,0 +1,102 @@
+"""Which confidence ellipses the report draws, and how many counted points each one holds.
+
+`ellipse_moments` gives the centre `[D]` and covariance `[D, D]` the pair ellipses are cut
+from, in original (prefix "") or PCA ("pca_") coordinates, for one of three sources:
+`fits` (the study's: centre at the fitted Gaussian mu, widths from the fitted sigmas,
+correlation from the Pearson matrix), `trimmed` (moments of the PCA basis rows: the trimmed,
+possibly subsampled set) or `moments` (moments of every analysed row). `counts_coverage` is
+the fraction of a pair's stored 2D counts inside its 1/2/3-sigma ellipses, each bin split
+into a sub-grid whose points carry equal shares of the bin's count. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsf.stats.pairs import SIGMAS
+
+FITS, TRIMMED, MOMENTS = "fits", "trimmed", "moments"
+DESCRIPTIONS = {
+    FITS: "Gaussian fits (centre = fitted mu, widths = fitted sigmas) and Pearson correlation",
+    TRIMMED: "moments of the PCA basis rows (the trimmed set)",
+    MOMENTS: "moments of all analysed rows",
+}
+
+
+def _basis_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the PCA basis rows: `components.T diag(variance) components`
+    around `pca_mean` (diagonal, centred at 0, in PCA coordinates)."""
+    variance = np.asarray(arrays["explained_variance"], dtype=np.float64)
+    if prefix:
+        return np.zeros(len(variance)), np.diag(variance)
+    components = np.asarray(arrays["pca_components"], dtype=np.float64)
+    return np.asarray(arrays["pca_mean"], dtype=np.float64), components.T @ (
+        variance[:, None] * components
+    )
+
+
+def _all_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    mean, cov = (np.asarray(arrays[k], dtype=np.float64) for k in ("mean", "cov"))
+    if not prefix:
+        return mean, cov
+    components = np.asarray(arrays["pca_components"], dtype=np.float64)
+    return components @ (mean - arrays["pca_mean"]), components @ cov @ components.T
+
+
+def _fitted_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted mu and sigma with the Pearson correlation; a component whose fit failed takes
+    the basis moments' centre and width instead."""
+    mean, cov = _basis_moments(arrays, prefix)
+    mu = np.asarray(arrays[f"{prefix}fit_mu"], dtype=np.float64)
+    sigma = np.asarray(arrays[f"{prefix}fit_sigma"], dtype=np.float64)
+    good = np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0)
+    mu = np.where(good, mu, mean)
+    sigma = np.where(good, sigma, np.sqrt(np.maximum(np.diag(cov), 0.0)))
+    corr = np.nan_to_num(np.asarray(arrays[f"{prefix}corr"], dtype=np.float64))
+    np.fill_diagonal(corr, 1.0)
+    return mu, corr * np.outer(sigma, sigma)
+
+
+def ellipse_moments(arrays: dict, prefix: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(centre [D], covariance [D, D])` of the ellipses of `source` (FITS, TRIMMED or
+    MOMENTS) in original (`prefix=""`) or PCA (`prefix="pca_"`) coordinates."""
+    if source == FITS:
+        return _fitted_moments(arrays, prefix)
+    if source == TRIMMED:
+        return _basis_moments(arrays, prefix)
+    if source == MOMENTS:
+        return _all_moments(arrays, prefix)
+    raise ValueError(f"unknown ellipse source {source!r}")
+
+
+def counts_coverage(
+    counts: np.ndarray,
+    edges_x: np.ndarray,
+    edges_y: np.ndarray,
+    mean2,
+    cov2,
+    sigmas=SIGMAS,
+    subdivisions: int = 5,
+) -> np.ndarray:
+    """Fraction of the counted points `counts [B, B]` (first component along axis 0) inside
+    each n-sigma ellipse of `(mean2, cov2)`: every bin is split into `subdivisions`^2 equal
+    cells whose centres share the bin's count, so a bin cut by the ellipse counts in part.
+    NaN when nothing was counted or the covariance is singular."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    cov2 = np.asarray(cov2, dtype=np.float64)
+    if total <= 0 or not np.isfinite(cov2).all() or np.linalg.det(cov2) <= 0:
+        return np.full(len(sigmas), np.nan)
+    s = subdivisions
+    offsets = (np.arange(s) + 0.5) / s
+    x = (edges_x[:-1, None] + offsets[None, :] * np.diff(edges_x)[:, None]).ravel() - mean2[0]
+    y = (edges_y[:-1, None] + offsets[None, :] * np.diff(edges_y)[:, None]).ravel() - mean2[1]
+    inverse = np.linalg.inv(cov2)
+    d2 = (
+        inverse[0, 0] * x[:, None] ** 2
+        + 2 * inverse[0, 1] * x[:, None] * y[None, :]
+        + inverse[1, 1] * y[None, :] ** 2
+    )
+    bins = len(edges_x) - 1, len(edges_y) - 1
+    shares = [(d2 <= n * n).reshape(bins[0], s, bins[1], s).mean(axis=(1, 3)) for n in sigmas]
+    return np.array([float((counts * share).sum() / total) for share in shares])
