@@ -244,3 +244,35 @@ def test_interpolation_starts_at_the_first_named_image_and_refuses_missing_ids(
     with pytest.raises(LsfError, match="are not both in"):
         generate(config, model, analysis, str(tmp_path / "s2"), progress=QUIET)
     assert not (tmp_path / "s2").exists()
+
+
+def test_the_study_preset_runs_end_to_end_on_the_tiny_pipeline(tiny_workdir, tmp_path):
+    """`preset: study` over the tiny config: `lsf run` reuses the finished shards, model and
+    store, then analyses the training split the study's way, generates and reports."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from lsf.core.config import BUILTIN_CONFIGS, config_from_mapping
+
+    workdir = tmp_path / "work"
+    for stage in ("shards", "run", "latents.zarr"):
+        shutil.copytree(tiny_workdir / stage, workdir / stage)
+    data = yaml.safe_load((BUILTIN_CONFIGS / "tiny.yaml").read_text())
+    result = run_pipeline(
+        config_from_mapping({"preset": "study", **data}), str(workdir), progress=QUIET
+    )
+    assert result.ran == ["analyze", "generate", "report"]
+
+    summary = json.loads((workdir / "analysis" / "summary.json").read_text())
+    splits = pq.read_table(workdir / "shards", columns=["split"])["split"].to_numpy()
+    assert summary["rows"]["split"] == "train"
+    assert summary["rows"]["selected"] == int((splits == 0).sum()) < summary["n_samples"]
+    assert summary["config"]["trim_fact"] == 1.7 and summary["config"]["bin_width"] == 0.25
+    assert "fact 1.7 survivors" in summary["pca"]["basis"]
+    claims = {row["claim"] for row in summary["study_comparison"]}
+    assert len(claims) >= 10
+    html = (workdir / "report" / "index.html").read_text()
+    assert "Study vs this run" in html and "Outlier gallery" in html
+    assert (workdir / "samples" / "faces" / "origin_centre.png").is_file()

@@ -57,10 +57,10 @@ from lsf.stats.chunk_steps import (
 )
 from lsf.stats.extremes import nearest
 from lsf.stats.fact_sweep import (
-    FactMoments,
     axis_angles,
     core_alignment_angles,
     core_ellipses,
+    fact_moments_of,
     fact_pcas,
     sweep_pairs,
     sweep_summary,
@@ -397,24 +397,18 @@ def sweep_plan(trimming: Trimming, pca: PCA, span, config: AnalyzeConfig) -> Swe
     """The sweep pairs among the first `sweep_components` basis PCA components, each fact's
     1-sigma core ellipse of them (from the fact moments) and their 2D grids."""
     pairs = sweep_pairs(max(2, min(config.sweep_components, len(pca.mean))))
-    ellipses = core_ellipses(fact_moments_of(trimming), pca.mean, pca.components, pairs)
+    ellipses = core_ellipses(
+        fact_moments_of(trimming.fact_moments, trimming.survivors), pca.mean, pca.components, pairs
+    )
     edges = edges_of(span, config.pair_bins)
     return SweepPlan(
         trimming.facts, pairs, ellipses, np.stack([edges[pairs[:, 0]], edges[pairs[:, 1]]], 1)
     )
 
 
-def fact_moments_of(trimming: Trimming) -> FactMoments:
-    """The fact moments as `lsf.stats.fact_sweep` takes them (NaN for < 2 survivors)."""
-    d = next(m.mean for m in trimming.fact_moments if m is not None).shape[0]
-    means = [np.full(d, np.nan) if m is None else m.mean for m in trimming.fact_moments]
-    covs = [np.full((d, d), np.nan) if m is None else m.cov for m in trimming.fact_moments]
-    return FactMoments(trimming.survivors.copy(), np.stack(means), np.stack(covs))
-
-
 def fact_sweep_of(sweep: SweepPlan, trimming, pca: PCA, sums: dict, config, rows: int):
     """Fact PCAs, axis angles, core alignment angles and the summary block."""
-    pcas = fact_pcas(fact_moments_of(trimming))
+    pcas = fact_pcas(fact_moments_of(trimming.fact_moments, trimming.survivors))
     k = len(np.unique(sweep.pairs))
     angles = axis_angles(pcas, pca.components, k)
     core = core_alignment_angles(sums["core"])

@@ -1,11 +1,11 @@
 """The fact sweep: moments, PCA, core alignment and pair counts of every fact's survivor set.
 
 A row survives fact f when its trim radius (`trimming.trim_radius`) is below `facts[f]`, so
-the survivor sets are nested. One pass serves every fact: each row falls in one trim-radius
-*shell* (shell 0: radius < facts[0]; shell k: facts[k-1] <= radius < facts[k]), a chunk
-gets one cross-product per shell, and a fact's sums are the cumulative sums of its shells.
-Per-chunk / combine / finish functions, pure numpy; the analysis passes map them over the
-store's chunks (`lsf.stats.analysis`).
+the survivor sets are nested: `lsf.stats.trimming` sums one covariance per trim-radius shell
+and adds the shells cumulatively; this module takes those per-fact moments further (PCA and
+axis angles per fact, the streamed core alignment, per-fact pair counts). Per-chunk /
+combine / finish functions, pure numpy; the analysis passes map them over the store's chunks
+(`lsf.stats.analysis`).
 """
 
 from __future__ import annotations
@@ -17,47 +17,9 @@ import numpy as np
 from lsf.stats.core_alignment import principal_axis_angle
 from lsf.stats.histograms import digitize
 from lsf.stats.pca import PCA, pca_from_covariance
+from lsf.stats.trimming import shell_of
 
 # ---- moments of every fact's survivors ----------------------------------------------------
-
-
-def shell_index(radius: np.ndarray, facts) -> np.ndarray:
-    """Shell of each row: k with facts[k-1] <= radius < facts[k] (0 below facts[0]);
-    `len(facts)` for rows that survive no fact (and for NaN radii). Facts must ascend."""
-    facts = np.asarray(facts, dtype=np.float64)
-    if (np.diff(facts) <= 0).any():
-        raise ValueError(f"facts must be strictly ascending, got {facts.tolist()}")
-    shells = np.searchsorted(facts, radius, side="right")
-    shells[~np.isfinite(radius)] = len(facts)
-    return shells
-
-
-def chunk_shell_moments(x: np.ndarray, shift: np.ndarray, radius: np.ndarray, facts) -> dict:
-    """Per-shell sums of one chunk `x [n, D]` shifted by `shift`: `count [F]`, `sum [F, D]`,
-    `cross [F, D, D]` (float64). Rows beyond the largest fact and non-finite rows are
-    dropped. The rows are partitioned by shell, so the chunk costs one float32 GEMM pass in
-    total, each product summed over chunks in float64 (measured error of the covariance:
-    <= 2.5e-7 of sqrt(var_i var_j) with 4096-row chunks at D=64; the tests hold 1e-6)."""
-    facts = np.asarray(facts, dtype=np.float64)
-    f, d = len(facts), x.shape[1]
-    shells = shell_index(np.asarray(radius, dtype=np.float64), facts)
-    shells[~np.isfinite(x).all(axis=1)] = f
-    count = np.bincount(shells, minlength=f + 1)[:f].astype(np.int64)
-    total = np.zeros((f, d))
-    cross = np.zeros((f, d, d))
-    order = np.argsort(shells, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(count)])
-    centred = x[order[: bounds[-1]]].astype(np.float64) - shift
-    for k in np.flatnonzero(count):
-        rows = centred[bounds[k] : bounds[k + 1]]
-        total[k] = rows.sum(axis=0)
-        rows32 = rows.astype(np.float32)
-        cross[k] = (rows32.T @ rows32).astype(np.float64)
-    return {"count": count, "sum": total, "cross": cross}
-
-
-def combine_shell_moments(a: dict, b: dict) -> dict:
-    return {key: a[key] + b[key] for key in ("count", "sum", "cross")}
 
 
 @dataclass
@@ -67,20 +29,13 @@ class FactMoments:
     cov: np.ndarray  # (F, D, D), ddof=1; NaN for a fact with fewer than 2 survivors
 
 
-def fact_moments(shells: dict, shift: np.ndarray) -> FactMoments:
-    """Mean and covariance of each fact's survivors from combined shell sums (taken about
-    `shift`): fact f holds shells 0..f."""
-    count = np.cumsum(shells["count"])
-    total = np.cumsum(shells["sum"], axis=0)
-    cross = np.cumsum(shells["cross"], axis=0)
-    n = count.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m1 = total / n[:, None]
-        scatter = cross - n[:, None, None] * m1[:, :, None] * m1[:, None, :]
-        cov = scatter / (n - 1)[:, None, None]
-    cov[count < 2] = np.nan
-    m1[count < 1] = np.nan
-    return FactMoments(count, shift + m1, cov)
+def fact_moments_of(moments: list, survivors: np.ndarray) -> FactMoments:
+    """Stack each fact's survivor `Moments` (None: fewer than 2 survivors, NaN here); the
+    moments come from `lsf.stats.trimming`'s shell sums."""
+    d = next(m.mean for m in moments if m is not None).shape[0]
+    means = [np.full(d, np.nan) if m is None else m.mean for m in moments]
+    covs = [np.full((d, d), np.nan) if m is None else m.cov for m in moments]
+    return FactMoments(np.asarray(survivors).copy(), np.stack(means), np.stack(covs))
 
 
 def _nan_pca(d: int) -> PCA:
@@ -232,7 +187,7 @@ def chunk_fact_pair_counts(
     f, p, bins = len(facts), len(pairs), edges.shape[-1] - 1
     scores = np.asarray(scores_k)
     finite = np.isfinite(scores).all(axis=1)
-    shells = shell_index(np.asarray(radius, dtype=np.float64)[finite], facts)
+    shells = shell_of(np.asarray(radius, dtype=np.float64)[finite], np.asarray(facts, float))
     rows = scores[finite]
     bx = digitize(rows[:, pairs[:, 0]], edges[:, 0]).astype(np.int64)  # (P, n)
     by = digitize(rows[:, pairs[:, 1]], edges[:, 1]).astype(np.int64)
