@@ -266,7 +266,12 @@ def test_the_study_preset_runs_end_to_end_on_the_tiny_pipeline(tiny_workdir, tmp
     assert result.ran == ["analyze", "generate", "report"]
 
     summary = json.loads((workdir / "analysis" / "summary.json").read_text())
-    splits = pq.read_table(workdir / "shards", columns=["split"])["split"].to_numpy()
+    splits = np.concatenate(
+        [
+            pq.read_table(path, columns=["split"])["split"].to_numpy()
+            for path in sorted((workdir / "shards").glob("*.parquet"))
+        ]
+    )
     assert summary["rows"]["split"] == "train"
     assert summary["rows"]["selected"] == int((splits == 0).sum()) < summary["n_samples"]
     assert summary["config"]["trim_fact"] == 1.7 and summary["config"]["bin_width"] == 0.25
