@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image
 
 from lsf import __version__
-from lsf import report_study as study
 from lsf.analyze import load_analysis
 from lsf.core.config import ReportConfig
 from lsf.core.errors import LsfError
@@ -33,6 +32,7 @@ from lsf.core.locks import locks_output
 from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import sample_rows
+from lsf.plots import study_sections as study
 from lsf.plots.densities import ANALYSIS, PairDensity, pair_density, stored_counts
 from lsf.plots.distributions import (
     histogram_details,

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
+import lsf.plots.study_sections
 import lsf.report
-import lsf.report_study
 from lsf.analyze import analyze, load_analysis
 from lsf.core.config import AnalyzeConfig, ReportConfig
 from lsf.core.progress import QUIET
@@ -327,7 +327,7 @@ def study_drawn(drawn, tmp_path_factory):
     generate = GenerateConfig(study_planes=2, study_angles=[0.0, 90.0], path_steps=5)
     fake_samples(out / "samples", arrays, generate)
     recorded = {"rows": [], "panels": []}
-    real_rows, real_panels = lsf.report_study.labelled_rows, lsf.report.pair_panels
+    real_rows, real_panels = lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels
 
     def rows(content):
         recorded["rows"].append(content)
@@ -337,7 +337,7 @@ def study_drawn(drawn, tmp_path_factory):
         recorded["panels"].append(content)
         return real_panels(content, columns, title)
 
-    lsf.report_study.labelled_rows, lsf.report.pair_panels = rows, panels
+    lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels = rows, panels
     try:
         config = ReportConfig(
             pairs=[0, 1],
@@ -357,7 +357,7 @@ def study_drawn(drawn, tmp_path_factory):
             progress=QUIET,
         )
     finally:
-        lsf.report_study.labelled_rows, lsf.report.pair_panels = real_rows, real_panels
+        lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels = real_rows, real_panels
     return out, x, recorded
 
 
@@ -418,7 +418,7 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
 def test_study_strips_print_each_steps_squared_mahalanobis_distance(study_drawn):
     import json
 
-    from lsf.report_study import number
+    from lsf.plots.study_sections import number
 
     out, _, recorded = study_drawn
     metrics = json.loads((out / "samples" / "metrics.json").read_text())
@@ -453,7 +453,7 @@ def test_drawn_ellipses_are_the_fits_and_their_coverage_counts_the_points(study_
 
 
 def test_fact_sweep_panels_are_each_facts_own_survivors(study_drawn):
-    from lsf.report_study import fact_pair_panels, worst_pair
+    from lsf.plots.study_sections import fact_pair_panels, worst_pair
 
     out, x, _ = study_drawn
     arrays, summary = load_analysis(str(out / "analysis"))
@@ -529,7 +529,7 @@ def test_a_current_analysis_renders_its_own_study_sections(drawn):
 
 
 def test_a_fact_with_a_singular_survivor_covariance_still_draws(study_drawn):
-    from lsf.report_study import fact_pair_panels
+    from lsf.plots.study_sections import fact_pair_panels
 
     out, _, _ = study_drawn
     arrays, _ = load_analysis(str(out / "analysis"))
