@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from lsf.core.config import flag_spec, load_config, with_overrides
+from lsf.core.config import builtin_config_names, flag_spec, load_config, with_overrides
 from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET, TERMINAL
 
@@ -34,6 +34,7 @@ EXAMPLES = {
              --actors 8 --gpus-per-actor 0.5 --address auto""",
     "analyze": """examples:
   lsf analyze --latents work/latents.zarr --out work/analysis
+  lsf analyze --latents work/latents.zarr --out work/study --config study   # the study's way
   lsf analyze --latents work/latents.zarr --out work/analysis --bin-width 0.25 \\
               --facts 1.25,1.5,1.8 --trim-fact 1.5 --pca-sample 80000
   lsf analyze --latents work/latents.zarr --out work/analysis --split train \\
@@ -94,7 +95,11 @@ def _verb(sub, name: str, help: str, handler: Callable) -> argparse.ArgumentPars
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(handler=handler, verb=name)
-    parser.add_argument("--config", help="pipeline YAML or built-in name (synthetic, celeba, tiny)")
+    parser.add_argument(
+        "--config",
+        help=f"pipeline YAML or built-in name ({', '.join(builtin_config_names())}); "
+        "`study` = the original study's analysis on synthetic faces",
+    )
     parser.add_argument("--address", help="Ray address ('auto' for a running cluster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
     parser.add_argument(
