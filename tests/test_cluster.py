@@ -103,6 +103,7 @@ def test_pair_analysis_on_two_nodes_equals_the_local_run(two_node_cluster):
 def test_encode_on_two_nodes_equals_the_direct_encoder(
     two_node_cluster, synthetic_shards, trained_run, tmp_path
 ):
+    import ray
     import torch
     from ray.util.state import list_actors
 
@@ -131,5 +132,10 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     # what the pool guarantees is its placement: one actor per one-CPU node. The GCS actor
     # table records an actor when it is created (unlike task events, flushed on a timer), so
     # it is complete once encode has returned.
-    actors = [a for a in list_actors(limit=1000) if "LatentEncoder" in (a.class_name or "")]
+    address = ray.get_runtime_context().gcs_address
+    actors = [
+        a
+        for a in list_actors(address=address, limit=1000)
+        if "LatentEncoder" in (a.class_name or "")
+    ]
     assert len({a.node_id for a in actors}) == 2

@@ -32,10 +32,15 @@ pytestmark = pytest.mark.timeout(400)
 
 
 def _alive_pids(class_fragment: str) -> list[int]:
+    import ray
     from ray.util.state import list_actors
 
     actors = list_actors(
-        filters=[("state", "=", "ALIVE")], limit=1000, raise_on_missing_output=False
+        # this session's instance by address: another Ray on the machine must not confuse it
+        address=ray.get_runtime_context().gcs_address,
+        filters=[("state", "=", "ALIVE")],
+        limit=1000,
+        raise_on_missing_output=False,
     )
     return [a.pid for a in actors if class_fragment in (a.class_name or "") and a.pid]
 

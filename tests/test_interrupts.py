@@ -46,6 +46,18 @@ def _start(args: list[str], quiet: bool = True) -> subprocess.Popen:
     )
 
 
+def _interrupt(proc: subprocess.Popen, signum: int) -> None:
+    """SIGINT as a terminal's Ctrl-C sends it, to the whole process group (Ray's local
+    processes block SIGINT); SIGTERM as `kill PID` or a service manager sends it, to the
+    driver, which stops Ray's processes itself. (SIGTERM to the whole group also kills the
+    local raylet at once; the driver may then exit 1 before its clean stop: README,
+    "Failure behaviour".)"""
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)
+    else:
+        os.kill(proc.pid, signum)
+
+
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -103,7 +115,7 @@ def test_interrupted_encode_resumes_only_missing_chunks(
     while proc.poll() is None and _ids_written(out) < threshold and time.time() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "encode ended before the interruption; lengthen the data"
-    os.killpg(proc.pid, signum)
+    _interrupt(proc, signum)
     _assert_clean_stop(proc, _finish(proc), signum)
 
     group = zarr.open_group(str(out), mode="r")
@@ -140,7 +152,7 @@ def test_interrupted_analyze_resumes_after_its_finished_passes(tmp_path, signum)
     for line in proc.stdout:
         seen.append(line)
         if f"pass {stop_at}/3" in line:
-            os.killpg(proc.pid, signum)
+            _interrupt(proc, signum)
             break
     else:
         raise AssertionError("analyze ended before pass {stop_at}: " + "".join(seen))
@@ -178,7 +190,7 @@ def test_interrupted_run_skips_finished_stages_and_resumes(tmp_path):
     for line in proc.stdout:
         seen.append(line)
         if "[analyze] running" in line:
-            os.killpg(proc.pid, signal.SIGTERM)
+            _interrupt(proc, signal.SIGTERM)
             break
     else:
         raise AssertionError("the run ended before analyze: " + "".join(seen))
