@@ -71,9 +71,9 @@ def test_the_analysis_qq_table_is_within_the_bound_of_the_all_rows_quantiles():
 
 
 def test_pair_blocks_follow_the_task_memory_budget():
-    small = AnalyzeConfig(pair_bins=32, task_memory_mb=16)
+    small = AnalyzeConfig(pair_bins=32, task_memory_mb=16, pair_block=100000)
     block, wave = pair_plan(small, 32640, 64, workers=2)
-    assert block * 3 * 4 * 34**2 <= 16 * 2**20 < (block + 1) * 3 * 4 * 34**2
+    assert block * 6 * 32**2 <= 16 * 2**20 < (block + 1) * 6 * 32**2
     assert wave >= 1
     big = AnalyzeConfig(pair_bins=32, task_memory_mb=4096)
     assert pair_plan(big, 32640, 64, workers=2)[0] == big.pair_block  # capped by pair_block

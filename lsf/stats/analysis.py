@@ -47,6 +47,7 @@ from lsf.stats.chunk_steps import (
     concatenate_dicts,
     limited_moments,
     pair_scores,
+    projected_chunk,
     projection_step,
     sample_step,
     split_indices,
@@ -66,7 +67,7 @@ from lsf.stats.fact_sweep import (
     sweep_summary,
 )
 from lsf.stats.fits import GaussianFits, fit_histograms, select_dominant
-from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts
+from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts, tree_reduce
 from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import Moments, chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import (
@@ -453,14 +454,16 @@ def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig)
 def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
     """Read 3 (with the first pair wave) and the further pair waves -> `(projection sums,
     pair results)`; a resumed projection pass is not recomputed."""
-    graph = map_reduce_rows(
-        chunks.blocks, chunks.rows, projection_step, with_plan(combine_projection, plan), plan
-    )
-    pca, use_basis = plan.pca, plan.use_basis
-    pca_blocks = [
-        dask.delayed(pair_scores, pure=True)(b, r, pca, plan.basis if use_basis else None)
+    projected = [
+        dask.delayed(projected_chunk, pure=True)(b, r, plan)
         for b, r in zip(chunks.blocks, chunks.rows, strict=True)
     ]
+    graph = tree_reduce(
+        [dask.delayed(projection_step, pure=True)(c, plan) for c in projected],
+        with_plan(combine_projection, plan),
+    )
+    pca, use_basis = plan.pca, plan.use_basis
+    pca_blocks = [dask.delayed(pair_scores, pure=True)(c, use_basis) for c in projected]
     kde = (
         np.diag(pca.explained_variance)
         if use_basis

@@ -8,6 +8,8 @@ partials (bounded: top-k lists stay k long, key lists stay `pca_sample` long). P
 - `sample_step`: the seeded row sample (values and store rows) for robust ranges.
 - `trim_step`: survivors of every fact, moments per shell of trim radius (every fact's
   survivor moments), the PCA sample's key band and smallest keys, top-k trim radius.
+- `projected_chunk`: a chunk's finite rows in PCA coordinates, trim radii and basis
+  membership, shared by `projection_step` and the PCA pair tasks (`pair_scores`) of a read.
 - `projection_step`: PCA coordinates of the basis (or all) rows -> histograms, moments,
   d^2 grids, top-k d^2 and the rows nearest the median d^2; and the fact sweep's sums
   (`sweep_step`: core-ellipse moments and 2D counts of the sweep pairs per fact, with the
@@ -176,16 +178,27 @@ def combine_sweep(a: dict, b: dict) -> dict:
     return {"core": combine_core_moments(a["core"], b["core"]), "counts": a["counts"] + b["counts"]}
 
 
-def projection_step(x, rows, plan: ProjectionPlan) -> dict:
+def projected_chunk(x, rows, plan: ProjectionPlan) -> dict:
+    """A chunk's finite rows in PCA coordinates with their store rows, trim radii and basis
+    membership: computed once per read and shared by the projection step and the PCA pair
+    tasks of that read."""
     finite = np.isfinite(x).all(axis=1)
     x, rows = x[finite], rows[finite]
-    scores = project(x, plan.pca.mean, plan.pca.components)
-    d2 = squared_distances(scores, plan.pca)
     radius = trim_radius(x, plan.basis.mu, plan.basis.fwhm)
-    basis = plan.basis.mask(x, rows, radius)
-    use = basis if plan.use_basis else np.ones(len(x), dtype=bool)
     return {
-        "sweep": sweep_step(scores, radius, plan.sweep),
+        "scores": project(x, plan.pca.mean, plan.pca.components),
+        "rows": rows,
+        "radius": radius,
+        "basis": plan.basis.mask(x, rows, radius),
+    }
+
+
+def projection_step(chunk: dict, plan: ProjectionPlan) -> dict:
+    scores, rows, basis = chunk["scores"], chunk["rows"], chunk["basis"]
+    d2 = squared_distances(scores, plan.pca)
+    use = basis if plan.use_basis else np.ones(len(scores), dtype=bool)
+    return {
+        "sweep": sweep_step(scores, chunk["radius"], plan.sweep),
         "moments": chunk_moments(scores[basis], np.zeros(scores.shape[1])),
         "hist": chunk_histograms(scores[use], plan.edges),
         "d2": d2_histogram(d2[use], plan.top, plan.radii),
@@ -207,14 +220,10 @@ def combine_projection(a: dict, b: dict, plan: ProjectionPlan) -> dict:
     }
 
 
-def pair_scores(x: np.ndarray, rows: np.ndarray, pca: PCA, basis: BasisRows | None) -> np.ndarray:
-    """The rows of the PCA pair pass: the finite rows (the basis rows among them, with a
-    `basis`) in PCA coordinates."""
-    finite = np.isfinite(x).all(axis=1)
-    x, rows = x[finite], rows[finite]
-    if basis is not None:
-        x = x[basis.mask(x, rows)]
-    return project(x, pca.mean, pca.components)
+def pair_scores(chunk: dict, use_basis: bool) -> np.ndarray:
+    """The rows of the PCA pair pass from a `projected_chunk`: its finite rows in PCA
+    coordinates (only the basis rows with `use_basis`)."""
+    return chunk["scores"][chunk["basis"]] if use_basis else chunk["scores"]
 
 
 def with_plan(fn, plan):

@@ -3,9 +3,10 @@
 For each coordinate system (original, PCA) the selected pairs are split into blocks sized by
 `analyze.task_memory_mb`; every (row chunk, pair block) is one Dask task running the
 `chunk_pair_counts` kernel, and each block is tree-reduced over the chunks. Blocks are
-computed in waves (as many as the memory budget of the running tasks allows); each finished
-block goes to a `PairSink` (analysis.zarr, block by block) and is scored at once, so memory
-does not grow with the number of pairs or rows. On Dask-on-Ray the tasks spread over the
+computed in waves (as many as the memory budget of the running tasks allows); each block is
+scored in its own last task (in parallel with the other blocks' counting) and its counts go
+to a `PairSink` (analysis.zarr, block by block), so memory does not grow with the number of
+pairs or rows. On Dask-on-Ray the tasks spread over the
 nodes. Per pair: the binned KDE (Scott bandwidth of the full-set covariance), the coverage
 of the 1/2/3-sigma ellipses of the trimmed covariance, and the non-ellipticity score.
 """
@@ -139,17 +140,17 @@ class MemorySink:
         return self.arrays[coordinates]
 
 
-BYTES_PER_PAIR_CELL = 3 * 4  # a task's uint32 counts, their cropped copy and a combined sum
+BYTES_PER_PAIR_CELL = 2 + 4  # a chunk's uint16 counts and a combined uint32 sum
 
 
 def pair_plan(config, pairs: int, chunks: int, workers: int) -> tuple[int, int]:
     """`(pairs per block, blocks per wave)` within `config.task_memory_mb` per task.
 
-    A block's task holds ~`BYTES_PER_PAIR_CELL * (B+2)^2` bytes per pair; a tree
+    A block's task holds ~`BYTES_PER_PAIR_CELL * B^2` bytes per pair; a tree
     reduction over `chunks` keeps up to ~log2(chunks) + 2 partials per block in flight, and
     a wave of blocks is computed together while `workers` tasks run at once."""
     budget = config.task_memory_mb * 2**20
-    per_pair = BYTES_PER_PAIR_CELL * (config.pair_bins + 2) ** 2
+    per_pair = BYTES_PER_PAIR_CELL * config.pair_bins**2
     block = max(1, min(config.pair_block, budget // per_pair, pairs or 1))
     in_flight = (np.log2(max(chunks, 1)) + 2) * block * per_pair
     return block, max(1, int(workers * budget // in_flight))
@@ -217,15 +218,26 @@ def analyse_pairs(
     for number, first in enumerate(range(0, len(jobs), wave or 1)):
         batch = jobs[first : first + (wave or 1)]
         graphs = [
-            pair_tasks(s.chunks, s.edges, s.pairs[a : a + b], s.mean, s.cov, b)[0]
+            dask.delayed(scored_block, pure=True)(
+                pair_tasks(s.chunks, s.edges, s.pairs[a : a + b], s.mean, s.cov, b)[0],
+                s.name,
+                s.pairs[a : a + b],
+                s.edges,
+                s.mean,
+                s.cov,
+                s.full_cov,
+            )
             for s, a, b in batch
         ]
         together = list(extra) if number == 0 else []
         values = chunks.compute(f"pairs wave {number + 1}/{waves}", *together, *graphs)
         if number == 0:
             extra_values = list(values[: len(together)])
-        for job, out in zip(batch, values[len(together) :], strict=True):
-            _score_block(job, out, sink, tables, rows)
+        for (system, start, _), out in zip(batch, values[len(together) :], strict=True):
+            sink.write(system.name, start, out["counts"])
+            rows[system.name] = out["n"]
+            for key, column in out["table"].items():
+                tables[system.name].setdefault(key, []).extend(column)
     results = [
         PairResults(s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name])
         for s in systems
@@ -233,20 +245,11 @@ def analyse_pairs(
     return results, extra_values
 
 
-def _score_block(job, out, sink, tables, rows) -> None:
-    system, start, block = job
-    sink.write(system.name, start, out["counts"])
-    rows[system.name] = out["n"]
-    part = shape_table(
-        system.name,
-        system.pairs[start : start + block],
-        system.edges,
-        out["counts"],
-        out["inside"],
-        out["n"],
-        system.mean,
-        system.cov,
-        system.full_cov,
+def scored_block(reduced: dict, coordinates, pairs, edges, mean, cov, full_cov) -> dict:
+    """A pair block's summed counts (uint32) and its rows of the pair table: the scoring
+    runs in the block's last task, beside the other blocks' counting, not on the driver."""
+    counts = reduced["counts"].astype(np.uint32, copy=False)
+    table = shape_table(
+        coordinates, pairs, edges, counts, reduced["inside"], reduced["n"], mean, cov, full_cov
     )
-    for key, values in part.items():
-        tables[system.name].setdefault(key, []).extend(values)
+    return {"counts": counts, "n": reduced["n"], "table": table}

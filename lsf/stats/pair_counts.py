@@ -5,7 +5,7 @@ per-component grid, as `np.histogram2d` with the same edges would; `chunk_pair_c
 counts, for every pair (i, j) of a pair block, the joint bins and the points inside the
 1/2/3-sigma ellipses of the pair's (trimmed) covariance. Counting point-pairs directly,
 pair by pair over contiguous columns, is what makes all 32,640 pairs of D = 256
-affordable. Counts are uint32.
+affordable. Counts are uint16 per chunk where they fit, uint32 once combined.
 """
 
 from __future__ import annotations
@@ -18,25 +18,32 @@ from lsf.stats.histograms import digitize
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_kernel(columns, bins, pairs, means, inverses, stride, counts, inside):
-    # Branch-free inner loop: bins run -1..B (below/above the grid sit in an extra first and
-    # last row/column) and the ellipse tests add booleans, so mispredictions do not stall.
+def _pair_kernel(columns, bins, pairs, means, inverses, grid, counts, inside):
+    # Two loops per pair: the 2D bin increments (values off the grid, bins -1 and B, are
+    # skipped by one unsigned compare) and the ellipse tests, which LLVM vectorises once they
+    # are apart; together 2x faster than one fused loop. Counts are uint16 per chunk
+    # (<= 65,535 rows) where they fit, so a task touches half the memory.
     n = columns.shape[1]
     for p in range(pairs.shape[0]):
         i, j = pairs[p, 0], pairs[p, 1]
-        a, b, c = inverses[p, 0], inverses[p, 1], inverses[p, 2]
-        mi, mj = means[p, 0], means[p, 1]
-        xi, xj, bi, bj = columns[i], columns[j], bins[i], bins[j]
+        bi, bj = bins[i], bins[j]
         target = counts[p]
+        for r in range(n):
+            u = np.uint32(np.int32(bi[r]))
+            v = np.uint32(np.int32(bj[r]))
+            if u < grid and v < grid:
+                target[u * grid + v] += 1
+        a, b2, c = inverses[p, 0], 2.0 * inverses[p, 1], inverses[p, 2]
+        mi, mj = means[p, 0], means[p, 1]
+        xi, xj = columns[i], columns[j]
         one, two, three = 0, 0, 0
         for r in range(n):
-            target[(bi[r] + 1) * stride + bj[r] + 1] += 1
             dx = np.float64(xi[r]) - mi
             dy = np.float64(xj[r]) - mj
-            d2 = a * dx * dx + 2.0 * b * dx * dy + c * dy * dy
-            one += d2 <= 1.0
-            two += d2 <= 4.0
-            three += d2 <= 9.0
+            d2 = a * dx * dx + b2 * dx * dy + c * dy * dy
+            one += np.int64(d2 <= 1.0)
+            two += np.int64(d2 <= 4.0)
+            three += np.int64(d2 <= 9.0)
         inside[p, 0] += one
         inside[p, 1] += two
         inside[p, 2] += three
@@ -56,12 +63,13 @@ def pair_inverses(pairs: np.ndarray, mean: np.ndarray, cov: np.ndarray):
 def chunk_pair_counts(
     x: np.ndarray, edges: np.ndarray, pairs: np.ndarray, mean: np.ndarray, cov: np.ndarray
 ) -> dict:
-    """2D counts `[P, B, B]` (uint32) and ellipse coverage counts `[P, 3]` of one chunk's
-    finite rows; `n` is the number of rows counted."""
+    """2D counts `[P, B, B]` and ellipse coverage counts `[P, 3]` of one chunk's finite rows;
+    `n` is the number of rows counted. Counts are uint16 when the chunk has at most 65,535
+    rows (else uint32); `combine_pair_counts` sums them as uint32."""
     rows = x[np.isfinite(x).all(axis=1)]
     bins = edges.shape[1] - 1
-    stride = bins + 2
-    counts = np.zeros((len(pairs), stride * stride), dtype=np.uint32)
+    dtype = np.uint16 if len(rows) <= np.iinfo(np.uint16).max else np.uint32
+    counts = np.zeros((len(pairs), bins * bins), dtype=dtype)
     inside = np.zeros((len(pairs), 3), dtype=np.int64)
     means, inverses = pair_inverses(pairs, mean, cov)
     columns = np.ascontiguousarray(rows.T)  # float32 store values stay float32 in memory
@@ -71,17 +79,16 @@ def chunk_pair_counts(
         np.ascontiguousarray(pairs, dtype=np.int64),
         means,
         inverses,
-        stride,
+        bins,
         counts,
         inside,
     )
-    counts = counts.reshape(len(pairs), stride, stride)[:, 1 : bins + 1, 1 : bins + 1]
-    return {"counts": np.ascontiguousarray(counts), "inside": inside, "n": len(rows)}
+    return {"counts": counts.reshape(len(pairs), bins, bins), "inside": inside, "n": len(rows)}
 
 
 def combine_pair_counts(a: dict, b: dict) -> dict:
     return {
-        "counts": a["counts"] + b["counts"],
+        "counts": np.add(a["counts"], b["counts"], dtype=np.uint32),
         "inside": a["inside"] + b["inside"],
         "n": a["n"] + b["n"],
     }
