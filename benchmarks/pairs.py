@@ -14,6 +14,7 @@ import dask.array as da
 import numpy as np
 from scipy.stats import gaussian_kde
 
+from lsf.core.config import AnalyzeConfig
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_analysis import pair_tasks
 from lsf.stats.pair_counts import chunk_pair_counts, select_pairs
@@ -38,7 +39,8 @@ def main() -> None:
     z = da.from_array(x, chunks=(args.rows_per_chunk, args.dim))
     chunks = list(z.to_delayed().ravel())
     started = time.perf_counter()
-    blocks = dask.compute(pair_tasks(chunks, edges, pairs, mean, cov, 2048))[0]
+    block = AnalyzeConfig().pair_block
+    blocks = dask.compute(pair_tasks(chunks, edges, pairs, mean, cov, block))[0]
     kernel_seconds = time.perf_counter() - started
     counts = np.concatenate([b["counts"] for b in blocks])
 

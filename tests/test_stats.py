@@ -11,7 +11,7 @@ from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
-from lsf.stats.histograms import chunk_histograms, robust_edges
+from lsf.stats.histograms import chunk_histograms, column_quantiles, robust_edges
 from lsf.stats.normality import coverage, mardia
 from lsf.stats.pca import pca_from_covariance
 from lsf.stats.summary import max_off_diagonal
@@ -100,6 +100,34 @@ def test_trimming_removes_points_beyond_fact_fwhm(analysed, data):
         inside = ((x > mu - fact * fwhm) & (x < mu + fact * fwhm)).all(axis=1)
         assert survivors == inside.sum()
     assert analysed.pca.rows == (trim_radius(data, mu, fwhm) < 1.5).sum()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5001, 7), (20000, 33)])
+def test_column_quantiles_equal_np_quantile(shape):
+    sample = np.random.default_rng(3).standard_t(3, size=shape).astype(np.float32)
+    probabilities = (0.0, 0.001, 0.25, 0.5, 0.999, 1.0)
+    np.testing.assert_array_equal(
+        column_quantiles(sample, probabilities),
+        np.quantile(sample.astype(np.float64), probabilities, axis=0),
+    )
+    assert np.array_equal(
+        sample, np.random.default_rng(3).standard_t(3, size=shape).astype(np.float32)
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_trim_radius_equals_numpy_with_unfitted_components_and_non_finite_rows(dtype):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3000, 17)).astype(dtype)
+    x[5, 3], x[7, 0], x[9, 4] = np.nan, np.inf, np.nan  # row 9: NaN in an unfitted component
+    mu, fwhm = rng.standard_normal(17), rng.random(17) + 0.5
+    mu[4], fwhm[9] = np.nan, 0.0  # components 4 and 9 have no usable fit
+    usable = np.isfinite(mu) & (fwhm > 0)
+    expected = (np.abs(x[:, usable].astype(np.float64) - mu[usable]) / fwhm[usable]).max(axis=1)
+    expected[~np.isfinite(x).all(axis=1)] = np.inf
+    np.testing.assert_array_equal(trim_radius(x, mu, fwhm), expected)
+    assert np.isinf(trim_radius(x, mu, fwhm)[[5, 7, 9]]).all()
+    np.testing.assert_array_equal(trim_radius(x[:4], np.full(17, np.nan), fwhm), np.zeros(4))
 
 
 def test_pca_matches_sklearn_full_svd_on_the_trimmed_set(analysed, data):

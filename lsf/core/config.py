@@ -119,7 +119,7 @@ class AnalyzeConfig:
     pairs: str = _opt("all", help="pairs for 2D densities: all, top:K, first:K or i,j;k,l")
     pca_pairs: str = _opt("all", help="pairs of PCA components, same forms")
     pair_bins: int = _opt(32, min=4, max=256, help="bins per axis of the pair grids")
-    pair_block: int = _opt(2048, min=1, help="pairs per Dask task (at most)")
+    pair_block: int = _opt(8192, min=1, help="pairs per Dask task (at most)")
     task_memory_mb: int = _opt(
         256, min=16, help="memory per analysis task in MiB; sizes the pair blocks and waves"
     )

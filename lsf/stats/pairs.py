@@ -104,8 +104,8 @@ def binned_kde_batch(counts: np.ndarray, widths: np.ndarray, cov2: np.ndarray, n
     kernel /= kernel.sum(axis=(1, 2), keepdims=True)
     padded = np.zeros((p, size, size))
     padded[:, :bins, :bins] = counts
-    spectrum = fft.rfft2(padded, workers=-1) * fft.rfft2(kernel, workers=-1)
-    smooth = fft.irfft2(spectrum, s=(size, size), workers=-1)
+    spectrum = fft.rfft2(padded, workers=1) * fft.rfft2(kernel, workers=1)
+    smooth = fft.irfft2(spectrum, s=(size, size), workers=1)
     area = widths[:, 0] * widths[:, 1]
     return np.clip(smooth[:, :bins, :bins], 0, None) / (n_total * area[:, None, None])
 

@@ -56,4 +56,6 @@ def pca_from_covariance(mean: np.ndarray, cov: np.ndarray) -> PCA:
 
 def project(x: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Rows in PCA coordinates: `(x - mean) @ components.T`, float64 `[n, D]`."""
-    return (x.astype(np.float64) - mean) @ components.T
+    centred = x.astype(np.float64)  # a copy, centred in place: one [n, D] temporary less
+    centred -= mean
+    return centred @ components.T

@@ -10,19 +10,38 @@ fact's survivor mean and covariance for the price of one covariance.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from lsf.stats.moments import chunk_moments, combine_moments
 
 
+@numba.njit(cache=True, nogil=True)
+def _trim_radius(x, mu, fwhm, usable, out):
+    # One pass over the rows, float64 arithmetic in numpy's order: no [n, D] temporaries.
+    n, d = x.shape
+    for r in range(n):
+        radius = 0.0
+        for j in range(d):
+            v = np.float64(x[r, j])
+            if not np.isfinite(v):
+                radius = np.inf
+                break
+            if usable[j]:
+                scaled = abs(v - mu[j]) / fwhm[j]
+                if scaled > radius:
+                    radius = scaled
+        out[r] = radius
+
+
 def trim_radius(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
     """Per row: max over components of `|x_j - mu_j| / FWHM_j` (inf for non-finite rows).
     Components without a fit (NaN mu/FWHM) do not trim."""
+    mu, fwhm = np.asarray(mu, dtype=np.float64), np.asarray(fwhm, dtype=np.float64)
     usable = np.isfinite(mu) & np.isfinite(fwhm) & (fwhm > 0)
-    scaled = np.abs(x[:, usable].astype(np.float64) - mu[usable]) / fwhm[usable]
-    radius = scaled.max(axis=1) if usable.any() else np.zeros(len(x))
-    radius[~np.isfinite(x).all(axis=1)] = np.inf
-    return radius
+    out = np.empty(len(x), dtype=np.float64)
+    _trim_radius(np.ascontiguousarray(x), mu, fwhm, usable, out)
+    return out
 
 
 def chunk_survivors(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray, facts) -> np.ndarray:
