@@ -11,9 +11,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from lsf.stats.analysis import Analysis
 from lsf.stats.pair_analysis import PairResults
 from lsf.stats.pca import VARIANCE_TARGETS
+from lsf.stats.results import Analysis
 from lsf.stats.study_claims import study_comparison
 
 
