@@ -6,9 +6,9 @@ For each coordinate system (original, PCA) the selected pairs are split into blo
 computed in waves (as many as the memory budget of the running tasks allows); each block is
 scored in its own last task (in parallel with the other blocks' counting) and its counts go
 to a `PairSink` (analysis.zarr, block by block), so memory does not grow with the number of
-pairs or rows. On Dask-on-Ray the tasks spread over the
-nodes. Per pair: the binned KDE (Scott bandwidth of the full-set covariance), the coverage
-of the 1/2/3-sigma ellipses of the trimmed covariance, and the non-ellipticity score.
+pairs or rows. On Dask-on-Ray the tasks spread over the nodes. Per pair: the binned KDE
+(Scott bandwidth of the full-set covariance), the coverage of the 1/2/3-sigma ellipses of
+the trimmed covariance, and the non-ellipticity score.
 """
 
 from __future__ import annotations
