@@ -59,10 +59,9 @@ def plain_read_seconds(path: str) -> float:
     return time.perf_counter() - started
 
 
-def run_analyze(store: str, out: str, extra: list[str]) -> tuple[float, float, str]:
-    """`(wall seconds, peak RSS in GB, output)` of one `lsf analyze` subprocess."""
-    command = [sys.executable, "-m", "lsf.cli", "analyze", "--latents", store, "--out", out]
-    command += ["--overwrite", *extra]
+def run_lsf(verb: str, args: list[str]) -> tuple[float, float, str]:
+    """`(wall seconds, peak RSS in GB, output)` of one `lsf VERB ARGS` subprocess."""
+    command = [sys.executable, "-m", "lsf.cli", verb, *args]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     started = time.perf_counter()
     if shutil.which("time") and Path("/usr/bin/time").exists():
@@ -83,8 +82,13 @@ def run_analyze(store: str, out: str, extra: list[str]) -> tuple[float, float, s
         wall = time.perf_counter() - started
         rss_kb = int(re.findall(r"maxrss (\d+)", done.stdout)[-1])
     if done.returncode != 0:
-        raise SystemExit(f"lsf analyze failed:\n{done.stdout}\n{done.stderr}")
+        raise SystemExit(f"lsf {verb} failed:\n{done.stdout}\n{done.stderr}")
     return wall, rss_kb / 2**20, done.stdout + done.stderr
+
+
+def run_analyze(store: str, out: str, extra: list[str]) -> tuple[float, float, str]:
+    """`run_lsf` of `lsf analyze --latents STORE --out OUT --overwrite EXTRA`."""
+    return run_lsf("analyze", ["--latents", store, "--out", out, "--overwrite", *extra])
 
 
 def reads_per_stage(out: str) -> str:

@@ -14,10 +14,7 @@ Run: `python benchmarks/stage_memory.py [--images 2000 16000] [--rows 250000 100
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import chunk_latents, run_analyze  # noqa: E402
+from scale import chunk_latents, run_analyze, run_lsf  # noqa: E402
 
 from lsf.core.store import create_store, finalize, is_complete, write_chunk  # noqa: E402
 from lsf.data.shards import read_manifest  # noqa: E402
@@ -37,17 +34,8 @@ GROWTH = 1.10  # RSS ratio (large / small) above which a stage is flagged as gro
 
 
 def run_verb(verb: str, args: list[str]) -> tuple[float, float, str]:
-    """`(wall seconds, peak RSS in GiB, output)` of one `lsf VERB ARGS` subprocess, as
-    `scale.run_analyze` measures `lsf analyze`."""
-    command = ["/usr/bin/time", "-v", sys.executable, "-m", "lsf.cli", verb, "--quiet", *args]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"lsf {verb} failed:\n{done.stdout}\n{done.stderr}")
-    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    return wall, int(match.group(1)) / 2**20, done.stdout + done.stderr
+    """`scale.run_lsf` of `lsf VERB --quiet ARGS`: wall seconds, peak RSS in GiB, output."""
+    return run_lsf(verb, ["--quiet", *args])
 
 
 def build_model_store(
