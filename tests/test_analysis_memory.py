@@ -1,7 +1,7 @@
 """Bounded memory of `lsf analyze`: streamed d^2 quantiles against `np.quantile` within the
 stated bin-width bound, pair blocks sized by `task_memory_mb` and streamed to the sink as
-they finish, and peak RSS of `lsf analyze` (subprocess, all pairs) that does not grow with
-the number of rows."""
+they finish, and peak RSS of `lsf analyze` (subprocess) that does not grow with the number
+of rows."""
 
 import json
 import os
@@ -114,7 +114,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 def _peak_rss_mb(store, out, config) -> float:
-    """Peak RSS (MiB) of `lsf analyze` with all pairs, in a fresh wrapper process."""
+    """Peak RSS (MiB) of `lsf analyze` with `config`, in a fresh wrapper process."""
     command = [sys.executable, "-m", "lsf.cli", "analyze", "--latents", store, "--out", out]
     command += ["--config", config]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -135,14 +135,29 @@ TOLERANCE_MB = 60
 
 @pytest.mark.timeout(900)
 def test_peak_memory_of_analyze_does_not_grow_with_the_rows(tmp_path):
-    """8x the rows must not cost more than `TOLERANCE_MB` of peak RSS, with all 2 x 4,560
-    pairs and the same row sample (8,000 rows) at both sizes. Measured on the 2-core machine:
-    the code before streaming (every pair block's partials in one computation, every row's
-    d^2 on the driver) went 718 -> 834 MiB (+116); streamed: 654 -> 654 MiB (+0.05)."""
+    """8x the rows must not cost more than `TOLERANCE_MB` of peak RSS, with the same row
+    sample (8,000 rows) and 2 x 1,128 pairs at both sizes (memory per pair is
+    `test_pair_blocks_follow_the_task_memory_budget`'s business).
+
+    One run's peak varies by up to ~40 MiB here with the same input, so the sizes run three
+    times, interleaved, and each keeps its lowest peak. The tree reductions hold
+    log2(chunks) partial sums (`pair_plan` counts them): 3 more levels at 8x the chunks,
+    ~14 MiB of pair counts here. Measured on the 2-core machine: +17 MiB (490 -> 507). The
+    code before streaming (every pair block's partials in one computation, every row's d^2
+    on the driver) went 718 -> 834 MiB (+116) with all pairs, and with these pairs it would
+    hold 125 chunks x 2 x 2.3 MiB of partial counts."""
     config = tmp_path / "config.yaml"
-    config.write_text(json.dumps({"analyze": {"sample_rows": 8000}}))
-    peaks = []
-    for n in ROWS:
-        store = write_latent_store(tmp_path / f"{n}.zarr", correlated_latents(n, DIM), 1024)
-        peaks.append(_peak_rss_mb(store, str(tmp_path / f"a{n}"), str(config)))
-    assert peaks[1] - peaks[0] <= TOLERANCE_MB, f"peak RSS {peaks[0]:.0f} -> {peaks[1]:.0f} MiB"
+    pairs = "first:48"
+    config.write_text(
+        json.dumps({"analyze": {"sample_rows": 8000, "pairs": pairs, "pca_pairs": pairs}})
+    )
+    stores = [
+        write_latent_store(tmp_path / f"{n}.zarr", correlated_latents(n, DIM), 1024) for n in ROWS
+    ]
+    peaks = {n: [] for n in ROWS}
+    for attempt in range(3):
+        for n, store in zip(ROWS, stores, strict=True):
+            out = str(tmp_path / f"a{n}-{attempt}")
+            peaks[n].append(_peak_rss_mb(store, out, str(config)))
+    small, large = (min(peaks[n]) for n in ROWS)
+    assert large - small <= TOLERANCE_MB, f"peak RSS {small:.0f} -> {large:.0f} MiB ({peaks})"
