@@ -141,11 +141,12 @@ def test_peak_memory_of_analyze_does_not_grow_with_the_rows(tmp_path):
 
     One run's peak varies by up to ~40 MiB here with the same input, so the sizes run three
     times, interleaved, and each keeps its lowest peak. The tree reductions hold
-    log2(chunks) partial sums (`pair_plan` counts them): 3 more levels at 8x the chunks,
-    ~14 MiB of pair counts here. Measured on the 2-core machine: +17 MiB (490 -> 507). The
-    code before streaming (every pair block's partials in one computation, every row's d^2
-    on the driver) went 718 -> 834 MiB (+116) with all pairs, and with these pairs it would
-    hold 125 chunks x 2 x 2.3 MiB of partial counts."""
+    log2(chunks) partial sums (`pair_plan` counts them): 3 more levels at 8x the chunks, at
+    most 3 x 2 systems x 1,128 pairs x 4 KiB = 26 MiB of pair counts here. Measured on the
+    2-core machine: +17 MiB (490 -> 507). The code before streaming (every pair block's
+    partials in one computation, every row's d^2 on the driver) went 718 -> 834 MiB (+116)
+    with all pairs, and with these pairs it would hold 125 chunks x 2 x 2.3 MiB of partial
+    counts."""
     config = tmp_path / "config.yaml"
     pairs = "first:48"
     config.write_text(
