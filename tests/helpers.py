@@ -2,6 +2,7 @@
 stores written by the store contract, and output filters. Fixtures live in conftest.py."""
 
 import json
+import os
 import re
 import threading
 import time
@@ -11,6 +12,46 @@ import numpy as np
 TINY_MODEL = {"image_size": 32, "widths": [8, 16, 32], "latent_dim": 16}
 LONG_ENCODE = {"rows_per_chunk": 16, "batch_size": 4, "actors": 1, "cpus_per_actor": 0.5}
 LIKE_DIM = 12  # components of latent_like
+
+# Batch size of the oracle forward passes in tests that compare model outputs: a float32
+# convolution's sums depend on the batch size, so the suite is also run with 1 and 16 (README).
+ORACLE_BATCH = int(os.environ.get("LSF_TEST_ORACLE_BATCH", "256"))
+
+# float32 model outputs (latents, decoded pixels) agree to about this fraction of the values'
+# magnitude across CPUs: kernels differ by instruction set (ATEN_CPU_CAPABILITY, oneDNN's ISA),
+# batch size and thread count, and reorder sums of ~10^3 terms per layer (eps32 ~ 1.2e-7).
+FLOAT32_MODEL_RTOL = 1000 * float(np.finfo(np.float32).eps)
+
+
+def assert_model_close(actual, expected, rtol: float = FLOAT32_MODEL_RTOL, err_msg: str = ""):
+    """float32 model outputs equal up to kernel differences: `rtol` plus an `atol` of `rtol`
+    times the largest |expected| value, so values near zero are not held to a relative bound."""
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64),
+        expected,
+        rtol=rtol,
+        atol=rtol * scale,
+        err_msg=err_msg,
+    )
+
+
+def assert_close_to_scale(actual, expected, rtol: float = 1e-9, err_msg: str = ""):
+    """Values against an oracle at `rtol` (float64 statistics: 1e-9), with an `atol` of `rtol`
+    times the largest |expected| value: an entry that sits near zero (a mean, a correlation,
+    an off-diagonal) is compared on the scale of its neighbours, not on its own."""
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=err_msg)
+
+
+def assert_same_images(a, b, levels: int = 1) -> None:
+    """uint8 images decoded by a model equal up to `levels` grey levels (a float32 pixel that
+    sits on a rounding boundary moves by one level when the kernel path changes)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    np.testing.assert_allclose(a.astype(np.int16), b.astype(np.int16), atol=levels, rtol=0)
 
 
 def latent_like(n=6000, seed=0):

@@ -12,7 +12,7 @@ from lsf.core.config import AnalyzeConfig
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.graph import ray_scheduler
-from tests.helpers import latent_like
+from tests.helpers import ORACLE_BATCH, assert_model_close, latent_like
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -104,14 +104,14 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     two_node_cluster, synthetic_shards, trained_run, tmp_path
 ):
     import ray
-    import torch
     from ray.util.state import list_actors
 
     from lsf.core.config import EncodeConfig
     from lsf.core.store import open_store
     from lsf.data.shards import read_images
     from lsf.encode import encode
-    from lsf.nn.model import images_to_tensor, load_model
+    from lsf.nn.model import load_model
+    from lsf.sampling.decode import encode_images
 
     run, _ = trained_run
     out = str(tmp_path / "latents.zarr")
@@ -121,11 +121,10 @@ def test_encode_on_two_nodes_equals_the_direct_encoder(
     assert summary.chunks_written == 10
     ids, images = read_images(synthetic_shards)
     model, _ = load_model(run / "model.pt")
-    with torch.inference_mode():
-        direct = model.encoder(images_to_tensor(images)).numpy()
+    direct = encode_images(model, images, batch_size=ORACLE_BATCH)
     z = open_store(out)["z"][:]
     # float32 forward passes of different batch sizes and thread counts differ in the last bits
-    np.testing.assert_allclose(z[ids], direct, rtol=1e-5, atol=1e-5)
+    assert_model_close(z[ids], direct)
     print(f"encoded chunks per node: {summary.chunks_per_node}")
     assert sum(summary.chunks_per_node.values()) == 10
     # Which actor encodes which chunk is Ray Data's choice (one fast actor may take all ten);

@@ -30,7 +30,13 @@ from lsf.web.app import build_app, finite
 from lsf.web.batching import LocalCodec, MicroBatcher, decode_parts
 from lsf.web.explorer import load_explorer
 from tests.explore_inputs import explore_inputs
-from tests.helpers import latent_like, write_latent_store
+from tests.helpers import (
+    ORACLE_BATCH,
+    assert_model_close,
+    assert_same_images,
+    latent_like,
+    write_latent_store,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -145,19 +151,15 @@ def model(inputs):
     return load_model(inputs["model"])[0]
 
 
-def same_images(a: np.ndarray, b: np.ndarray) -> None:
-    """Equal up to one grey level: a convolution's float sums depend on the batch size."""
-    np.testing.assert_allclose(a.astype(np.int16), b.astype(np.int16), atol=1, rtol=0)
-
-
 def test_decode_parts_is_one_forward_pass_split_back_into_the_parts(model):
     rng = np.random.default_rng(1)
     parts = [rng.normal(size=(k, 12)).astype(np.float32) for k in (1, 3, 2)]
     joined = decode_parts(model, parts)
     assert [len(p) for p in joined] == [1, 3, 2]
+    # the same batch through the same kernels: exact
     np.testing.assert_array_equal(np.concatenate(joined), decode(model, np.concatenate(parts)))
     for part, images in zip(parts, joined, strict=True):
-        same_images(images, decode(model, part))
+        assert_same_images(images, decode(model, part, batch_size=ORACLE_BATCH))
 
 
 # ---- the HTTP API -------------------------------------------------------------------------
@@ -209,7 +211,8 @@ def test_decode_returns_the_decoder_image_and_the_position(client, model, explor
     response = client("POST", "/api/decode", json={"z": z.tolist()})
     assert response.status_code == 200
     body = response.json()
-    np.testing.assert_array_equal(png(body["image"]), decode(model, z[None].astype(np.float32))[0])
+    expected = decode(model, z[None].astype(np.float32), batch_size=ORACLE_BATCH)[0]
+    assert_same_images(png(body["image"]), expected)
     assert body["position"] == pos.position(z, explorer.space)
 
 
@@ -225,9 +228,9 @@ def test_concurrent_decodes_are_batched_and_each_gets_its_own_image(client, mode
             )
 
     responses = asyncio.run(go())
-    expected = decode(model, np.asarray(zs, dtype=np.float32))
+    expected = decode(model, np.asarray(zs, dtype=np.float32), batch_size=ORACLE_BATCH)
     for response, image in zip(responses, expected, strict=True):
-        same_images(png(response.json()["image"]), image)
+        assert_same_images(png(response.json()["image"]), image)
     assert sum(explorer.codec.batcher.batch_sizes[batches_before:]) == 6
 
 
@@ -244,29 +247,35 @@ def test_samplers_decode_seeded_draws_of_lsf_samplers(client, model, arrays):
         z = np.asarray([f["z"] for f in body["frames"]], dtype=np.float32)
         if name != "gmm":  # gmm is fitted on a store sample: checked by its decoded images
             np.testing.assert_array_equal(z, sample(name, statistics, 3, 5)[0])
-        np.testing.assert_array_equal(png(body["frames"][1]["image"]), decode(model, z)[1])
+        decoded = decode(model, z, batch_size=ORACLE_BATCH)[1]
+        assert_same_images(png(body["frames"][1]["image"]), decoded)
 
 
 def test_project_encodes_the_source_image_and_reconstructs_it(client, inputs, model):
     body = client("POST", "/api/project", json={"id": 123}).json()
     _, images = read_images(inputs["shards"], np.array([123]))
     np.testing.assert_array_equal(png(body["source"]), images[0])
-    z = encode_images(model, images)
-    np.testing.assert_allclose(body["z"], z[0], rtol=1e-6)
-    np.testing.assert_array_equal(png(body["image"]), decode(model, z)[0])
+    z = encode_images(model, images, batch_size=ORACLE_BATCH)
+    assert_model_close(body["z"], z[0])
+    # the explorer decodes its own latent: kernel differences in z reach the pixels too
+    decoded = decode(model, np.asarray([body["z"]], dtype=np.float32), batch_size=ORACLE_BATCH)
+    assert_same_images(png(body["image"]), decoded[0])
 
 
 def test_paths_run_between_their_end_points(client, inputs, model, explorer):
     body = client("POST", "/api/path", json={"kind": "interpolate", "a": 3, "b": 9, "steps": 5})
     frames = body.json()["frames"]
     _, images = read_images(inputs["shards"], np.array([3, 9]))
-    ends = encode_images(model, images)
+    ends = encode_images(model, images, batch_size=ORACLE_BATCH)
     assert len(frames) == 5
-    np.testing.assert_allclose(frames[0]["z"], ends[0], rtol=1e-6)
-    np.testing.assert_allclose(frames[-1]["z"], ends[1], rtol=1e-6)
+    assert_model_close(frames[0]["z"], ends[0])
+    assert_model_close(frames[-1]["z"], ends[1])
     frames = client("POST", "/api/path", json={"kind": "origin_to_centre", "steps": 4}).json()
     assert frames["frames"][0]["z"] == [0.0] * 12
-    np.testing.assert_allclose(frames["frames"][-1]["z"], explorer.space.centre, rtol=1e-6)
+    centre = explorer.space.centre
+    np.testing.assert_allclose(
+        frames["frames"][-1]["z"], centre, rtol=1e-6, atol=1e-6 * np.abs(centre).max()
+    )
 
 
 def store_rows(inputs) -> np.ndarray:
@@ -509,9 +518,9 @@ def test_the_serve_application_answers_the_same_api_with_batched_decoding(ray_lo
                 )
 
         responses = asyncio.run(decode_all())
-        expected = decode(model, np.asarray(zs, dtype=np.float32))
+        expected = decode(model, np.asarray(zs, dtype=np.float32), batch_size=ORACLE_BATCH)
         for response, image in zip(responses, expected, strict=True):
-            same_images(png(response.json()["image"]), image)
+            assert_same_images(png(response.json()["image"]), image)
         bad = httpx.post(f"{base}/api/decode", json={"z": [0.0] * 3}, timeout=60)
         assert bad.status_code == 422 and "latent dim is 12" in bad.json()["error"]
         project = httpx.post(f"{base}/api/project", json={"id": 7}, timeout=60).json()

@@ -20,6 +20,7 @@ from lsf.sampling.samplers import (
     squared_radius,
     statistics_from_analysis,
 )
+from tests.helpers import ORACLE_BATCH, assert_close_to_scale, assert_same_images
 
 D = 5
 
@@ -74,7 +75,7 @@ def test_independent_samplers_are_uncorrelated_and_respect_their_ranges(fitted):
         ranged <= fitted.high.astype(np.float32)
     ).all()
     np.testing.assert_allclose(normal.mean(axis=0), fitted.mu, atol=0.03)
-    np.testing.assert_allclose(normal.std(axis=0), fitted.sigma, rtol=0.02)
+    assert_close_to_scale(normal.std(axis=0), fitted.sigma, rtol=0.02)
     assert info["interval"] == [fitted.low.min(), fitted.high.max()]
     assert box.min() >= fitted.low.min() and box.max() <= fitted.high.max()
 
@@ -132,20 +133,20 @@ def test_statistics_from_analysis_take_ranges_from_non_empty_bins():
 
 def test_paths_hit_their_end_points(fitted):
     line = paths.origin_to_centre(fitted.mean, 5)
-    np.testing.assert_allclose(line[[0, -1]], [np.zeros(D), fitted.mean], rtol=1e-6)
+    assert_close_to_scale(line[[0, -1]], [np.zeros(D), fitted.mean], rtol=1e-6)
     plane = paths.plane_line(fitted.mean, fitted.cov, 1, 3, 90.0, 7)
-    np.testing.assert_allclose(plane[3], fitted.mean, rtol=1e-6)
+    assert_close_to_scale(plane[3], fitted.mean, rtol=1e-6)
     expected_end = fitted.mean.copy()
     expected_end[3] += 3 * np.sqrt(fitted.cov[3, 3])
     np.testing.assert_allclose(plane[-1], expected_end, rtol=1e-5, atol=1e-5)
     assert np.allclose(plane[:, [0, 2, 4]], fitted.mean[[0, 2, 4]])
     components = np.eye(D)
     sweep = paths.pca_sweep(fitted.mean, components, np.full(D, 4.0), 2, 3)
-    np.testing.assert_allclose(sweep[:, 2], fitted.mean[2] + np.array([-6.0, 0.0, 6.0]))
+    assert_close_to_scale(sweep[:, 2], fitted.mean[2] + np.array([-6.0, 0.0, 6.0]), rtol=1e-7)
     a, b = np.zeros(D), np.ones(D)
     inter = paths.interpolation(a, b, 4)
-    np.testing.assert_allclose(inter[[0, -1]], [a, b]) and np.testing.assert_allclose(
-        inter[1], 1 / 3
+    assert_close_to_scale(inter[[0, -1]], [a, b], rtol=1e-7) and assert_close_to_scale(
+        inter[1], 1 / 3, rtol=1e-7
     )
 
 
@@ -223,18 +224,18 @@ def test_study_lines_cross_the_centre_and_the_last_plane_leaves_the_core(fitted)
     ]
     for meta, points in specs:
         i, j = meta["components"]
-        np.testing.assert_allclose(points[2], fitted.mean, rtol=1e-6)
+        assert_close_to_scale(points[2], fitted.mean, rtol=1e-6)
         a = np.radians(meta["angle_deg"])
         step = np.zeros(D)
         step[[i, j]] = [
             np.cos(a) * np.sqrt(fitted.cov[i, i]),
             np.sin(a) * np.sqrt(fitted.cov[j, j]),
         ]
-        np.testing.assert_allclose(points[-1], fitted.mean + meta["sigmas"] * step, rtol=1e-5)
+        assert_close_to_scale(points[-1], fitted.mean + meta["sigmas"] * step, rtol=1e-5)
         centred = points[:, [i, j]].astype(np.float64) - fitted.mean[[i, j]]
         inverse = np.linalg.inv(fitted.cov[np.ix_([i, j], [i, j])])
         expected = np.array([c @ inverse @ c for c in centred])
-        np.testing.assert_allclose(meta["pair_squared_mahalanobis"], expected, rtol=1e-4)
+        assert_close_to_scale(meta["pair_squared_mahalanobis"], expected, rtol=1e-4)
         assert meta["beyond_core"] == bool(expected.max() > 9.0)
     assert [m["beyond_core"] for m, _ in specs] == [False, False, True, True]
     assert [m["sigmas"] for m, _ in specs] == [1.0, 1.0, 4.0, 4.0]
@@ -244,7 +245,7 @@ def test_squared_radius_of_path_steps_matches_numpy(fitted):
     line = paths.origin_to_centre(fitted.mean, 6).astype(np.float64)
     inverse = np.linalg.inv(fitted.cov)
     expected = [(p - fitted.mean) @ inverse @ (p - fitted.mean) for p in line]
-    np.testing.assert_allclose(squared_radius(line, fitted), expected, rtol=1e-9)
+    assert_close_to_scale(squared_radius(line, fitted), expected, rtol=1e-9)
 
 
 def _tiny_model():
@@ -274,8 +275,9 @@ def test_faces_decode_origin_and_centre_with_their_distances(tmp_path):
     origin_d2 = mean @ np.linalg.solve(cov, mean)
     np.testing.assert_allclose(entry["squared_mahalanobis"], [origin_d2, 0], rtol=1e-5, atol=1e-4)
     strip = np.asarray(Image.open(tmp_path / entry["png"]))
-    expected = decode(model, np.stack([np.zeros(16), mean]).astype(np.float32))
-    assert np.array_equal(strip, np.concatenate(list(expected), axis=1))
+    latents = np.stack([np.zeros(16), mean]).astype(np.float32)
+    expected = decode(model, latents, batch_size=ORACLE_BATCH)
+    assert_same_images(strip, np.concatenate(list(expected), axis=1))
 
 
 def _tiny_shards(folder, n=12):

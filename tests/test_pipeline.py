@@ -10,7 +10,7 @@ from lsf.core.progress import QUIET
 from lsf.core.store import open_store
 from lsf.generate import generate
 from lsf.run import run_pipeline
-from tests.helpers import latent_like, write_latent_store
+from tests.helpers import assert_model_close, latent_like, write_latent_store
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -238,8 +238,8 @@ def test_interpolation_starts_at_the_first_named_image_and_refuses_missing_ids(
     generate(config, model, analysis, str(tmp_path / "s"), progress=QUIET)
     points = np.load(tmp_path / "s" / "paths" / "interpolate_3_1.npy")
     z = open_store(str(tiny_workdir / "latents.zarr"))["z"]
-    assert np.allclose(points[0], z[3], rtol=1e-3, atol=1e-4)
-    assert np.allclose(points[-1], z[1], rtol=1e-3, atol=1e-4)
+    assert_model_close(points[0], z[3])
+    assert_model_close(points[-1], z[1])
     config.interpolate = [1, 10**9]
     with pytest.raises(LsfError, match="are not both in"):
         generate(config, model, analysis, str(tmp_path / "s2"), progress=QUIET)
