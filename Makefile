@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= work
 
-.PHONY: run test lint clean image
+.PHONY: run test test-fast lint clean image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,23 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	RAY_USAGE_STATS_ENABLED=0 $(BIN)/lsf run --workdir $(WORKDIR)
 
+PYTEST := RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest
+RESULTS := .test-results
+
 # tests/test_compare.py runs Ray Tune sweeps; Tune's teardown has taken down the shared local
 # Ray instance of the session (the driver then exits), so it runs in a pytest process of its own.
+# Both processes run even when the first fails; the status is non-zero when either failed, and the
+# last line totals both.
 test: $(VENV)/.installed
-	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest --ignore=tests/test_compare.py
-	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest tests/test_compare.py
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS); status=0; \
+	$(PYTEST) --ignore=tests/test_compare.py --junitxml=$(RESULTS)/suite.xml || status=1; \
+	$(PYTEST) tests/test_compare.py --junitxml=$(RESULTS)/compare.xml || status=1; \
+	$(BIN)/python tests/suite_total.py $(RESULTS)/suite.xml $(RESULTS)/compare.xml; \
+	exit $$status
+
+# The fast tier for daily work (tests/tiers.py says what is slow): under 5 minutes here.
+test-fast: $(VENV)/.installed
+	$(PYTEST) -m "not slow" --ignore=tests/test_compare.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

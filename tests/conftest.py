@@ -11,6 +11,8 @@ import pytest  # noqa: E402
 from lsf.core.progress import QUIET  # noqa: E402
 from tests.helpers import LONG_ENCODE, TINY_MODEL  # noqa: E402
 
+pytest_plugins = ["tests.tiers"]
+
 
 @pytest.fixture(scope="session")
 def ray_local():
