@@ -1,10 +1,27 @@
 """Shared fixtures: one local Ray instance for the whole session (2 CPUs), quiet and with
-token authentication explicitly disabled for these local-only tests."""
+token authentication explicitly disabled for these local-only tests.
+
+Isolation from other Ray on the machine (another user's `ray start` cluster, another
+pytest): this session's Ray keeps its files under a temp folder of its own (RAY_TMPDIR, set
+before Ray starts and inherited by `lsf` subprocesses, `ray start` and Ray's workers). In
+/tmp/ray, `ray.cluster_utils.Cluster` would overwrite and then delete the address file of
+the machine's `ray start` cluster, and Ray's processes that look for "the" cluster (the
+state API without an address) would find that one. `init_ray` starts a fresh local instance
+on free ports, never joining one; tests that kill processes kill only their own instance's;
+the session removes its folder at the end."""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# Addresses in the environment would send this session's Ray calls to another cluster.
+for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+    os.environ.pop(name, None)
+# A short folder: Ray's socket paths under it must stay below 108 characters.
+RAY_TMPDIR = tempfile.mkdtemp(prefix="lsf-test-ray-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
+os.environ["RAY_TMPDIR"] = RAY_TMPDIR
 
 import pytest  # noqa: E402
 
@@ -23,6 +40,12 @@ def ray_local():
     init_ray(num_cpus=2)
     yield
     ray.shutdown()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's Ray folder goes with the session (Ray's own processes are stopped by
+    `ray.shutdown` and by each test's cluster teardown)."""
+    shutil.rmtree(RAY_TMPDIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import signal
 import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 import zarr
@@ -98,18 +99,31 @@ def test_killed_train_worker_is_restarted_from_its_checkpoint(tmp_path, long_sha
     assert summary.val_loss == pytest.approx(reference.val_loss, rel=0.15)
 
 
-def _running_task_pids(name_prefix: str) -> list[int]:
-    """Workers running a task whose name starts with `name_prefix` now, from their process
-    titles (`ray::NAME`, set by Ray when a task starts): immediate, unlike the state API's
-    task events, which are flushed on a timer."""
-    import psutil
+def _own_raylet() -> int:
+    """The pid of the raylet of the local Ray instance this process started."""
+    import ray
 
+    node = ray._private.worker._global_node
+    raylets = node.all_processes.get("raylet") if node is not None else None
+    assert raylets, "this test needs a local Ray instance started by this process"
+    return raylets[0].process.pid
+
+
+def _running_task_pids(raylet: int, name_prefix: str) -> list[int]:
+    """Workers of `raylet` (its child processes) running a task whose name starts with
+    `name_prefix` now, from their process titles (`ray::NAME`, set by Ray when a task
+    starts): immediate, unlike the state API's task events, which are flushed on a timer.
+    Only this instance's workers: another Ray on the machine (another user's cluster,
+    another pytest) runs processes with the same titles, and they are not ours to kill."""
     title = f"ray::{name_prefix}"
     pids = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
+    for proc in psutil.Process(raylet).children():
+        try:
+            cmdline = proc.cmdline()
+        except psutil.Error:  # ended meanwhile
+            continue
         if cmdline and cmdline[0].startswith(title):
-            pids.append(proc.info["pid"])
+            pids.append(proc.pid)
     return sorted(pids)
 
 
@@ -121,6 +135,7 @@ def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_pa
     from ray.util.dask import ray_dask_get
 
     init_ray(num_cpus=2)  # a Ray instance even when an earlier test shut the shared one down
+    raylet = _own_raylet()
     job = Background(
         lambda: analyze_latents(open_latents(store), config, scheduler=ray_dask_get, progress=QUIET)
     )
@@ -128,7 +143,7 @@ def test_killed_dask_on_ray_workers_are_retried_and_results_are_identical(tmp_pa
     killed = set()
     deadline = time.time() + 120
     while job.is_alive() and len(killed) < 3 and time.time() < deadline:
-        for pid in _running_task_pids("dask:"):  # Dask-on-Ray names its tasks dask:KEY
+        for pid in _running_task_pids(raylet, "dask:"):  # Dask-on-Ray names tasks dask:KEY
             if pid not in killed:
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)

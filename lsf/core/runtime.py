@@ -2,7 +2,11 @@
 
 `init_ray(address)` starts a local Ray instance (address None), joins a running cluster
 ("auto", or `RAY_ADDRESS` inside `ray job submit`), or a Ray Client address ("ray://...");
-it is a no-op when Ray is already initialised (tests share one instance).
+it is a no-op when Ray is already initialised (tests share one instance). A local instance
+never joins nor disturbs another Ray on the machine: its dashboard (the state API) is on a
+free port, and its own processes are told that address, not the one of the last `ray start`
+cluster that Ray would find in /tmp/ray (Ray Train's placement-group cleaner asks the state
+API whether the run's controller is alive).
 
 The terminal shows lsf's own lines only: Ray's log lines, worker and actor output and the
 C++ core's warnings go to Ray's log files (under /tmp/ray/session_latest/logs), not to the
@@ -15,6 +19,7 @@ driver through a queue (`lsf.core.train_lines`), so they also reach `ray job log
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -130,6 +135,35 @@ def _remove_if_empty(path: str) -> None:
         pass
 
 
+RAY_API_SERVER_ADDRESS_ENV = "RAY_API_SERVER_ADDRESS"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None):
+    """`os.environ[name] = value` inside the block (unchanged when `value` is None)."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to Ray once per process, quietly unless `verbose()`; Ray Data progress bars
     stay off (lsf draws its own)."""
@@ -144,17 +178,24 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         main_thread = threading.current_thread() is threading.main_thread()
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         level = logging.INFO if loud else logging.ERROR
+        local = {}
         if address is None and not os.environ.get("RAY_ADDRESS"):
             # A fresh local instance, even where `ray start` left a cluster running (Ray
             # would join it); `--address auto` joins one on purpose.
             address = "local"
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if address == "local" else None,
-            logging_level=level,
-            log_to_driver=loud,
-            logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
-        )
+            local = {"num_cpus": num_cpus, "dashboard_port": free_port()}
+        # Ray's processes inherit the environment at start: name this instance's state API
+        # to them, and only to them.
+        api = f"http://127.0.0.1:{local['dashboard_port']}" if local else None
+        with _environment(RAY_API_SERVER_ADDRESS_ENV, api):
+            ray.init(
+                address=address,
+                num_cpus=local.get("num_cpus"),
+                dashboard_port=local.get("dashboard_port"),
+                logging_level=level,
+                log_to_driver=loud,
+                logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
+            )
         if main_thread and sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
     data_logger = logging.getLogger("ray.data")

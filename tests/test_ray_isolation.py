@@ -1,0 +1,67 @@
+"""Isolation from other Ray on the machine: this session's Ray lives in its own temp folder,
+and a local instance started by `init_ray` answers its own processes' state-API calls even
+where Ray's default temp folder names another cluster (a `ray start` left running)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.timeout(300)
+
+# A local instance next to another cluster's address file; a task asks the state API where it
+# is, as Ray Train's placement-group cleaner does (no address: Ray looks for "the" cluster).
+PROBE = """\
+import json, os, sys
+from lsf.core.runtime import init_ray
+
+init_ray(num_cpus=1)
+import ray
+
+@ray.remote(num_cpus=0)
+def state_api():
+    from ray.dashboard.utils import get_address_for_submission_client
+    return get_address_for_submission_client(None)
+
+node = ray._private.worker._global_node
+report = {"own": "http://" + node.webui_url, "seen": ray.get(state_api.remote()),
+          "gcs": node.gcs_address, "env": os.environ.get("RAY_API_SERVER_ADDRESS")}
+print("PROBE " + json.dumps(report))
+"""
+
+
+def test_the_sessions_ray_keeps_its_files_in_a_folder_of_its_own(ray_local):
+    import ray
+
+    folder = Path(os.environ["RAY_TMPDIR"])
+    assert folder.name.startswith("lsf-test-ray-") and folder.is_dir()
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    assert session.is_relative_to(folder / "ray")
+    # the address file that `ray.cluster_utils.Cluster` writes and deletes is this folder's
+    from ray._common.utils import get_ray_address_file
+
+    assert Path(get_ray_address_file(None)).parent == folder / "ray"
+
+
+def test_a_local_instance_answers_its_own_state_api_beside_another_cluster():
+    # Short: Ray's socket paths under it must stay below 108 characters.
+    default = Path(tempfile.mkdtemp(prefix="i", dir=os.environ["RAY_TMPDIR"]))
+    (default / "ray").mkdir()
+    # Another cluster's address file, as `ray start --head` writes it (nothing listens there).
+    (default / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
+    env = {**os.environ, "RAY_TMPDIR": str(default), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("PROBE ")]
+    report = json.loads(line.removeprefix("PROBE "))
+    assert report["seen"] == report["own"], report
+    assert report["gcs"] != "127.0.0.1:9" and report["env"] is None  # the driver's env is as it was
+    assert (default / "ray" / "ray_current_cluster").read_text() == "127.0.0.1:9"
