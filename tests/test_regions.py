@@ -135,24 +135,18 @@ def test_region_normals_are_the_moments_of_their_components():
     mixture = random_mixture(rng, m=3, k=2)
     normals = region_normals(mixture, np.array([0, 0, 1]))
     w = mixture.weights[:2] / mixture.weights[:2].sum()
-    draws = [rng.multivariate_normal(m, c, 200_000) for m, c in zip(*mixture_parts(mixture, 2))]
+    means, covs = mixture.means[:2], mixture.covariances[:2]
+    draws = [rng.multivariate_normal(m, c, 200_000) for m, c in zip(means, covs, strict=True)]
     x = np.concatenate([d[: int(200_000 * wi)] for d, wi in zip(draws, w, strict=True)])
     np.testing.assert_allclose(normals.weights, [mixture.weights[:2].sum(), mixture.weights[2]])
     np.testing.assert_allclose(normals.means[0], x.mean(axis=0), atol=0.02)
     np.testing.assert_allclose(normals.covariances[0], np.cov(x.T), atol=0.05)
-    second = np.einsum("m,mij->ij", w, mixture.covariances[:2] + mixture_outer(mixture, 2))
+    outer = np.einsum("mi,mj->mij", means, means)
+    second = np.einsum("m,mij->ij", w, covs + outer)
     np.testing.assert_allclose(
         normals.covariances[0], second - np.outer(normals.means[0], normals.means[0]), rtol=1e-9
     )
     np.testing.assert_allclose(normals.means[1], mixture.means[2], rtol=1e-12)
-
-
-def mixture_parts(mixture, m):
-    return mixture.means[:m], mixture.covariances[:m]
-
-
-def mixture_outer(mixture, m):
-    return np.einsum("mi,mj->mij", mixture.means[:m], mixture.means[:m])
 
 
 def test_gap_equals_the_mixture_density_on_the_segment_over_the_smaller_peak():

@@ -7,7 +7,6 @@ from scipy import stats
 from sklearn.decomposition import PCA as SkPCA
 
 from lsf.core.config import AnalyzeConfig
-from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
