@@ -128,9 +128,9 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
     sweep = fit_mixtures(scores, config.regions_max_k, config.seed, per_component)
     if sweep.fitted_up_to < config.regions_max_k:
         warnings.append(
-            f"regions: mixtures fitted for k <= {sweep.fitted_up_to} only: {rows} sample rows "
-            f"allow {per_component} rows ({config.min_rows_per_dim:g} per dimension) for at "
-            f"most {sweep.fitted_up_to} components of {k} dimensions"
+            f"regions: mixtures fitted for k <= {sweep.fitted_up_to} only: a component needs "
+            f"{per_component} rows ({config.min_rows_per_dim:g} per dimension of {k}) and the "
+            f"mixture sample has {rows}"
         )
     ratios = ridgeline_ratios(sweep.mixture)
     component_region, merges = merge_components(ratios, config.regions_merge_threshold)
