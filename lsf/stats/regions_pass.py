@@ -84,10 +84,10 @@ class RegionsFit:
 
 
 def choose_components(config, pca: PCA, rows: int, warnings: list) -> int:
-    """K: the configured value, else the components for 90 % of the variance (at most 32),
-    at most the PCA's rank and at most what the sample supports (min_rows_per_dim rows per
+    """K: the configured value, else the components for 90 % of the variance (at least 2, at
+    most 32), at most the PCA's rank and at most what the sample supports (min_rows_per_dim rows per
     dimension of one component)."""
-    k = config.regions_components or min(MAX_COMPONENTS, pca.components_for(0.9))
+    k = config.regions_components or max(2, min(MAX_COMPONENTS, pca.components_for(0.9)))
     k = max(1, min(k, max(pca.rank, 1)))
     supported = int(rows // config.min_rows_per_dim)
     if supported < k:
@@ -196,7 +196,7 @@ def hdbscan_check(scores, mixture, component_region, config) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     rows = scores[: config.regions_hdbscan_rows]
-    size = max(5, len(rows) // 50)
+    size = max(10, len(rows) // 20)  # clusters of 5 % of the sample: a cross-check, not a census
     if len(rows) <= size:
         return {
             "clusters": 0,
