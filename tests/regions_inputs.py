@@ -86,7 +86,7 @@ def fragmentation_of(
             for w, m, c in zip(weights, score_means, score_covs, strict=True)
         )
 
-    peaks = density(score_means)
+    peaks = np.atleast_1d(density(score_means))
     t = np.linspace(0, 1, 201)[:, None]
     gap = np.ones((regions, regions))
     for a in range(regions):
