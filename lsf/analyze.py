@@ -32,8 +32,10 @@ from lsf.core.outputs import (
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import ID, open_latents, open_split, open_store
 from lsf.stats.analysis import Analysis, analyze_latents
+from lsf.stats.fragmentation_store import write_fragmentation, write_labels
 from lsf.stats.graph import scheduler_for
 from lsf.stats.origin import pca_flank_excess
+from lsf.stats.regions_pass import check_settings
 from lsf.stats.summary import summary_of
 
 ARRAYS = "analysis.zarr"
@@ -132,6 +134,26 @@ def fact_arrays(result: Analysis) -> dict[str, np.ndarray]:
     }
 
 
+def ids_at(ids, rows: np.ndarray) -> np.ndarray:
+    """Source ids of store `rows` (-1 where the row is -1)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.full(rows.shape, -1, dtype=np.int64)
+    kept = rows >= 0
+    if kept.any():
+        out[kept] = np.asarray(ids.get_coordinate_selection(rows[kept]))
+    return out
+
+
+def write_regions(group, result: Analysis, ids, rows_per_chunk: int) -> None:
+    """The regions/ group of analysis.zarr: the fragmentation arrays and every row's label."""
+    write_fragmentation(group, result.fragmentation)
+    labels = write_labels(group, result.n_samples, rows_per_chunk)
+    for start in range(0, result.n_samples, rows_per_chunk):
+        labels[start : start + rows_per_chunk] = result.region_labels[
+            start : start + rows_per_chunk
+        ]
+
+
 def outlier_arrays(result: Analysis, ids) -> dict[str, np.ndarray]:
     """Rows, source ids and values of the most extreme and the most typical rows; `ids` is
     the store's `id` array (read only at those rows)."""
@@ -186,12 +208,17 @@ class AnalyzeSummary:
 
     def __str__(self) -> str:
         pca = self.summary["pca"]
-        return (
+        lines = [
             f"analysed {self.n_samples} latents in {self.seconds:.1f} s: PCA ({pca['basis']}) "
             f"needs {pca['components_for']['0.9']} components for 90% of the variance, max "
             f"|off-diagonal correlation| in PCA coordinates "
             f"{pca['max_abs_off_diagonal_correlation']:.1e}; {self.out}/summary.json"
-        )
+        ]
+        fragmentation = self.summary.get("fragmentation")
+        if fragmentation:
+            lines.append(f"fragmentation: {fragmentation['verdict']}")
+        lines += [f"warning: {w}" for w in self.summary.get("warnings", [])]
+        return "\n".join(lines)
 
 
 def is_complete(out: str) -> bool:
@@ -215,6 +242,7 @@ def analyze(
     store = open_store(latents)
     store_attrs = dict(store.attrs)
     z, split = open_latents(latents), open_split(latents)
+    check_settings(config, *z.shape)  # bad regions settings: refused before any read
     checkpoints = PassCheckpoints(
         out.rstrip("/") + PARTIAL_SUFFIX,
         {
@@ -234,6 +262,10 @@ def analyze(
             checkpoints=checkpoints,
             sink=ZarrPairSink(group),
         )
+        if result.fragmentation is not None:
+            frag = result.fragmentation
+            frag.nearest_ids = ids_at(store[ID], frag.nearest_rows)
+            write_regions(group, result, store[ID], int(store_attrs.get("rows_per_chunk") or 4096))
         summary = {
             "lsf_version": __version__,
             "latents": {"path": latents, "model": store_attrs.get("model")},

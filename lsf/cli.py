@@ -41,6 +41,9 @@ EXAMPLES = {
               --trim-fact 1.7 --pca-sample 80000 --pca-rows basis --pca-bin-width 0.5
   lsf analyze --latents work/latents.zarr --out work/analysis --pairs first:10 \\
               --pca-pairs first:10 --task-memory-mb 128
+  lsf analyze --latents work/latents.zarr --out work/analysis --regions-max-k 12 \\
+      --regions-components 16          # fragmentation: mixture k up to 12 in 16 PCA dims
+  lsf analyze --latents work/latents.zarr --out work/analysis --no-regions
   lsf analyze --latents s3://b/latents.zarr --out s3://b/analysis --address auto""",
     "generate": """examples:
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples
@@ -212,6 +215,8 @@ def cmd_analyze(args) -> int:
     config = _section(args, "analyze")
     if args.no_trim:
         config = dataclasses.replace(config, trim_fact=None)
+    if args.no_regions:
+        config = dataclasses.replace(config, regions=False)
     _preflight(args, analyze_for(config, args.latents), args.out)
     summary = analyze(
         config,
@@ -365,8 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pca_pairs",
         "task_memory_mb",
         "seed",
+        "regions_components",
+        "regions_max_k",
     )
     p.add_argument("--no-trim", action="store_true", help="PCA of the full set")
+    p.add_argument(
+        "--no-regions", action="store_true", help="skip the regions (fragmentation) pass"
+    )
     _overwrite(p, "an existing analysis")
 
     p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)

@@ -7,7 +7,6 @@ from scipy import stats
 from sklearn.decomposition import PCA as SkPCA
 
 from lsf.core.config import AnalyzeConfig
-from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.fits import FWHM_PER_SIGMA, GaussianFits, dominant_components, fit_histograms
@@ -214,12 +213,17 @@ def test_pca_sample_uses_a_seeded_random_subset(data):
     )
 
 
-def test_facts_that_remove_every_point_are_refused(data):
+def test_facts_that_remove_every_point_fall_back_to_all_rows_with_a_warning(data):
     z = da.from_array(data, chunks=(1000, D))
-    with pytest.raises(LsfError, match="removes every point"):
-        analyze_latents(z, AnalyzeConfig(facts=[0.01, 0.02], trim_fact=0.01), progress=QUIET)
-    with pytest.raises(LsfError, match="trim_fact 0.01 leaves 0 points"):
-        analyze_latents(z, AnalyzeConfig(facts=[1.0], trim_fact=0.01), progress=QUIET)
+    config = AnalyzeConfig(facts=[0.01, 0.02], trim_fact=0.01, regions=False)
+    result = analyze_latents(z, config, progress=QUIET)
+    assert any("every trimming fact (0.01, 0.02) removes every row" in w for w in result.warnings)
+    assert any("trim_fact 0.01 keeps 0 of 6000 rows" in w for w in result.warnings)
+    every = analyze_latents(z, AnalyzeConfig(trim_fact=None, regions=False), progress=QUIET)
+    assert result.pca.rows == 6000 and result.pca.basis.startswith("all rows (fact 0.01 kept 0)")
+    np.testing.assert_allclose(
+        result.pca.model.explained_variance, every.pca.model.explained_variance, rtol=1e-12
+    )
 
 
 def test_dominant_components_follow_the_documented_rule():

@@ -140,6 +140,39 @@ class AnalyzeConfig:
         16, min=1, max=1000, help="most extreme and most typical rows recorded for the gallery"
     )
     seed: int = _opt(0, min=0, help="seed of the row samples")
+    regions: bool = _opt(
+        True, help="fragmentation: the regions the latents fill (mixture + ridgeline merging)"
+    )
+    regions_components: int | None = _opt(
+        None,
+        min=1,
+        help="PCA components the regions live in (null: those for 90%% of the variance, "
+        "at most 32)",
+    )
+    regions_max_k: int = _opt(8, min=1, max=64, help="largest mixture k of the BIC sweep")
+    regions_sample_rows: int = _opt(
+        10000, min=10, help="rows of the mixture sweep (a seeded part of the row sample)"
+    )
+    regions_merge_threshold: float = _opt(
+        0.5,
+        min=0.0,
+        max=1.0,
+        help="merge two components unless the density on their ridgeline dips below this "
+        "fraction of the smaller peak",
+    )
+    regions_hdbscan_rows: int = _opt(
+        2000, min=10, help="rows of the HDBSCAN cross-check (the first of the mixture sample)"
+    )
+    regions_inside_draws: int = _opt(
+        10000, min=100, help="uniform-box and mvn draws whose share inside a region is measured"
+    )
+    regions_nearest: int = _opt(8, min=1, max=256, help="store rows kept nearest each centre")
+    min_rows_per_dim: float = _opt(
+        5.0,
+        min=1.0,
+        help="fewest rows per dimension behind a PCA basis, fit or mixture before a warning "
+        "(and the PCA basis falls back to all rows)",
+    )
 
 
 SAMPLERS = (

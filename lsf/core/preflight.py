@@ -86,7 +86,8 @@ def analyze_estimate(n: int, d: int, config) -> Estimate:
     systems' pair grids (bins^2 per pair) and the fact sweep's per-fact pair grids. Memory:
     one wave of pair blocks (`task_memory_mb` per running task, at most all grids twice), the
     partial sums in flight (fact shells and the provisional histogram grid), the row
-    sample and Mardia's matrix."""
+    sample and Mardia's matrix; with regions, one covariance per mixture component in each
+    partial, every row's int16 label and the inside draws."""
     pairs = pair_count(config.pairs, d) + pair_count(config.pca_pairs, d)
     grids = pairs * config.pair_bins**2 * 8
     facts = len(config.facts)
@@ -96,9 +97,13 @@ def analyze_estimate(n: int, d: int, config) -> Estimate:
     disk = grids + matrices + sweep + pairs * 64 + 64 * 1024
     workers = os.cpu_count() or 1
     wave = min(2 * grids, workers * config.task_memory_mb * 2**20)
-    partials = 2 * (workers + 8) * ((facts + 2) * d * d * 8 + d * 4098 * 8)
+    regions = config.regions_max_k if config.regions else 0
+    partials = 2 * (workers + 8) * ((facts + 2 + regions) * d * d * 8 + d * 4098 * 8)
     rows = min(n, config.sample_rows)
     memory = wave + partials + 4 * matrices + rows * d * 8 + config.mardia_sample**2 * 8
+    if config.regions:  # the row labels (int16), held whole once, and the draws inside
+        disk += regions * d * d * 8 + n * 2
+        memory += 2 * n * 2 + 2 * config.regions_inside_draws * d * 8
     return Estimate("analyze", disk, memory, f"{n} x {d} latents, {pairs} pair grids")
 
 

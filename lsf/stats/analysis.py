@@ -25,6 +25,7 @@ Run: `lsf analyze --latents work/latents.zarr --out work/analysis`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ from lsf.stats.origin import origin_measures
 from lsf.stats.pair_analysis import MemorySink, PairSink, analyse_pairs, pair_systems
 from lsf.stats.pca import PCA, pca_from_covariance, project
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
+from lsf.stats.region_results import finish_regions
+from lsf.stats.regions_pass import check_settings, fit_regions, regions_graph
 from lsf.stats.results import (
     Analysis,
     Basis,
@@ -109,6 +112,14 @@ class Chunks:
     checkpoints: object
     log: object
     reads: list = field(default_factory=list)
+    raw: list = field(default_factory=list)  # every row of the store's chunks (regions pass)
+    parts: list = field(default_factory=list)  # their split blocks (None: no split array)
+    starts: list = field(default_factory=list)  # their first store rows
+    warnings: list = field(default_factory=list)  # summary.json `warnings`, logged as found
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.log(f"[analyze] warning: {message}")
 
     def compute(self, label: str, *graphs):
         """One read of the store (BLAS single-threaded: see `analyze_latents`)."""
@@ -131,12 +142,13 @@ def selected_chunks(z, split, config: AnalyzeConfig, scheduler, checkpoints, log
     blocks = list(z.to_delayed().ravel())
     starts, sizes = row_starts(z.chunks[0]), z.chunks[0]
     parts = list(split.to_delayed().ravel()) if split is not None else [None] * len(blocks)
+    raw = {"raw": blocks, "parts": parts, "starts": [int(s) for s in starts]}
     if code is None:
         rows = [
             dask.delayed(np.arange, pure=True)(int(s), int(s + n))
             for s, n in zip(starts, sizes, strict=True)
         ]
-        return Chunks(blocks, rows, scheduler, checkpoints, log)
+        return Chunks(blocks, rows, scheduler, checkpoints, log, **raw)
     chosen = [
         dask.delayed(split_rows, pure=True)(b, p, code) for b, p in zip(blocks, parts, strict=True)
     ]
@@ -144,7 +156,7 @@ def selected_chunks(z, split, config: AnalyzeConfig, scheduler, checkpoints, log
         dask.delayed(split_indices, pure=True)(int(s), int(n), p, code)
         for s, n, p in zip(starts, sizes, parts, strict=True)
     ]
-    return Chunks(chosen, rows, scheduler, checkpoints, log)
+    return Chunks(chosen, rows, scheduler, checkpoints, log, **raw)
 
 
 # ---- the passes ---------------------------------------------------------------------------
@@ -255,24 +267,42 @@ def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) 
         ),
     )
     if sums["survivors"].max() == 0:
-        raise LsfError(f"every fact in {list(plan.facts)} removes every point; use larger facts")
+        facts = ", ".join(f"{f:g}" for f in plan.facts)
+        chunks.warn(
+            f"every trimming fact ({facts}) removes every row: the per-component Gaussian "
+            "fits do not describe these latents (several regions?); no fact moments"
+        )
     trimming = Trimming(
         plan.facts, sums["survivors"], fact_moments(plan, sums["shells"], shift), sums["top_trim"]
     )
-    return trimming, basis_of(chunks, plan, sums, fits, shift, full_sums)
+    min_rows = math.ceil(config.min_rows_per_dim * len(shift))
+    return trimming, basis_of(chunks, plan, sums, fits, shift, full_sums, min_rows)
 
 
-def basis_of(chunks: Chunks, plan: TrimPlan, sums: dict, fits: Fits, shift, full_sums) -> Basis:
+def basis_of(chunks, plan: TrimPlan, sums: dict, fits: Fits, shift, full_sums, min_rows) -> Basis:
     """The PCA basis: every survivor of the basis fact, or the `pca_sample` of them with the
-    smallest row keys (from the key band of read 2, or one more read if the band missed)."""
+    smallest row keys (from the key band of read 2, or one more read if the band missed).
+    When the basis fact keeps fewer than `min_rows` rows (and all rows are more), the basis
+    falls back to all rows, with a warning; a basis below `min_rows` warns."""
     cumulative = fact_moment_sums(sums["shells"])
-    if plan.bound < math.inf:
-        survivor_sums = cumulative[int(np.searchsorted(plan.shells, plan.bound))]
-        name = f"fact {plan.bound:g} survivors"
+    bound = plan.bound
+    if bound < math.inf:
+        survivor_sums = cumulative[int(np.searchsorted(plan.shells, bound))]
+        name = f"fact {bound:g} survivors"
+        kept = int(survivor_sums["count"])
+        if kept < min_rows and full_sums["count"] > kept:
+            chunks.warn(
+                f"trim_fact {bound:g} keeps {kept} of {full_sums['count']} rows, fewer than "
+                f"the minimum {min_rows} (min_rows_per_dim x D): the PCA basis falls back to "
+                "all rows (the latents are not one Gaussian per component)"
+            )
+            name = f"all rows (fact {bound:g} kept {kept})"
+            survivor_sums, bound = full_sums, math.inf
+            plan = dataclasses.replace(plan, bound=math.inf, sample=None)
     else:
         survivor_sums, name = full_sums, "all rows"
     survivors = int(survivor_sums["count"])
-    rows = BasisRows(fits.gaussians.mu, fits.gaussians.fwhm, plan.bound, None, plan.seed)
+    rows = BasisRows(fits.gaussians.mu, fits.gaussians.fwhm, bound, None, plan.seed)
     basis_sums, extra = survivor_sums, False
     if plan.sample is not None and survivors > 0:
         keys = sums["keys"]
@@ -283,6 +313,12 @@ def basis_of(chunks: Chunks, plan: TrimPlan, sums: dict, fits: Fits, shift, full
         raise LsfError(
             f"trim_fact {plan.bound:g} leaves {basis_sums['count']} points; choose a larger "
             "trim_fact"
+        )
+    if basis_sums["count"] < min_rows:
+        chunks.warn(
+            f"the PCA basis rests on {basis_sums['count']} rows, fewer than the minimum "
+            f"{min_rows} (min_rows_per_dim x D, D = {len(shift)}): its later components, the "
+            "PCA-coordinate statistics and the normality tests are not reliable"
         )
     return Basis(finish_moments(basis_sums, shift), name, rows, survivors, extra)
 
@@ -311,7 +347,10 @@ def sweep_plan(trimming: Trimming, pca: PCA, span, config: AnalyzeConfig) -> Swe
     1-sigma core ellipse of them (from the fact moments) and their 2D grids."""
     pairs = sweep_pairs(max(2, min(config.sweep_components, len(pca.mean))))
     ellipses = core_ellipses(
-        fact_moments_of(trimming.fact_moments, trimming.survivors), pca.mean, pca.components, pairs
+        fact_moments_of(trimming.fact_moments, trimming.survivors, len(pca.mean)),
+        pca.mean,
+        pca.components,
+        pairs,
     )
     edges = edges_of(span, config.pair_bins)
     return SweepPlan(
@@ -321,7 +360,7 @@ def sweep_plan(trimming: Trimming, pca: PCA, span, config: AnalyzeConfig) -> Swe
 
 def fact_sweep_of(sweep: SweepPlan, trimming, pca: PCA, sums: dict, config, rows: int):
     """Fact PCAs, axis angles, core alignment angles and the summary block."""
-    pcas = fact_pcas(fact_moments_of(trimming.fact_moments, trimming.survivors))
+    pcas = fact_pcas(fact_moments_of(trimming.fact_moments, trimming.survivors, len(pca.mean)))
     k = len(np.unique(sweep.pairs))
     angles = axis_angles(pcas, pca.components, k)
     core = core_alignment_angles(sums["core"])
@@ -363,9 +402,10 @@ def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig)
     return plan, span, chosen
 
 
-def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
+def projection_and_pairs(chunks, plan, spans, config, basis, full, sink, regions=None):
     """Read 3 (with the first pair wave) and the further pair waves -> `(projection sums,
-    pair results)`; a resumed projection pass is not recomputed."""
+    pair results)`; a resumed projection pass is not recomputed. With a `RegionsFit`, the
+    same read labels every row of the store (`sums["regions"]`)."""
     projected = [
         dask.delayed(projected_chunk, pure=True)(b, r, plan)
         for b, r in zip(chunks.blocks, chunks.rows, strict=True)
@@ -374,6 +414,9 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink):
         [dask.delayed(projection_step, pure=True)(c, plan) for c in projected],
         with_plan(combine_projection, plan),
     )
+    if regions is not None:
+        labelled = regions_graph(chunks.raw, chunks.parts, chunks.starts, regions.plan)
+        graph = dask.delayed(with_regions, pure=True)(graph, labelled)
     pca, use_basis = plan.pca, plan.use_basis
     pca_blocks = [dask.delayed(pair_scores, pure=True)(c, use_basis) for c in projected]
     kde = (
@@ -459,6 +502,7 @@ def analyze_latents(
 def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analysis:
     started = time.perf_counter()
     n, d = z.shape
+    check_settings(config, n, d)
     chunks = selected_chunks(z, split, config, scheduler, checkpoints, progress.log)
     first = np.asarray(chunks.blocks[0].compute(scheduler="sync")) if n else np.zeros((0, d))
     first = first[np.isfinite(first).all(axis=1)]
@@ -471,10 +515,14 @@ def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analys
     fits = fits_pass(chunks, span, config, fine, fine_hist)
     trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
     plan, pca_span, chosen = projection_plan(basis, sample, trimming, config)
+    regions = regions_of(chunks, sample, plan.pca, config, shift, fits, moments)
     sums, pairs = projection_and_pairs(
-        chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink()
+        chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink(), regions
     )
     pca = pca_result(plan, basis, sums)
+    fragmentation, labels = (
+        finish_regions(regions, sums["regions"], shift, d) if regions else (None, None)
+    )
     selection = Selection(config.split, moments.count + moments.non_finite_rows, n)
     return Analysis(
         n_samples=n,
@@ -494,7 +542,41 @@ def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analys
         sweep=fact_sweep_of(plan.sweep, trimming, plan.pca, sums["sweep"], config, moments.count),
         row_sets=row_sets(selection, moments.count, basis, pca, config),
         reads=list(chunks.reads),
+        fragmentation=fragmentation,
+        region_labels=labels,
+        warnings=chunks.warnings + (fragmentation.warnings if fragmentation else []),
     )
+
+
+def with_regions(projection: dict, regions: dict) -> dict:
+    return {**projection, "regions": regions}
+
+
+def regions_of(chunks: Chunks, sample, pca, config, shift, fits, moments):
+    """The regions fit on the row sample (None: regions off), logged."""
+    if not config.regions:
+        return None
+    started = time.perf_counter()
+    arrays = {
+        "hist1d_counts": fits.hist["counts"],
+        "hist1d_edges": fits.edges,
+        "cov": moments.cov,
+        "mean": moments.mean,
+        "fit_ok": fits.gaussians.ok,
+        "fit_mu": fits.gaussians.mu,
+        "fit_sigma": fits.gaussians.sigma,
+    }
+    code = SPLIT_CODES[config.split]
+    fit = fit_regions(sample, pca, config, shift, code, arrays)
+    regions = int(fit.plan.regions)
+    chunks.log(
+        f"[analyze] regions: BIC chose {fit.chosen_k} mixture component(s) in {fit.components} "
+        f"PCA dimensions, merged into {regions} region(s) "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    for message in fit.warnings:
+        chunks.log(f"[analyze] warning: {message}")
+    return fit
 
 
 def row_sets(selection: Selection, finite: int, basis: Basis, pca: PcaResult, config) -> dict:

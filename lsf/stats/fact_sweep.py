@@ -29,10 +29,11 @@ class FactMoments:
     cov: np.ndarray  # (F, D, D), ddof=1; NaN for a fact with fewer than 2 survivors
 
 
-def fact_moments_of(moments: list, survivors: np.ndarray) -> FactMoments:
+def fact_moments_of(moments: list, survivors: np.ndarray, d: int | None = None) -> FactMoments:
     """Stack each fact's survivor `Moments` (None: fewer than 2 survivors, NaN here); the
-    moments come from `lsf.stats.trimming`'s shell sums."""
-    d = next(m.mean for m in moments if m is not None).shape[0]
+    moments come from `lsf.stats.trimming`'s shell sums. `d`: the dimension when every fact
+    may have fewer than 2 survivors."""
+    d = next((m.mean.shape[0] for m in moments if m is not None), d)
     means = [np.full(d, np.nan) if m is None else m.mean for m in moments]
     covs = [np.full((d, d), np.nan) if m is None else m.cov for m in moments]
     return FactMoments(np.asarray(survivors).copy(), np.stack(means), np.stack(covs))

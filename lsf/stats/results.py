@@ -12,6 +12,7 @@ import numpy as np
 
 from lsf.stats.chunk_steps import BasisRows
 from lsf.stats.fits import GaussianFits
+from lsf.stats.fragmentation import Fragmentation
 from lsf.stats.moments import Moments
 from lsf.stats.normality import Coverage, Mardia
 from lsf.stats.pair_analysis import PairResults
@@ -113,3 +114,6 @@ class Analysis:
     row_sets: dict
     sweep: FactSweep
     reads: list = field(default_factory=list)  # one label per read of the store
+    fragmentation: Fragmentation | None = None  # the regions pass (None: off)
+    region_labels: np.ndarray | None = None  # int16 [n] region of every store row (-1: none)
+    warnings: list = field(default_factory=list)  # results resting on too few rows, fallbacks

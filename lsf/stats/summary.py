@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from lsf.stats.fragmentation_store import fragmentation_summary
 from lsf.stats.pair_analysis import PairResults
 from lsf.stats.pca import VARIANCE_TARGETS
 from lsf.stats.results import Analysis
@@ -25,6 +26,9 @@ def max_off_diagonal(matrix: np.ndarray) -> float:
 def summary_of(result: Analysis) -> dict:
     """Headline numbers (the content of summary.json), the study comparison last."""
     summary = headline_numbers(result)
+    if result.fragmentation is not None:
+        summary["fragmentation"] = fragmentation_summary(result.fragmentation)
+    summary["warnings"] = list(result.warnings)
     summary["study_comparison"] = study_comparison(summary)
     return summary
 
