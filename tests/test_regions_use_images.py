@@ -134,3 +134,22 @@ def test_written_images_are_the_decoded_centres_sources_and_gap_steps(fragmentat
         np.testing.assert_array_equal(strip_images(out / gap["png"], 5), decode(model, points))
         assert gap["gap"] == f.gap[gap["a"], gap["b"]] and len(gap["density"]) == 5
     assert image_grid(decode(model, points), columns=5).shape[1] == 5 * 16
+
+
+def test_a_region_with_nan_moments_gets_a_blank_centre_and_no_gap_path(fragmentation, tmp_path):
+    import copy
+
+    import torch
+
+    from lsf.nn.model import Autoencoder
+
+    torch.manual_seed(0)
+    model = Autoencoder(ModelConfig(image_size=16, widths=[4, 8], latent_dim=D)).eval()
+    f = copy.deepcopy(fragmentation)
+    f.means = f.means.copy()
+    f.means[1] = np.nan  # a region of fewer than 2 rows
+    config = GenerateConfig(region_images=0, gap_paths=3, gap_steps=4)
+    entry = ri.write_region_images(str(tmp_path), model, f, "unused", config)
+    assert entry["centres"]["decoded"] == [True, False, True] and entry["nearest"] == []
+    assert [(g["a"], g["b"]) for g in entry["gaps"]] == [(0, 2)]
+    assert (strip_images(tmp_path / entry["centres"]["png"], 3)[1] == 255).all()

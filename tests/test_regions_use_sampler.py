@@ -132,3 +132,16 @@ def test_default_samplers_run_regions_only_where_the_analysis_has_regions():
     assert resolve_samplers(["mvn"], default, False, "a") == (["mvn"], [])
     with pytest.raises(LsfError, match="rerun `lsf analyze` with analyze.regions: true"):
         resolve_samplers(["mvn", "regions-ellipsoid"], default, False, "work/analysis")
+
+
+def test_a_region_with_nan_moments_is_never_drawn(fragmentation):
+    import copy
+
+    tiny = copy.deepcopy(fragmentation)
+    tiny.means, tiny.covariances = tiny.means.copy(), tiny.covariances.copy()
+    tiny.means[2], tiny.covariances[2] = np.nan, np.nan  # a region of fewer than 2 rows
+    mixture = RegionMixture.from_fragmentation(tiny)
+    shares = np.asarray(tiny.shares)[:2]
+    np.testing.assert_allclose(mixture.weights, [*(shares / shares.sum()), 0.0], rtol=1e-12)
+    x, labels, _ = mixture.draw(1001, np.random.default_rng(0))
+    assert 2 not in labels and np.isfinite(x).all()

@@ -147,9 +147,10 @@ def _cards(page, f, samples: Path | None, entry: dict | None) -> None:
         return
     centres = _strip(samples, entry["centres"]["png"], entry["regions"])
     nearest = {row["region"]: row for row in entry.get("nearest", [])}
+    decoded = entry["centres"].get("decoded") or [True] * entry["regions"]
     rows = []
     for r in range(entry["regions"]):
-        images, labels = [centres[r]], ["centre"]
+        images, labels = [centres[r]], ["centre" if decoded[r] else "no centre (< 2 rows)"]
         row = nearest.get(r)
         if row and row["png"]:
             images += _strip(samples, row["png"], len(row["ids"]))

@@ -132,10 +132,16 @@ def write_region_images(folder: str, model, fragmentation, shards: str, config) 
 
     f = fragmentation
     makedirs(join(folder, REGIONS))
-    centres = np.asarray(f.means, dtype=np.float32)
-    _save_row(decode(model, centres), join(folder, REGIONS, "centres.png"))
+    means = np.asarray(f.means, dtype=np.float64)
+    usable = np.isfinite(means).all(axis=1)  # a region of < 2 rows has NaN moments
+    faces = decode(model, np.where(usable[:, None], means, 0.0).astype(np.float32))
+    faces[~usable] = 255
+    _save_row(faces, join(folder, REGIONS, "centres.png"))
+    separation = np.where(np.outer(usable, usable), np.asarray(f.separation, float), np.nan)
     gaps = []
-    for a, b in gap_pairs(np.asarray(f.separation), config.gap_paths):
+    for a, b in gap_pairs(separation, config.gap_paths):
+        if not (usable[a] and usable[b]):
+            continue
         points, labels = gap_path(f, a, b, config.gap_steps)
         name = f"{REGIONS}/gap_{a}_{b}"
         np.save(join(folder, f"{name}.npy"), points)
@@ -155,7 +161,11 @@ def write_region_images(folder: str, model, fragmentation, shards: str, config) 
     nearest = _nearest(folder, f, shards, config.region_images) if config.region_images else []
     return {
         "regions": f.regions,
-        "centres": {"png": f"{REGIONS}/centres.png", "shares": [float(s) for s in f.shares]},
+        "centres": {
+            "png": f"{REGIONS}/centres.png",
+            "shares": [float(s) for s in f.shares],
+            "decoded": [bool(u) for u in usable],
+        },
         "nearest": nearest,
         "gaps": gaps,
     }

@@ -43,13 +43,21 @@ class RegionMixture:
     def from_fragmentation(cls, fragmentation) -> RegionMixture:
         """The mixture of a `lsf.stats.fragmentation.Fragmentation` (latent coordinates)."""
         shares = np.asarray(fragmentation.shares, dtype=np.float64)
+        means = np.asarray(fragmentation.means, dtype=np.float64)
+        covariances = np.asarray(fragmentation.covariances, dtype=np.float64)
+        # a region of fewer than 2 rows has NaN moments (the analysis warns): never drawn
+        usable = np.isfinite(means).all(axis=1) & np.isfinite(covariances).all(axis=(1, 2))
+        shares = np.where(usable, shares, 0.0)
         if shares.ndim != 1 or not len(shares) or shares.sum() <= 0:
             raise LsfError("regions: the analysis's regions hold no rows")
-        covariances = np.asarray(fragmentation.covariances, dtype=np.float64)
-        pairs = [regularised_covariance(c) for c in covariances]
+        eye = np.eye(means.shape[1])
+        pairs = [
+            regularised_covariance(c) if ok else (eye, 0.0)
+            for c, ok in zip(covariances, usable, strict=True)
+        ]
         return cls(
             weights=shares / shares.sum(),
-            means=np.asarray(fragmentation.means, dtype=np.float64),
+            means=np.where(usable[:, None], means, 0.0),
             covariances=np.stack([cov for cov, _ in pairs]),
             jitters=np.array([jitter for _, jitter in pairs]),
         )
