@@ -96,7 +96,7 @@ def bic_merges(bic: np.ndarray, chosen_k: int, merges: list, threshold: float | 
     if merges:
         steps = np.arange(1, len(merges) + 1)
         ratios = [np.nan if r is None else r for _, _, r in merges]
-        right.bar(steps, ratios, color="#2ca02c")
+        right.bar(steps, ratios, color="#2ca02c", width=0.5)
         for step, (a, b, ratio) in zip(steps, merges, strict=True):
             right.annotate(
                 f"c{a}+c{b}",

@@ -45,6 +45,10 @@ def warnings(page, summary: dict) -> None:
     page.parts.append(f'<div class="warnings" style="{WARNING_STYLE}"><ul>{items}</ul></div>')
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _percent(value) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.1f} %"
 
@@ -53,8 +57,8 @@ def _method_text(f, block: dict) -> str:
     inside = f.inside or {}
     parts = [
         f"Gaussian mixture on the first {f.components} PCA components, k = 1 to {len(f.bic)}; "
-        f"BIC chose k = {f.chosen_k}; {len(f.merges)} merges where no density gap separates "
-        f"two components (ridgeline) leave {f.regions} region{'s' if f.regions != 1 else ''}.",
+        f"BIC chose k = {f.chosen_k}; {_count(len(f.merges), 'merge')} where no density gap "
+        f"separates two components (ridgeline) leave {_count(f.regions, 'region')}.",
         f"HDBSCAN cross-check: {f.hdbscan_clusters} clusters, "
         f"{_percent(f.hdbscan_noise_share)} noise, adjusted Rand index "
         f"{number(f.adjusted_rand)} against the regions.",
@@ -236,8 +240,8 @@ def fragmentation(
     page.parts.append(f'<p class="verdict"><strong>{html.escape(verdict)}</strong></p>')
     page.parts.append(f"<p>{_method_text(f, block)}</p>")
     if f.regions == 1:
-        why = f"BIC chose {f.chosen_k} component{'s' if f.chosen_k != 1 else ''}" + (
-            f" and {len(f.merges)} merges joined them" if f.merges else ""
+        why = f"BIC chose {_count(f.chosen_k, 'component')}" + (
+            f" and {_count(len(f.merges), 'merge')} joined them" if f.merges else ""
         )
         page.parts.append(f"<p>One region: the latents fill one connected region ({why}).</p>")
         _bic_figure(page, f)
