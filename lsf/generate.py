@@ -11,12 +11,15 @@ Mahalanobis distance) is the `paths` list of `metrics.json`. The study's own fig
 (`lsf.sampling.study`): the origin's and the centre's faces (`faces`), the outlier gallery
 (`gallery`, source images of the analysis's outliers by id) and lines in rotated planes of
 dominant components (`study_paths`, files in `SAMPLES/study_paths/`, with `study_planes`: the
-planes the report projects the origin-to-centre path onto).
+planes the report projects the origin-to-centre path onto). With regions in the analysis: the
+`regions` sampler(s) and the regions' centre faces, nearest source images and gap paths
+(`regions`, files in `SAMPLES/regions/`, `lsf.sampling.region_images`).
 Run: `lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -25,7 +28,7 @@ from PIL import Image
 from scipy import stats
 
 from lsf.analyze import load_analysis
-from lsf.core.config import GenerateConfig, as_dict
+from lsf.core.config import DEFAULT_SAMPLERS, GenerateConfig, as_dict
 from lsf.core.errors import LsfError
 from lsf.core.locks import locks_output
 from lsf.core.outputs import (
@@ -49,6 +52,8 @@ from lsf.sampling.metrics import (
     frechet_distance_of,
     precision_recall,
 )
+from lsf.sampling.region_images import write_region_images
+from lsf.sampling.regions import RegionMixture, resolve_samplers
 from lsf.sampling.samplers import (
     LatentStatistics,
     fit_gmm,
@@ -57,6 +62,7 @@ from lsf.sampling.samplers import (
     statistics_from_analysis,
 )
 from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
+from lsf.stats.fragmentation_store import read_fragmentation
 
 METRICS = "metrics.json"
 PATHS = "paths"
@@ -233,9 +239,10 @@ def _write_sampler(config: GenerateConfig, name: str, images, latents, folder: s
             Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
 
 
-def _run_samplers(config, s, model, measure, store_url: str, tmp: str, progress) -> dict:
+def _run_samplers(config, s, model, measure, store_url: str, tmp: str, progress, regions) -> dict:
     """Sample, decode, measure and write each sampler; the GMM is fitted on seeded store
-    rows read through `lsf.core.store.sample_rows`."""
+    rows read through `lsf.core.store.sample_rows`; `regions`: the analysis's
+    `RegionMixture` (None without regions)."""
     rows, gmm = {}, None
     for name in config.samplers:
         if name == "gmm" and gmm is None:
@@ -249,6 +256,7 @@ def _run_samplers(config, s, model, measure, store_url: str, tmp: str, progress)
             level=config.level,
             pca_sigmas=config.pca_sigmas,
             gmm=gmm,
+            regions=regions,
         )
         images = decode(model, latents)
         rows[name] = {**measure(images), **info}
@@ -271,6 +279,14 @@ def generate(
     model, _ = load_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
+    fragmentation = read_fragmentation(analysis)
+    samplers, dropped = resolve_samplers(
+        config.samplers, list(DEFAULT_SAMPLERS), fragmentation is not None, str(analysis)
+    )
+    if dropped:
+        progress.log(f"[generate] no regions in the analysis: skipped {', '.join(dropped)}")
+    config = dataclasses.replace(config, samplers=samplers)
+    regions = fragmentation and RegionMixture.from_fragmentation(fragmentation)
     store_url = summary["latents"]["path"]
     shards = open_store(store_url).attrs["source"]["shards"]
     reference, held_out = _real_sets(
@@ -284,10 +300,15 @@ def generate(
 
     rows = _bounds(measure, model, held_out)
     with staged_output_dir(out, overwrite) as tmp:
-        rows |= _run_samplers(config, s, model, measure, store_url, tmp, progress)
+        rows |= _run_samplers(config, s, model, measure, store_url, tmp, progress, regions)
         specs = _path_specs(config, s, arrays, model, shards)
         paths = _write_paths(join(tmp, PATHS), specs, model, s)
         study = _study(config, s, arrays, model, shards, tmp)
+        study["regions"] = (
+            write_region_images(tmp, model, fragmentation, shards, config)
+            if fragmentation is not None
+            else {"off": "the analysis has no regions"}
+        )
         write_json_atomic(
             join(tmp, METRICS),
             {

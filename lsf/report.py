@@ -32,6 +32,7 @@ from lsf.core.locks import locks_output
 from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import sample_rows
+from lsf.plots import fragmentation_sections as fragmentation
 from lsf.plots import study_sections as study
 from lsf.plots.densities import ANALYSIS, PairDensity, pair_density, stored_counts
 from lsf.plots.distributions import (
@@ -580,8 +581,11 @@ def _document(page: _Page, summary: dict, analysis: str) -> str:
     )
 
 
-def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows):
+def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows, where):
+    """`where`: `(analysis folder, local samples folder or None, its metrics or None)`."""
+    fragmentation.warnings(page, summary)
     _headline(page, summary, len(arrays["mean"]))
+    fragmentation.fragmentation(page, where[0], summary, *where[1:])
     study.study_comparison(page, summary)
     study.row_sets(page, summary)
     model = summary["latents"].get("model") or {}
@@ -617,9 +621,13 @@ def report(
     rows = rows.astype(np.float64)
     with staged_output_dir(out, overwrite) as tmp, ExitStack() as inputs:
         page = _Page(Path(tmp))
-        _analysis_sections(page, arrays, summary, config, rows)
+        local_samples = metrics = None
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
+            metrics = read_json(str(local_samples / "metrics.json"))
+        where = (analysis, local_samples, metrics)
+        _analysis_sections(page, arrays, summary, config, rows, where)
+        if local_samples is not None:
             _samples_sections(page, local_samples, arrays, config, rows)
         (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

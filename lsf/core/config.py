@@ -183,17 +183,28 @@ SAMPLERS = (
     "mvn-ellipsoid",
     "mvn-pca-box",
     "gmm",
+    "regions",
+    "regions-ellipsoid",
 )
+# The default samplers: regions runs only where the analysis has regions (lsf.generate drops
+# it otherwise); regions-ellipsoid is asked for by name.
+DEFAULT_SAMPLERS = tuple(name for name in SAMPLERS if name != "regions-ellipsoid")
 
 
 @dataclass
 class GenerateConfig:
-    samplers: list[str] = _opt(list(SAMPLERS), choices=SAMPLERS, help="sampler names")
+    samplers: list[str] = _opt(
+        list(DEFAULT_SAMPLERS),
+        choices=SAMPLERS,
+        help="sampler names (regions: only where the analysis has regions)",
+    )
     n: int = _opt(
         1000, min=1, max=10_000_000, help="generated images per sampler (metrics use all of them)"
     )
     grid: int = _opt(64, min=1, max=1024, help="images in each sampler's grid.png")
-    level: float = _opt(0.9, min=0.001, max=0.999999, help="mvn-ellipsoid chi2 level")
+    level: float = _opt(
+        0.9, min=0.001, max=0.999999, help="mvn-ellipsoid and regions-ellipsoid chi2 level"
+    )
     pca_sigmas: float = _opt(2.0, min=0.1, help="mvn-pca-box bound per PCA component")
     gmm_components: int = _opt(10, min=1, help="Gaussian mixture components")
     gmm_rows: int = _opt(20000, min=10, help="store rows the mixture is fitted on")
@@ -221,6 +232,13 @@ class GenerateConfig:
         4.5, min=0.1, max=20.0, help="half length of the last study plane's lines: beyond the core"
     )
     gallery: bool = _opt(True, help="outlier gallery: source images of the analysis's outliers")
+    region_images: int = _opt(
+        8, min=0, max=64, help="source images nearest each region's centre shown (0: none)"
+    )
+    gap_paths: int = _opt(
+        6, min=0, max=64, help="pairs of regions whose gap is decoded, least separated first"
+    )
+    gap_steps: int = _opt(9, min=3, max=64, help="steps of each decoded path between regions")
     save_images: bool = _opt(False, help="also write every generated image as PNG")
     save_latents: bool = _opt(False, help="also write the latents as latents.npy")
     seed: int = _opt(0, min=0, help="sampling seed")

@@ -7,6 +7,9 @@ mvn                full-covariance multivariate normal
 mvn-ellipsoid      mvn restricted to the ellipsoid d^2 <= chi2(D).ppf(level) (rejection)
 mvn-pca-box        the study's variant: PCA component k bounded by |t_k| <= n * sigma_k
 gmm                Gaussian mixture with full covariances, fitted on a seeded store subsample
+regions            one normal per region of the analysis, weighted by region share; with
+                   regions-ellipsoid each restricted to its chi2(D) ellipsoid at `level`
+                   (`lsf.sampling.regions.RegionMixture`)
 """
 
 from __future__ import annotations
@@ -125,8 +128,10 @@ def sample(
     level: float = 0.9,
     pca_sigmas: float = 2.0,
     gmm=None,
+    regions=None,
 ) -> tuple[np.ndarray, dict]:
-    """`(latents float32 [n, D], info)` from sampler `name`; info holds sampler facts."""
+    """`(latents float32 [n, D], info)` from sampler `name`; info holds sampler facts.
+    `regions`: the analysis's `RegionMixture` (the regions samplers)."""
     if n <= 0:
         raise LsfError(f"--n must be positive, got {n}")
     rng = np.random.default_rng(seed)
@@ -153,6 +158,11 @@ def sample(
         x, _ = gmm.sample(n)
         x = x[rng.permutation(n)]
         info["components"] = int(gmm.n_components)
+    elif name in ("regions", "regions-ellipsoid"):
+        if regions is None:
+            raise LsfError(f"{name}: the analysis has no regions (rerun `lsf analyze`)")
+        x, more = regions.sample(n, rng, level if name == "regions-ellipsoid" else None)
+        info.update(more)
     else:
         raise LsfError(f"unknown sampler {name!r} (known: {', '.join(SAMPLER_NAMES)})")
     if s.jitter and name in ("mvn", "mvn-ellipsoid", "mvn-pca-box"):

@@ -1,12 +1,14 @@
 """The `lsf explore` web app: a Starlette ASGI app serving the page and a small JSON API.
 
 GET  /                      the page (static/index.html; JS and CSS from /static, no CDN)
-GET  /api/info              dimensions, PCA axes of the sliders, samplers, id range
-POST /api/decode  {z}       decoded image + where z sits (d2, chi2 percentile, verdict)
+GET  /api/info              dimensions, PCA axes of the sliders, samplers, id range, regions
+                            (share, colour, centre) when the analysis has them
+POST /api/decode  {z}       decoded image + where z sits (d2, chi2 percentile, verdict; region)
 POST /api/sample  {sampler, n, seed}      decoded draws of a sampler, with their latents
 POST /api/project {id}      a real image, its latent and its reconstruction
 POST /api/path    {kind, steps, a, b}     origin_to_centre or interpolate (ids a, b)
-GET  /api/pair?system=pca&i=0&j=1         density contours and ellipses of a pair
+GET  /api/pair?system=pca&i=0&j=1         density contours and ellipses of a pair (and the
+                            analysis's map sample on it, labelled by region)
 Bad requests get HTTP 422 with {"error": message}. `build_app(explorer)` makes the app;
 `lsf explore` runs it with uvicorn, `lsf.web.serve` inside Ray Serve.
 """

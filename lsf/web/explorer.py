@@ -1,5 +1,6 @@
-"""What `lsf explore` answers, independent of HTTP: decode a latent and say where it sits,
-draw from a sampler, project a real image by id, decode a latent path, build a pair panel.
+"""What `lsf explore` answers, independent of HTTP: decode a latent and say where it sits
+(and in which region), draw from a sampler, project a real image by id, decode a latent
+path, build a pair panel (with the analysis's map sample coloured by region).
 
 `load_explorer` reads the analysis (pair histograms stay on disk and are read one pair at a
 time), the optional latent store and shards, and takes a codec: `LocalCodec` (the model in
@@ -25,9 +26,12 @@ from lsf.core.config import SAMPLERS, GenerateConfig
 from lsf.core.errors import LsfError
 from lsf.core.outputs import exists, join, read_json, zarr_location
 from lsf.sampling import paths as latent_paths
+from lsf.sampling.regions import REGION_SAMPLERS
 from lsf.sampling.samplers import fit_gmm, sample, statistics_from_analysis
+from lsf.stats.fragmentation_store import read_fragmentation
 from lsf.web.panels import PairPanels, pair_grid, pairs_table
 from lsf.web.position import LatentSpace, position, space_from_analysis
+from lsf.web.regions import RegionView
 from lsf.web.sources import ImageSource
 
 MAX_SAMPLES = 64  # images per sampler request
@@ -75,9 +79,10 @@ class Explorer:
         *,
         components: int = 8,
         name: str = "",
+        regions: RegionView | None = None,
     ):
         self.space, self.panels, self.images, self.codec = space, panels, images, codec
-        self.summary, self.name = summary, name
+        self.summary, self.name, self.regions = summary, name, regions
         self.components = min(components, space.dim)
         self.statistics = statistics_from_analysis(arrays)
         self.generate_config = GenerateConfig()
@@ -90,8 +95,14 @@ class Explorer:
 
     @property
     def samplers(self) -> list[str]:
-        """Every sampler; gmm needs the latent store to be fitted on."""
-        return [s for s in SAMPLERS if s != "gmm" or self.images.z is not None]
+        """Every sampler; gmm needs the latent store to be fitted on, the regions samplers
+        an analysis with regions."""
+        return [
+            s
+            for s in SAMPLERS
+            if (s != "gmm" or self.images.z is not None)
+            and (s not in REGION_SAMPLERS or self.regions is not None)
+        ]
 
     def info(self) -> dict:
         k = self.components
@@ -121,14 +132,20 @@ class Explorer:
             "trim_fact": self.space.trim_fact,
             "pairs": suggestions,
             "limits": {"samples": MAX_SAMPLES, "steps": MAX_STEPS},
+            "regions": [] if self.regions is None else self.regions.info(),
+            "fragmentation": (self.summary.get("fragmentation") or {}).get("verdict"),
         }
 
     async def _decode_rows(self, latents: np.ndarray) -> list[dict]:
         images = await self.codec.decode(np.asarray(latents, dtype=np.float32))
-        return [
+        frames = [
             {"image": png_data_uri(image), "position": position(z, self.space)}
             for z, image in zip(latents, images, strict=True)
         ]
+        if self.regions is not None:
+            for frame, z in zip(frames, latents, strict=True):
+                frame["region"] = self.regions.region_of(z)
+        return frames
 
     async def decode(self, z: np.ndarray) -> dict:
         (frame,) = await self._decode_rows(z[None])
@@ -155,6 +172,7 @@ class Explorer:
             level=config.level,
             pca_sigmas=config.pca_sigmas,
             gmm=gmm,
+            regions=None if self.regions is None else self.regions.mixture,
         )
         frames = await self._decode_rows(latents)
         for frame, z in zip(frames, latents, strict=True):
@@ -202,7 +220,12 @@ class Explorer:
         return {"kind": kind, "frames": frames, "ends": ends}
 
     def _pair(self, system: str, i: int, j: int) -> dict:
-        return self.panels.panel(system, i, j)
+        panel = self.panels.panel(system, i, j)
+        if self.regions is not None:
+            origin = np.zeros(self.dim) if panel["origin"] is None else self.space.centre
+            axes = np.asarray(panel["axes"], dtype=np.float64)
+            panel["regions"] = self.regions.panel_points(origin, axes, system, i, j)
+        return panel
 
 
 def load_explorer(
@@ -240,4 +263,16 @@ def load_explorer(
     sample_rows = images.sample_rows(SAMPLE_ROWS) if images.z is not None else None
     panels = PairPanels(space, arrays["cov"], grids, pairs_table(rows), sample_rows)
     name = posixpath.basename(str(analysis).rstrip("/")) or str(analysis)
-    return Explorer(space, panels, arrays, summary, images, codec, components=components, name=name)
+    fragmentation = read_fragmentation(analysis)
+    regions = fragmentation and RegionView.from_fragmentation(fragmentation, images.z)
+    return Explorer(
+        space,
+        panels,
+        arrays,
+        summary,
+        images,
+        codec,
+        components=components,
+        name=name,
+        regions=regions,
+    )

@@ -1,7 +1,9 @@
 // lsf explore: the page. Holds the current latent z, asks the server to decode it (one
 // request in flight, the newest state wins), draws the pair panel on a canvas from the JSON
 // of /api/pair, and keeps the state in the URL hash (#pc=0:1.5,3:-2&pair=pca:0,1, or z=...
-// as base64 float32 when z leaves the span of the sliders). No framework, no build step.
+// as base64 float32 when z leaves the span of the sliders). With regions in the analysis it
+// colours the pair panel's sample points by region, names the region of the current latent
+// and jumps to a region's centre. No framework, no build step.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -128,6 +130,7 @@ async function show(frame, version) {
   const img = $("face");
   img.src = frame.image;
   renderReadout(frame.position);
+  renderRegion(frame.region);
   try { await img.decode(); } catch (error) { /* replaced by a newer image meanwhile */ }
   if (decoding.displayVersion !== version) return;
   decoding.shownVersion = version;
@@ -146,6 +149,17 @@ function renderReadout(p) {
   $("datap").textContent = pct(p.data_percentile);
   const fact = p.trim_fact == null ? "" : `  (trim at ${p.trim_fact})`;
   $("trim").textContent = `${fmt(p.trim_radius)}${fact}`;
+}
+
+const OUTSIDE_COLOUR = "#b0b0b0";
+const regionColour = (r) => (r >= 0 && info.regions[r] ? info.regions[r].colour : OUTSIDE_COLOUR);
+
+function renderRegion(region) {
+  if (!region) return;
+  const cell = $("region");
+  const name = region.region >= 0 ? `region ${region.region}` : `outside (nearest: region ${region.nearest})`;
+  cell.textContent = `${name}, d² ${fmt(region.d2)} of ${fmt(region.radius2)}`;
+  cell.style.color = regionColour(region.region);
 }
 
 function setState(z, frame) {
@@ -217,6 +231,17 @@ function drawPanel() {
         ctx.fillRect(left, top, sx(ex[a + 1]) - left + 0.5, sy(ey[b]) - top + 0.5);
       }
     }
+  }
+  if (panel.regions) {
+    const { points, labels } = panel.regions;
+    ctx.globalAlpha = 0.55;
+    for (let k = 0; k < points.length; k++) {
+      ctx.fillStyle = regionColour(labels[k]);
+      ctx.fillRect(sx(points[k][0]) - 1.5, sy(points[k][1]) - 1.5, 3, 3);
+    }
+    ctx.globalAlpha = 1;
+  }
+  if (panel.density) {
     ctx.strokeStyle = "#1f3a93";
     ctx.lineWidth = 1.3;
     for (const contour of panel.contours) {
@@ -298,6 +323,10 @@ function caption() {
   }
   parts.push(panel.density ? `density of ${panel.density_rows} latents (${panel.density_source})`
     : "no density for this pair (start with --latents to count it)");
+  if (panel.regions) {
+    parts.push(`${panel.regions.points.length} latents coloured by region` +
+      (panel.regions.exact ? "" : " (approximate: reconstructed from the regions' PCA coordinates)"));
+  }
   $("pair-caption").textContent = parts.join(" · ");
 }
 
@@ -441,6 +470,36 @@ async function originToCentre() {
   }
 }
 
+// ---- regions: legend and jump to a region's centre ----------------------------------------
+
+function setupRegions() {
+  if (!info.regions.length) return;
+  const jump = $("region-jump");
+  const legend = $("region-legend");
+  for (const region of info.regions) {
+    const option = document.createElement("option");
+    option.value = String(region.region);
+    option.textContent = `region ${region.region} (${(100 * region.share).toFixed(1)} %)`;
+    jump.appendChild(option);
+    const item = document.createElement("span");
+    item.innerHTML = `<i class="region" style="background:${region.colour}"></i>region ${region.region}`;
+    legend.appendChild(item);
+  }
+  const outside = document.createElement("span");
+  outside.innerHTML = `<i class="region" style="background:${OUTSIDE_COLOUR}"></i>outside`;
+  legend.appendChild(outside);
+  jump.hidden = legend.hidden = $("region-row").hidden = false;
+  jump.addEventListener("change", () => {
+    const region = info.regions[Number(jump.value)];
+    if (jump.value === "" || !region) return;
+    playing++;
+    setState(region.centre);
+    startMeasure("region");
+    status(`centre of region ${region.region}`);
+    jump.value = "";
+  });
+}
+
 // ---- the URL holds the state --------------------------------------------------------------
 
 function encodeLatent(z) {
@@ -504,7 +563,8 @@ function readUrl() {
 async function start() {
   info = await api("/api/info");
   $("subtitle").textContent = `${info.name} · ${info.dim}-dim latents of ${info.n_latents} images · ` +
-    `${info.components_for_90} PCA components hold 90 % of the variance`;
+    `${info.components_for_90} PCA components hold 90 % of the variance` +
+    (info.fragmentation ? ` · ${info.fragmentation}` : "");
   buildSliders();
   readUrl();
   for (const input of ["pair-i", "pair-j"]) $(input).max = info.dim - 1;
@@ -541,6 +601,7 @@ async function start() {
     $("sampler-buttons").appendChild(button);
   }
   $("centre").addEventListener("click", () => { playing++; setState(info.centre); });
+  setupRegions();
   $("origin").addEventListener("click", originToCentre);
   $("project-a").addEventListener("click", projectA);
   $("interpolate").addEventListener("click", interpolate);
