@@ -75,16 +75,20 @@ def table_rows(samplers: dict) -> list[TableRow]:
 
 def best_rows(rows: list[TableRow], column: Column) -> set[str]:
     """Samplers tied for best in `column`: the best mean and every sampler whose interval
-    overlaps its interval. Empty for columns without a direction."""
+    overlaps its interval (only the best where there are no intervals: one draw, older
+    samples). Empty for columns without a direction."""
     measured = [r for r in rows if r.is_sampler and column.key in r.values]
     if column.better is None or not measured:
         return set()
     sign = 1.0 if column.better == "lower" else -1.0
     best = min(measured, key=lambda r: sign * r.values[column.key].value).values[column.key]
+    if best.low is None:
+        return {r.name for r in measured if r.values[column.key] is best}
     return {
         r.name
         for r in measured
-        if r.values[column.key] is best or not r.values[column.key].apart_from(best)
+        if r.values[column.key] is best
+        or (r.values[column.key].low is not None and not r.values[column.key].apart_from(best))
     }
 
 
