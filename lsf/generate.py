@@ -46,6 +46,7 @@ from lsf.nn.model import load_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
 from lsf.sampling.evaluation import build_evaluator, read_real_images
+from lsf.sampling.inception import InceptionFeatures, is_inception, resolve_weights
 from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures
 from lsf.sampling.rows import measure_references, measure_samplers
 from lsf.sampling.samplers import LatentStatistics, squared_radius, statistics_from_analysis
@@ -167,6 +168,8 @@ def _statistics(model, arrays: dict, progress: Progress) -> LatentStatistics:
 
 
 def _feature_space(config: GenerateConfig, reference: np.ndarray):
+    if is_inception(config.features):
+        return InceptionFeatures(resolve_weights(config.features))
     if config.features:
         with local_copy(config.features) as features_file:
             return TorchScriptFeatures(features_file)
@@ -184,6 +187,8 @@ def generate(
     progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
+    if is_inception(config.features):
+        resolve_weights(config.features)  # before any work: one line when they are absent
     model, _ = load_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)

@@ -212,7 +212,10 @@ class GenerateConfig:
     kid_subsets: int = _opt(100, min=1, help="KID: subsets averaged (when sets exceed the size)")
     kid_subset_size: int = _opt(1000, min=2, help="KID: rows per subset")
     features: str | None = _opt(
-        None, help="TorchScript feature extractor file (optional)", path=True
+        None,
+        help="feature space: a TorchScript extractor file, or inception[:WEIGHTS] (Inception-v3 "
+        "pool features from weights on disk, never downloaded); default pixel PCA",
+        path=True,
     )
     plane: list[int] = _opt([0, 1], min=0, help="components (i, j) of the plane path")
     angle: float = _opt(30.0, help="angle of the plane path in degrees")
