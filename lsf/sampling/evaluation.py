@@ -26,7 +26,12 @@ from lsf.sampling.memorisation import (
     memorised_share,
 )
 from lsf.sampling.metrics import frechet_distance_of
-from lsf.sampling.quality import estimate, kernel_inception_distance, neighbour_metrics
+from lsf.sampling.quality import (
+    estimate,
+    kernel_inception_distance,
+    kth_neighbour_radii,
+    neighbour_metrics,
+)
 
 
 @dataclass
@@ -96,13 +101,18 @@ class Evaluator:
     kid_subset_size: int = 1000
     seed: int = 0
 
+    def __post_init__(self):
+        self.reference_radii = kth_neighbour_radii(self.reference, self.knn)  # the same each draw
+
     def measure(
         self, images: np.ndarray, memorisation_rows: np.ndarray | None = None
     ) -> tuple[dict, Nearest | None]:
         """`(metrics, nearest training rows)` of one draw; `memorisation_rows` (a boolean
         mask) restricts the memorised share to rows that are not training images."""
         generated = self.features(images)
-        neighbours = neighbour_metrics(self.reference, generated, self.knn)
+        neighbours = neighbour_metrics(
+            self.reference, generated, self.knn, real_radii=self.reference_radii
+        )
         kid = kernel_inception_distance(
             self.reference, generated, self.kid_subsets, self.kid_subset_size, self.seed
         )

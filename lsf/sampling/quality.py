@@ -77,10 +77,14 @@ class NeighbourMetrics:
     coverage: float  # real rows whose k-NN ball holds some generated row
 
 
-def neighbour_metrics(real: np.ndarray, generated: np.ndarray, k: int = 3) -> NeighbourMetrics:
+def neighbour_metrics(
+    real: np.ndarray, generated: np.ndarray, k: int = 3, real_radii: np.ndarray | None = None
+) -> NeighbourMetrics:
     """Precision, recall, density and coverage (`prdc.compute_prdc`'s definitions), in blocks
-    of generated rows so memory stays `[BLOCK, n_real]`."""
-    real_radii = kth_neighbour_radii(real, k)
+    of generated rows so memory stays `[BLOCK, n_real]`; `real_radii` (the real rows' k-th
+    neighbour distances) is computed when not given."""
+    if real_radii is None:
+        real_radii = kth_neighbour_radii(real, k)
     generated_radii = kth_neighbour_radii(generated, k)
     inside_real_balls = 0
     ball_count = 0

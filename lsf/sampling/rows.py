@@ -55,6 +55,12 @@ def measure_references(
         ceiling.append(evaluator.measure(reconstructed, held_out)[0])
     sets = {"set_size": size, "held_out_per_set": int(held_out.sum())}
     rows = {"real": {**summarise(floor), **sets}, "reconstruction": {**summarise(ceiling), **sets}}
+    if held_out.sum() < size:
+        progress.log(
+            f"[generate] noise floor: the held-out split has {len(real.held_out)} images, so "
+            f"each set of {size} adds {size - int(held_out.sum())} training images outside "
+            "the reference (memorised share from the held-out ones only)"
+        )
     progress.log(f"[generate] real (noise floor): FD {rows['real']['frechet_distance']:.2f}")
     if len(real.held_out) < 2:
         progress.log("[generate] fewer than two held-out images: no interpolation rows")
