@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from lsf.analyze import load_analysis
 from lsf.core.config import GenerateConfig, as_dict
@@ -194,46 +195,53 @@ def generate(
     s = _statistics(model, arrays, progress)
     store_url = summary["latents"]["path"]
     shards = open_store(store_url).attrs["source"]["shards"]
-    real = read_real_images(
-        shards, config.real_images, config.memorisation_images, config.holdout_images, config.seed
-    )
-    features = _feature_space(config, real.reference)
-
-    def reencoded_d2(images: np.ndarray) -> np.ndarray:
-        return squared_radius(encode_images(model, images).astype(np.float64), s)
-
-    evaluator = build_evaluator(
-        features,
-        real,
-        reencoded_d2,
-        s.dim,
-        knn=config.knn,
-        kid_subsets=config.kid_subsets,
-        kid_subset_size=config.kid_subset_size,
-        seed=config.seed,
-    )
-    rows = measure_references(config, evaluator, real, model, s, progress)
-    with staged_output_dir(out, overwrite) as tmp:
-        rows |= measure_samplers(
-            config, evaluator, real, model, s, (arrays, store_url), tmp, progress
+    # one BLAS thread: on this shared 2-core machine the mixture fits and the metric kernels
+    # ran 8x slower with two spinning BLAS threads (as in `lsf analyze`)
+    with threadpool_limits(limits=1, user_api="blas"):
+        real = read_real_images(
+            shards,
+            config.real_images,
+            config.memorisation_images,
+            config.holdout_images,
+            config.seed,
         )
-        specs = _path_specs(config, s, arrays, model, shards)
-        paths = _write_paths(join(tmp, PATHS), specs, model, s)
-        study = _study(config, s, arrays, model, shards, tmp)
-        write_json_atomic(
-            join(tmp, METRICS),
-            {
-                "config": as_dict(config),
-                "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
-                "real_images": len(real.reference),
-                "evaluation": _evaluation_facts(config, real, evaluator),
-                "model": str(model_path),
-                "analysis": str(analysis),
-                "samplers": rows,
-                "paths": paths,
-                **study,
-            },
+        features = _feature_space(config, real.reference)
+
+        def reencoded_d2(images: np.ndarray) -> np.ndarray:
+            return squared_radius(encode_images(model, images).astype(np.float64), s)
+
+        evaluator = build_evaluator(
+            features,
+            real,
+            reencoded_d2,
+            s.dim,
+            knn=config.knn,
+            kid_subsets=config.kid_subsets,
+            kid_subset_size=config.kid_subset_size,
+            seed=config.seed,
         )
+        rows = measure_references(config, evaluator, real, model, s, progress)
+        with staged_output_dir(out, overwrite) as tmp:
+            rows |= measure_samplers(
+                config, evaluator, real, model, s, (arrays, store_url), tmp, progress
+            )
+            specs = _path_specs(config, s, arrays, model, shards)
+            paths = _write_paths(join(tmp, PATHS), specs, model, s)
+            study = _study(config, s, arrays, model, shards, tmp)
+            write_json_atomic(
+                join(tmp, METRICS),
+                {
+                    "config": as_dict(config),
+                    "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
+                    "real_images": len(real.reference),
+                    "evaluation": _evaluation_facts(config, real, evaluator),
+                    "model": str(model_path),
+                    "analysis": str(analysis),
+                    "samplers": rows,
+                    "paths": paths,
+                    **study,
+                },
+            )
     return GenerateSummary(out, rows, time.perf_counter() - started)
 
 

@@ -55,20 +55,21 @@ def test_frechet_distance_of_rank_deficient_features_matches_the_eigh_formulatio
 
 def _mmd2_by_sums(x, y) -> float:
     """Binkowski et al.'s unbiased estimator written as explicit sums over index pairs."""
-    m, d = len(x), x.shape[1]
+    m, n, d = len(x), len(y), x.shape[1]
 
     def k(a, b):
         return (a @ b / d + 1.0) ** 3
 
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
-    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
-    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
-    return (xx + yy) / (m * (m - 1)) - 2 * xy / (m * m)
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j)
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n))
+    return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2 * xy / (m * n)
 
 
-def test_unbiased_mmd2_matches_the_sums_over_index_pairs():
+@pytest.mark.parametrize("sizes", [(30, 30), (25, 40)])
+def test_unbiased_mmd2_matches_the_sums_over_index_pairs(sizes):
     rng = np.random.default_rng(4)
-    x, y = rng.standard_normal((30, 5)), rng.standard_normal((30, 5)) + 0.3
+    x, y = rng.standard_normal((sizes[0], 5)), rng.standard_normal((sizes[1], 5)) + 0.3
     assert unbiased_mmd2(x, y) == pytest.approx(_mmd2_by_sums(x, y), rel=1e-9, abs=1e-12)
 
 

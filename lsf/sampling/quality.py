@@ -22,24 +22,26 @@ def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased MMD^2 of two equal-size sets with the cubic polynomial kernel: the mean
-    off-diagonal k(x, x') and k(y, y') minus twice the mean k(x, y) (Binkowski's estimator)."""
-    m = len(x)
+    """Unbiased MMD^2 with the cubic polynomial kernel: the mean off-diagonal k(x, x') plus
+    the mean off-diagonal k(y, y') minus twice the mean k(x, y) (Binkowski's estimator; for
+    sets of m and n rows the within-set means are over m(m-1) and n(n-1) pairs)."""
+    m, n = len(x), len(y)
     kxx, kyy, kxy = _polynomial_kernel(x, x), _polynomial_kernel(y, y), _polynomial_kernel(x, y)
-    within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(within - 2.0 * kxy.sum() / (m * m))
+    within_x = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    within_y = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    return float(within_x + within_y - 2.0 * kxy.sum() / (m * n))
 
 
 def kernel_inception_distance(
     real: np.ndarray, generated: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed=0
 ) -> float:
     """KID: unbiased MMD^2 averaged over `subsets` seeded pairs of subsets of
-    `min(subset_size, n_real, n_generated)` rows drawn without replacement. When both sets are
-    that size already every subset is the whole set, so it is computed once."""
+    `min(subset_size, n_real, n_generated)` rows drawn without replacement. Subsets only bound
+    the cost: when neither set exceeds `subset_size` it is the estimator on the whole sets."""
     m = min(subset_size, len(real), len(generated))
     if m < 2:
         raise ValueError("KID needs at least two rows in each set")
-    if m == len(real) == len(generated):
+    if max(len(real), len(generated)) <= subset_size:
         return unbiased_mmd2(real, generated)
     rng = np.random.default_rng(seed)
     values = [

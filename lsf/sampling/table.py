@@ -24,11 +24,12 @@ class Column:
     title: str
     better: str | None  # "lower", "higher" or None (no single direction)
     digits: str  # format of the value
+    half: str = ""  # format of the interval's half width (default: the value's)
 
 
 COLUMNS = (
     Column("frechet_distance", "FD", "lower", ".2f"),
-    Column("kid", "KID", "lower", ".3g"),
+    Column("kid", "KID", "lower", ".3g", ".2g"),
     Column("precision", "precision", "higher", ".3f"),
     Column("recall", "recall", "higher", ".3f"),
     Column("density", "density", None, ".3f"),
@@ -98,7 +99,7 @@ def cell(estimate: Estimate | None, column: Column) -> str:
         return "-"
     text = format(estimate.value, column.digits)
     if estimate.low is not None and estimate.high is not None:
-        text += "±" + format(0.5 * (estimate.high - estimate.low), column.digits)
+        text += "±" + format(0.5 * (estimate.high - estimate.low), column.half or column.digits)
     return text
 
 
