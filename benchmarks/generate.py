@@ -6,7 +6,7 @@ default settings and keeping the best of `--repeat` runs each, then prints the r
 baseline is this code with `--repeats 1`, or, with `--baseline-code DIR`, another checkout of
 lsf (e.g. the commit before the intervals) run with its own defaults.
 Run: `python benchmarks/generate.py --workdir work [--baseline-code /tmp/lsf-old] [--repeat 2]
-[--args "--repeats 5"]`.
+[--args "--repeats 5"] [--common "--config tiny"]`.
 """
 
 from __future__ import annotations
@@ -53,10 +53,14 @@ def main() -> None:
     parser.add_argument("--workdir", required=True, help="a finished `lsf run` workdir")
     parser.add_argument("--baseline-code", help="checkout of the lsf to compare against")
     parser.add_argument("--args", default="", help="extra flags of the measured run")
+    parser.add_argument("--common", default="", help="flags of both runs (e.g. --config tiny)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, best kept")
     options = parser.parse_args()
-    baseline = ([], options.baseline_code) if options.baseline_code else (["--repeats", "1"], None)
-    variants = {"baseline": baseline, "measured": (shlex.split(options.args), None)}
+    common = shlex.split(options.common)
+    baseline = (common, options.baseline_code)
+    if not options.baseline_code:
+        baseline = ([*common, "--repeats", "1"], None)
+    variants = {"baseline": baseline, "measured": ([*common, *shlex.split(options.args)], None)}
     best: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="lsf-generate-bench-") as folder:
         for attempt in range(options.repeat):
