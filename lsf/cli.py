@@ -50,6 +50,8 @@ EXAMPLES = {
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples \\
                --sampler mvn,mvn-ellipsoid --n 2000 --level 0.95 --plane 3,7 --angle 45
   lsf generate ... --features inception.pt      # a local TorchScript feature extractor
+  lsf generate ... --sampler n01,mvn,gmm,gmm:4 --repeats 5   # gmm by BIC beside a fixed 4
+  lsf generate ... --real-images 2000 --gmm-max-components 20  # larger reference, wider BIC
   lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths""",
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
@@ -391,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
         "level",
         "pca_sigmas",
         "gmm_components=components",
+        "gmm_max_components",
+        "repeats",
+        "real_images",
         "features",
         "plane",
         "angle",

@@ -1,10 +1,13 @@
 """`lsf generate`: decode statistical latent vectors and latent paths, and measure the result.
 
-For each sampler: `SAMPLES/<sampler>/grid.png` (+ optional PNGs and latents.npy), and one row
-of `SAMPLES/metrics.json`: Frechet distance and k-NN precision/recall against real images in
-a feature space, and the on-manifold check (re-encoded images' squared Mahalanobis distance
-to the fitted latent normal). Two reference rows bound the table: `real` (held-out real
-images: the best possible) and `reconstruction` (the autoencoder's own ceiling).
+For each sampler: `SAMPLES/<sampler>/grid.png` (+ optional PNGs and latents.npy, and
+`memorised.png`: its closest generated/training pairs), and one row of `SAMPLES/metrics.json`:
+Frechet distance, KID, k-NN precision/recall/density/coverage against N real training images
+in a feature space, the memorised share and the on-manifold check (re-encoded images'
+squared Mahalanobis distance to the fitted latent normal), each the mean of R seeded draws
+with its 95 % interval (`lsf.sampling.evaluation`). Reference rows bound the table: `real`
+(held-out real images: the noise floor), `reconstruction` (the autoencoder's ceiling) and
+the interpolation midpoints of held-out pairs; `n01` and `uniform-box` are the floors.
 Paths land in `SAMPLES/paths/<name>.png` with their points as `<name>.npy`; their
 metadata (kind, components, angle, PCA axis, image ids, file names, per-step squared
 Mahalanobis distance) is the `paths` list of `metrics.json`. The study's own figures
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from lsf.analyze import load_analysis
 from lsf.core.config import DEFAULT_SAMPLERS, GenerateConfig, as_dict
@@ -40,28 +43,21 @@ from lsf.core.outputs import (
     write_json_atomic,
 )
 from lsf.core.progress import TERMINAL, Progress
-from lsf.core.store import open_store, sample_rows
+from lsf.core.store import open_store
 from lsf.data.images import image_grid
-from lsf.data.shards import read_images, read_manifest
+from lsf.data.shards import read_images
 from lsf.nn.model import load_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
-from lsf.sampling.metrics import (
-    PixelPCAFeatures,
-    TorchScriptFeatures,
-    frechet_distance_of,
-    precision_recall,
-)
+from lsf.sampling.evaluation import build_evaluator, read_real_images
+from lsf.sampling.inception import InceptionFeatures, is_inception, resolve_weights
+from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures
 from lsf.sampling.region_images import write_region_images
 from lsf.sampling.regions import RegionMixture, resolve_samplers
-from lsf.sampling.samplers import (
-    LatentStatistics,
-    fit_gmm,
-    sample,
-    squared_radius,
-    statistics_from_analysis,
-)
+from lsf.sampling.rows import measure_references, measure_samplers
+from lsf.sampling.samplers import LatentStatistics, squared_radius, statistics_from_analysis
 from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
+from lsf.sampling.table import format_table
 from lsf.stats.fragmentation_store import read_fragmentation
 
 METRICS = "metrics.json"
@@ -78,44 +74,8 @@ class GenerateSummary:
         return "\n".join([*format_table(self.rows), f"samples and metrics at {self.out}"])
 
 
-def format_table(rows: dict) -> list[str]:
-    header = f"{'sampler':20s} {'FD':>10s} {'precision':>9s} {'recall':>7s} {'d2/dof':>7s}"
-    lines = [header, "-" * len(header)]
-    for name, row in rows.items():
-        lines.append(
-            f"{name:20s} {row['frechet_distance']:10.2f} {row['precision']:9.3f} "
-            f"{row['recall']:7.3f} {row['reencoded_d2_per_dof_median']:7.2f}"
-        )
-    return lines
-
-
 def _save_png(images: np.ndarray, url: str, columns: int) -> None:
     Image.fromarray(image_grid(images, columns=columns)).save(url, format="PNG")
-
-
-def _real_sets(shards: str, n: int, count: int, seed: int):
-    """Two disjoint seeded sets of real images: reference and held-out."""
-    count = min(count, n // 2)
-    if count < 10:
-        raise LsfError(f"{shards} holds {n} images: too few for the metric reference sets")
-    ids = np.random.default_rng(seed).choice(n, size=2 * count, replace=False)
-    found_ids, images = read_images(shards, ids)
-    by_id = dict(zip(found_ids.tolist(), range(len(found_ids)), strict=True))
-    ordered = images[[by_id[i] for i in ids]]
-    return ordered[:count], ordered[count:]
-
-
-def _quality(features, real_features, images, model, s: LatentStatistics, knn: int) -> dict:
-    generated = features(images)
-    precision, recall = precision_recall(real_features, generated, k=knn)
-    d2 = squared_radius(encode_images(model, images).astype(np.float64), s)
-    return {
-        "frechet_distance": frechet_distance_of(real_features, generated),
-        "precision": precision,
-        "recall": recall,
-        "reencoded_d2_per_dof_median": float(np.median(d2) / s.dim),
-        "reencoded_inside_chi2_0.99": float((d2 <= stats.chi2.ppf(0.99, s.dim)).mean()),
-    }
 
 
 def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, shards: str):
@@ -215,54 +175,12 @@ def _statistics(model, arrays: dict, progress: Progress) -> LatentStatistics:
 
 
 def _feature_space(config: GenerateConfig, reference: np.ndarray):
+    if is_inception(config.features):
+        return InceptionFeatures(resolve_weights(config.features))
     if config.features:
         with local_copy(config.features) as features_file:
             return TorchScriptFeatures(features_file)
     return PixelPCAFeatures.fit(reference, config.feature_dims)
-
-
-def _bounds(measure, model, held_out: np.ndarray) -> dict:
-    """The reference rows: held-out real images and their reconstructions."""
-    return {
-        "real": measure(held_out),
-        "reconstruction": measure(decode(model, encode_images(model, held_out))),
-    }
-
-
-def _write_sampler(config: GenerateConfig, name: str, images, latents, folder: str) -> None:
-    makedirs(folder)
-    _save_png(images[: config.grid], join(folder, "grid.png"), columns=8)
-    if config.save_latents:
-        np.save(join(folder, "latents.npy"), latents)
-    if config.save_images:
-        for k, image in enumerate(images):
-            Image.fromarray(image).save(join(folder, f"{k:05d}.png"))
-
-
-def _run_samplers(config, s, model, measure, store_url: str, tmp: str, progress, regions) -> dict:
-    """Sample, decode, measure and write each sampler; the GMM is fitted on seeded store
-    rows read through `lsf.core.store.sample_rows`; `regions`: the analysis's
-    `RegionMixture` (None without regions)."""
-    rows, gmm = {}, None
-    for name in config.samplers:
-        if name == "gmm" and gmm is None:
-            _, fit_rows = sample_rows(store_url, config.gmm_rows, config.seed)
-            gmm = fit_gmm(fit_rows, config.gmm_components, config.seed)
-        latents, info = sample(
-            name,
-            s,
-            config.n,
-            config.seed,
-            level=config.level,
-            pca_sigmas=config.pca_sigmas,
-            gmm=gmm,
-            regions=regions,
-        )
-        images = decode(model, latents)
-        rows[name] = {**measure(images), **info}
-        _write_sampler(config, name, images, latents, join(tmp, name))
-        progress.log(f"[generate] {name}: FD {rows[name]['frechet_distance']:.2f}")
-    return rows
 
 
 @locks_output("out")
@@ -276,6 +194,8 @@ def generate(
     progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
+    if is_inception(config.features):
+        resolve_weights(config.features)  # before any work: one line when they are absent
     model, _ = load_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
@@ -289,37 +209,80 @@ def generate(
     regions = fragmentation and RegionMixture.from_fragmentation(fragmentation)
     store_url = summary["latents"]["path"]
     shards = open_store(store_url).attrs["source"]["shards"]
-    reference, held_out = _real_sets(
-        shards, read_manifest(shards)["n"], config.real_images, config.seed
-    )
-    features = _feature_space(config, reference)
-    real_features = features(reference)
-
-    def measure(images: np.ndarray) -> dict:
-        return _quality(features, real_features, images, model, s, config.knn)
-
-    rows = _bounds(measure, model, held_out)
-    with staged_output_dir(out, overwrite) as tmp:
-        rows |= _run_samplers(config, s, model, measure, store_url, tmp, progress, regions)
-        specs = _path_specs(config, s, arrays, model, shards)
-        paths = _write_paths(join(tmp, PATHS), specs, model, s)
-        study = _study(config, s, arrays, model, shards, tmp)
-        study["regions"] = (
-            write_region_images(tmp, model, fragmentation, shards, config)
-            if fragmentation is not None
-            else {"off": "the analysis has no regions"}
+    # one BLAS thread: on this shared 2-core machine the mixture fits and the metric kernels
+    # ran 8x slower with two spinning BLAS threads (as in `lsf analyze`)
+    with threadpool_limits(limits=1, user_api="blas"):
+        real = read_real_images(
+            shards,
+            config.real_images,
+            config.memorisation_images,
+            config.holdout_images,
+            config.seed,
         )
-        write_json_atomic(
-            join(tmp, METRICS),
-            {
-                "config": as_dict(config),
-                "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
-                "real_images": len(reference),
-                "model": str(model_path),
-                "analysis": str(analysis),
-                "samplers": rows,
-                "paths": paths,
-                **study,
-            },
+        features = _feature_space(config, real.reference)
+
+        def reencoded_d2(images: np.ndarray) -> np.ndarray:
+            return squared_radius(encode_images(model, images).astype(np.float64), s)
+
+        evaluator = build_evaluator(
+            features,
+            real,
+            reencoded_d2,
+            s.dim,
+            knn=config.knn,
+            kid_subsets=config.kid_subsets,
+            kid_subset_size=config.kid_subset_size,
+            seed=config.seed,
         )
+        rows = measure_references(config, evaluator, real, model, s, progress)
+        with staged_output_dir(out, overwrite) as tmp:
+            rows |= measure_samplers(
+                config, evaluator, real, model, s, (arrays, store_url), tmp, progress, regions
+            )
+            specs = _path_specs(config, s, arrays, model, shards)
+            paths = _write_paths(join(tmp, PATHS), specs, model, s)
+            study = _study(config, s, arrays, model, shards, tmp)
+            study["regions"] = (
+                write_region_images(tmp, model, fragmentation, shards, config)
+                if fragmentation is not None
+                else {"off": "the analysis has no regions"}
+            )
+            write_json_atomic(
+                join(tmp, METRICS),
+                {
+                    "config": as_dict(config),
+                    "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
+                    "real_images": len(real.reference),
+                    "evaluation": _evaluation_facts(config, real, evaluator),
+                    "model": str(model_path),
+                    "analysis": str(analysis),
+                    "samplers": rows,
+                    "paths": paths,
+                    **study,
+                },
+            )
     return GenerateSummary(out, rows, time.perf_counter() - started)
+
+
+def _evaluation_facts(config: GenerateConfig, real, evaluator) -> dict:
+    """What every row was measured with: set sizes, draws, the interval, the pools."""
+    return {
+        "reference_images": len(real.reference),
+        "reference_split": "train",
+        "generated_per_draw": config.n,
+        "repeats": config.repeats,
+        "interval": "95 % Student-t interval of the mean over the draws (fresh seeded draws)",
+        "held_out_images": len(real.held_out),
+        "memorisation": {
+            "training_images": len(real.training),
+            "threshold": evaluator.threshold,
+            "rule": "share of images nearer a training image than the median nearest-"
+            "training distance of held-out images (about 0.5 for new images)",
+        },
+        "knn": config.knn,
+        "kid": {
+            "kernel": "(x.y / d + 1)^3",
+            "subsets": config.kid_subsets,
+            "subset_size": config.kid_subset_size,
+        },
+    }

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import html
 import posixpath
-import shutil
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_
 from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import sample_rows
 from lsf.plots import fragmentation_sections as fragmentation
+from lsf.plots import sampler_sections
 from lsf.plots import study_sections as study
 from lsf.plots.densities import ANALYSIS, PairDensity, pair_density, stored_counts
 from lsf.plots.distributions import (
@@ -469,38 +469,6 @@ def _normality(page: _Page, arrays: dict, summary: dict) -> None:
     )
 
 
-def _samplers(page: _Page, samples: Path, metrics: dict) -> None:
-    rows = metrics["samplers"]
-    page.section(
-        "samplers",
-        "Generation: which sampler makes faces",
-        f"Feature space: {html.escape(metrics['feature_space'])}; reference set of "
-        f"{metrics['real_images']} real images. Lower Frechet distance (FD) and higher "
-        "precision/recall are better; <code>real</code> and <code>reconstruction</code> are "
-        "the bounds. d2/dof: median squared Mahalanobis distance of the re-encoded images per "
-        "latent dimension (about 1 for on-manifold images).",
-    )
-    keys = ("frechet_distance", "precision", "recall", "reencoded_d2_per_dof_median")
-    page.table(
-        ["sampler", "FD", "precision", "recall", "d2/dof", "inside chi2 0.99"],
-        [
-            [name, *(r[k] for k in keys), r["reencoded_inside_chi2_0.99"]]
-            for name, r in rows.items()
-        ],
-    )
-    for name, r in rows.items():
-        grid = samples / name / "grid.png"
-        if grid.is_file():
-            shutil.copy(grid, page.folder / f"samples_{name}.png")
-            page.image(
-                f"samples_{name}.png",
-                f"{name}: FD {r['frechet_distance']:.2f}, precision {r['precision']:.2f}, "
-                f"recall {r['recall']:.2f}. Look for: sharp, varied faces; a grid of near "
-                "copies is low recall, broken faces low precision.",
-                css="grid",
-            )
-
-
 def _path_plane(path: dict, points, cloud, cloud_pca, arrays) -> tuple:
     """The pair plane a path is drawn in: its own components for a plane path, the PCA axis
     and the next for a PCA sweep, the first two PCA axes otherwise."""
@@ -554,7 +522,7 @@ def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> No
 
 def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
-    _samplers(page, samples, metrics)
+    sampler_sections.samplers(page, samples, metrics)
     study.faces(page, samples, metrics)
     study.gallery(page, samples, metrics)
     _paths(page, samples, metrics, arrays, rows[: config.scatter_points])

@@ -337,3 +337,59 @@ def test_the_study_preset_sets_the_study_paths_and_the_fit_ellipses():
             if key != "study_planes":
                 assert getattr(getattr(config, section), key) == value
     assert config.report.ellipses == "fits" and config.generate.path_steps == 6
+
+
+def test_n01_is_the_standard_normal(fitted):
+    x, info = sample("n01", fitted, 100000, seed=3)
+    assert info == {} and x.shape == (100000, D)
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=0.015)
+    np.testing.assert_allclose(np.cov(x, rowvar=False), np.eye(D), atol=0.015)
+
+
+def test_bic_chooses_the_number_of_separated_clusters_as_sklearn_scores_them():
+    from sklearn.mixture import GaussianMixture
+
+    from lsf.sampling.samplers import choose_gmm_components
+
+    rng = np.random.default_rng(12)
+    centres = np.array([[-6.0, 0.0, 0.0], [6.0, 0.0, 0.0], [0.0, 8.0, 0.0]])
+    x = np.concatenate([rng.normal(c, 0.7, (400, 3)) for c in centres])
+    k, bic = choose_gmm_components(x, 6, seed=0)
+    assert k == 3 and len(bic) == 6
+    for count, value in enumerate(bic, start=1):
+        model = GaussianMixture(count, covariance_type="full", random_state=0, reg_covar=1e-5)
+        assert value == pytest.approx(model.fit(x).bic(x), rel=1e-9)
+    assert choose_gmm_components(x[:3], 6, seed=0)[0] == 1  # at most rows/2 components
+
+
+def test_gmm_draws_follow_the_seed_and_the_mixture():
+    from lsf.sampling.samplers import sample_gmm
+
+    rng = np.random.default_rng(13)
+    rows = np.concatenate([rng.normal(-3, 0.5, (3000, 2)), rng.normal(3, 1.0, (1000, 2))])
+    gmm = fit_gmm(rows, 2, seed=0)
+    a = sample_gmm(gmm, 40000, np.random.default_rng(1))
+    assert np.array_equal(a, sample_gmm(gmm, 40000, np.random.default_rng(1)))
+    assert not np.array_equal(a, sample_gmm(gmm, 40000, np.random.default_rng(2)))
+    right = a[:, 0] > 0
+    assert right.mean() == pytest.approx(gmm.weights_[gmm.means_[:, 0].argmax()], abs=0.01)
+    np.testing.assert_allclose(
+        a[right].mean(axis=0), gmm.means_[gmm.means_[:, 0].argmax()], atol=0.03
+    )
+    s = LatentStatistics(
+        rows.mean(0), np.eye(2), rows.mean(0), np.ones(2), rows.min(0), rows.max(0), 0.0
+    )
+    x, info = sample("gmm:2", s, 100, seed=4, gmm=gmm)
+    assert info["components"] == 2 and x.shape == (100, 2)
+
+
+def test_sampler_names_take_a_fixed_gmm_count_and_nothing_else():
+    from lsf.core.config import config_from_mapping
+    from lsf.sampling.samplers import gmm_fixed_components
+
+    config = config_from_mapping({"generate": {"samplers": ["gmm", "gmm:4", "n01"]}})
+    assert config.generate.samplers == ["gmm", "gmm:4", "n01"]
+    assert [gmm_fixed_components(n) for n in ("gmm", "gmm:4", "mvn")] == [None, 4, None]
+    for bad in ("gmm:0", "gmm:x", "mvn:3", "gmm:"):
+        with pytest.raises(LsfError, match=r"generate.samplers must be one of .* or gmm:K"):
+            config_from_mapping({"generate": {"samplers": [bad]}})

@@ -34,7 +34,8 @@ def test_tiny_pipeline_writes_every_stage(tiny_workdir):
     # the default samplers; regions only where the analysis found regions
     regions = read_fragmentation(str(tiny_workdir / "analysis")) is not None
     expected = [s for s in GenerateConfig().samplers if regions or s != "regions"]
-    assert set(metrics) == {"real", "reconstruction", *expected}
+    references = {"real", "reconstruction", "interpolation-linear", "interpolation-spherical"}
+    assert set(metrics) == references | set(expected)
     for name in expected:
         assert (tiny_workdir / "samples" / name / "grid.png").is_file()
     assert metrics["mvn"]["frechet_distance"] < metrics["uniform-box"]["frechet_distance"]

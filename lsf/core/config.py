@@ -27,10 +27,18 @@ ELLIPSE_SOURCES = ("fits", "trimmed", "moments")
 SPLITS = ("all", "train", "validation", "test")
 
 
-def _opt(default, *, min=None, max=None, choices=None, help="", path=False):
-    """A dataclass field with validation metadata (bounds are inclusive; `path`: a file or
-    folder that a config file may give relative to the working directory, not above it)."""
-    meta = {"min": min, "max": max, "choices": choices, "help": help, "path": path}
+def _opt(default, *, min=None, max=None, choices=None, counted=(), help="", path=False):
+    """A dataclass field with validation metadata (bounds are inclusive; `counted`: choices
+    that also take a count, `NAME:K` with K >= 1; `path`: a file or folder that a config file
+    may give relative to the working directory, not above it)."""
+    meta = {
+        "min": min,
+        "max": max,
+        "choices": choices,
+        "counted": counted,
+        "help": help,
+        "path": path,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -183,6 +191,7 @@ SAMPLERS = (
     "mvn-ellipsoid",
     "mvn-pca-box",
     "gmm",
+    "n01",
     "regions",
     "regions-ellipsoid",
 )
@@ -196,23 +205,58 @@ class GenerateConfig:
     samplers: list[str] = _opt(
         list(DEFAULT_SAMPLERS),
         choices=SAMPLERS,
-        help="sampler names (regions: only where the analysis has regions)",
+        counted=("gmm",),
+        help="sampler names (gmm:K: a mixture of K components instead of the BIC choice; "
+        "regions: only where the analysis has regions)",
     )
     n: int = _opt(
-        1000, min=1, max=10_000_000, help="generated images per sampler (metrics use all of them)"
+        1000, min=1, max=10_000_000, help="generated images per sampler draw (metrics use all)"
     )
     grid: int = _opt(64, min=1, max=1024, help="images in each sampler's grid.png")
     level: float = _opt(
         0.9, min=0.001, max=0.999999, help="mvn-ellipsoid and regions-ellipsoid chi2 level"
     )
     pca_sigmas: float = _opt(2.0, min=0.1, help="mvn-pca-box bound per PCA component")
-    gmm_components: int = _opt(10, min=1, help="Gaussian mixture components")
+    gmm_components: int = _opt(
+        10, min=1, help="mixture components where one count is fixed (lsf explore's gmm)"
+    )
+    gmm_max_components: int = _opt(
+        10, min=1, max=100, help="gmm: most components; BIC picks from 1 to this"
+    )
+    gmm_pca_dims: int = _opt(
+        10, min=1, help="leading PCA coordinates the BIC choice of gmm's components is fitted on"
+    )
     gmm_rows: int = _opt(20000, min=10, help="store rows the mixture is fitted on")
-    real_images: int = _opt(1000, min=10, help="real images in each metric reference set")
+    repeats: int = _opt(
+        3,
+        min=1,
+        max=100,
+        help="fresh seeded draws per table row; the 95 percent intervals use them",
+    )
+    real_images: int = _opt(
+        1000, min=10, help="real images in the reference set and in each real (noise floor) draw"
+    )
+    holdout_images: int = _opt(
+        5000,
+        min=2,
+        help="held-out (validation/test) images read for the noise floor, the "
+        "memorisation threshold and the interpolation rows (a seeded subset when more)",
+    )
+    memorisation_images: int = _opt(
+        20000, min=10, help="training images searched for each generated image's nearest"
+    )
+    memorised_pairs: int = _opt(
+        8, min=0, max=64, help="closest generated/training pairs shown per sampler"
+    )
     feature_dims: int = _opt(64, min=2, help="pixel-PCA feature dimensions")
-    knn: int = _opt(3, min=1, help="k of the k-NN precision/recall")
+    knn: int = _opt(3, min=1, help="k of the k-NN precision/recall/density/coverage")
+    kid_subsets: int = _opt(100, min=1, help="KID: subsets averaged (when sets exceed the size)")
+    kid_subset_size: int = _opt(1000, min=2, help="KID: rows per subset")
     features: str | None = _opt(
-        None, help="TorchScript feature extractor file (optional)", path=True
+        None,
+        help="feature space: a TorchScript extractor file, or inception[:WEIGHTS] (Inception-v3 "
+        "pool features from weights on disk, never downloaded); default pixel PCA",
+        path=True,
     )
     plane: list[int] = _opt([0, 1], min=0, help="components (i, j) of the plane path")
     angle: float = _opt(30.0, help="angle of the plane path in degrees")
@@ -311,6 +355,13 @@ def _check_value(value, annotation, key: str):
     raise TypeError(f"unsupported config type {annotation!r} for {key}")
 
 
+def _is_choice(value, meta) -> bool:
+    if value in meta["choices"]:
+        return True
+    name, _, count = str(value).partition(":")
+    return name in meta.get("counted", ()) and count.isdigit() and int(count) >= 1
+
+
 def validate(section, name: str):
     """Return a copy of the dataclass `section` with every field coerced and range-checked."""
     hints = typing.get_type_hints(type(section))
@@ -322,8 +373,9 @@ def validate(section, name: str):
         for v in checks:
             if v is None:
                 continue
-            if f.metadata.get("choices") and v not in f.metadata["choices"]:
+            if f.metadata.get("choices") and not _is_choice(v, f.metadata):
                 known = ", ".join(f.metadata["choices"])
+                known += "".join(f" or {c}:K" for c in f.metadata.get("counted", ()))
                 raise LsfError(f"config: {key} must be one of {known}, got {v!r}")
             if f.metadata.get("min") is not None and v < f.metadata["min"]:
                 raise LsfError(f"config: {key} must be >= {f.metadata['min']}, got {v!r}")

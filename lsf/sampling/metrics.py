@@ -2,8 +2,9 @@
 
 Features: `PixelPCAFeatures` (PCA of real images' pixels, fitted on real images, always
 available) or a user-supplied TorchScript extractor (`TorchScriptFeatures`, e.g. an exported
-Inception for standard FID; never downloaded). On the features: the Frechet distance
-between Gaussian fits and k-NN precision/recall (Kynkaanniemi et al. 2019).
+Inception for standard FID; never downloaded; `lsf.sampling.inception` for the cached
+Inception weights). On the features: the Frechet distance between Gaussian fits; KID,
+precision/recall/density/coverage and their intervals are in `lsf.sampling.quality`.
 """
 
 from __future__ import annotations
@@ -36,29 +37,14 @@ def frechet_distance_of(features_a: np.ndarray, features_b: np.ndarray) -> float
     )
 
 
-def _kth_neighbour_radii(points: np.ndarray, k: int) -> np.ndarray:
-    from sklearn.neighbors import NearestNeighbors
-
-    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
-    return distances[:, k]  # column 0 is the point itself
-
-
-def _inside_any_ball(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import pairwise_distances
-
-    inside = np.zeros(len(queries), dtype=bool)
-    for start in range(0, len(queries), 1024):
-        d = pairwise_distances(queries[start : start + 1024], centres)
-        inside[start : start + 1024] = (d <= radii[None, :]).any(axis=1)
-    return inside
-
-
 def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, float]:
     """Precision: fraction of generated points inside the k-NN ball of some real point.
-    Recall: fraction of real points inside the k-NN ball of some generated point."""
-    precision = _inside_any_ball(generated, real, _kth_neighbour_radii(real, k)).mean()
-    recall = _inside_any_ball(real, generated, _kth_neighbour_radii(generated, k)).mean()
-    return float(precision), float(recall)
+    Recall: fraction of real points inside the k-NN ball of some generated point
+    (`lsf.sampling.quality.neighbour_metrics`, which also gives density and coverage)."""
+    from lsf.sampling.quality import neighbour_metrics
+
+    m = neighbour_metrics(real, generated, k)
+    return m.precision, m.recall
 
 
 @dataclass
@@ -76,8 +62,13 @@ class PixelPCAFeatures:
         return cls(mean, vt[: min(dims, len(vt))])
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        flat = images.reshape(len(images), -1).astype(np.float64) / 255.0
-        return (flat - self.mean) @ self.components.T
+        # in blocks: a float64 copy of 20,000 64x64 images would be 2 GB
+        out = np.empty((len(images), len(self.components)))
+        for start in range(0, len(images), 1024):
+            block = images[start : start + 1024]
+            flat = block.reshape(len(block), -1).astype(np.float64) / 255.0
+            out[start : start + 1024] = (flat - self.mean) @ self.components.T
+        return out
 
 
 class TorchScriptFeatures:

@@ -6,7 +6,9 @@ independent-normal diagonal Gaussian with the fitted per-component mu, sigma
 mvn                full-covariance multivariate normal
 mvn-ellipsoid      mvn restricted to the ellipsoid d^2 <= chi2(D).ppf(level) (rejection)
 mvn-pca-box        the study's variant: PCA component k bounded by |t_k| <= n * sigma_k
-gmm                Gaussian mixture with full covariances, fitted on a seeded store subsample
+gmm                Gaussian mixture with full covariances, fitted on a seeded store subsample;
+                   its component count chosen by BIC on PCA coordinates (`gmm:K`: fixed K)
+n01                the standard normal N(0, I): what a VAE's prior gives a plain AE, the floor
 regions            one normal per region of the analysis, weighted by region share; with
                    regions-ellipsoid each restricted to its chi2(D) ellipsoid at `level`
                    (`lsf.sampling.regions.RegionMixture`)
@@ -119,6 +121,44 @@ def fit_gmm(rows: np.ndarray, components: int, seed: int):
         return model.fit(rows.astype(np.float64))
 
 
+def sample_gmm(gmm, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` shuffled draws of a fitted full-covariance `GaussianMixture` from `rng` (its own
+    `sample` reseeds from the fit's `random_state` on every call: every draw the same)."""
+    counts = rng.multinomial(n, gmm.weights_)
+    parts = [
+        mean + rng.standard_normal((count, len(mean))) @ np.linalg.cholesky(cov).T
+        for count, mean, cov in zip(counts, gmm.means_, gmm.covariances_, strict=True)
+    ]
+    return np.concatenate(parts)[rng.permutation(n)]
+
+
+def gmm_fixed_components(name: str) -> int | None:
+    """K of a `gmm:K` sampler name, None for any other name."""
+    base, _, count = name.partition(":")
+    return int(count) if base == "gmm" and count.isdigit() else None
+
+
+def choose_gmm_components(
+    coordinates: np.ndarray, max_components: int, seed: int
+) -> tuple[int, list[float]]:
+    """`(k, bic)`: the component count in 1..max_components of least BIC for full-covariance
+    mixtures fitted on `coordinates` (PCA coordinates: in all 256 latent dimensions the
+    covariance parameters make BIC prefer k = 1 on any affordable row count), and each BIC."""
+    from sklearn.mixture import GaussianMixture
+
+    coordinates = np.asarray(coordinates, dtype=np.float64)
+    top = min(max_components, len(coordinates) // 2)
+    if top < 1:
+        raise LsfError(f"gmm: {len(coordinates)} rows are too few to choose components by BIC")
+    bic = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(1, top + 1):
+            model = GaussianMixture(k, covariance_type="full", random_state=seed, reg_covar=1e-5)
+            bic.append(float(model.fit(coordinates).bic(coordinates)))
+    return int(np.argmin(bic)) + 1, bic
+
+
 def sample(
     name: str,
     s: LatentStatistics,
@@ -152,11 +192,12 @@ def sample(
     elif name == "mvn-pca-box":
         x = sample_mvn_pca_box(s, n, rng, pca_sigmas)
         info["pca_sigmas"] = pca_sigmas
-    elif name == "gmm":
+    elif name == "n01":
+        x = rng.standard_normal((n, s.dim))
+    elif name == "gmm" or gmm_fixed_components(name):
         if gmm is None:
             raise LsfError("gmm: no fitted mixture given")
-        x, _ = gmm.sample(n)
-        x = x[rng.permutation(n)]
+        x = sample_gmm(gmm, n, rng)
         info["components"] = int(gmm.n_components)
     elif name in ("regions", "regions-ellipsoid"):
         if regions is None:
