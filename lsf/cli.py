@@ -79,6 +79,12 @@ compare.json, compare.parquet. Exit code 1 when a variant failed.""",
 }
 
 
+MODEL_HELP = (
+    "RUN/model.pt from `lsf train` or a model YAML (kind: torchscript, python, pythae); "
+    "default: --config's model section when its kind is not lsf"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit code 2) instead of a usage dump."""
 
@@ -140,6 +146,22 @@ def _preflight(args, estimate, target: str) -> None:
         check(estimate, target, args.force, _progress(args), local=args.address is None)
 
 
+def _model_ref(args, required: bool = True):
+    """`--model` (RUN/model.pt or a model YAML), else the `model:` section of `--config`
+    when its kind is not lsf's own (`lsf.nn.kinds`); None when not `required` and neither."""
+    if args.model:
+        return args.model
+    model = load_config(args.config).model
+    if model.kind != "lsf":
+        return model
+    if required:
+        raise LsfError(
+            "--model is required: RUN/model.pt from `lsf train`, a model YAML (kind: "
+            "torchscript, python or pythae), or a --config whose model.kind is not lsf"
+        )
+    return None
+
+
 def cmd_prepare(args) -> int:
     from lsf.core.preflight_stages import prepare_for
     from lsf.prepare import prepare
@@ -190,11 +212,12 @@ def cmd_encode(args) -> int:
     from lsf.encode import encode
 
     config = _section(args, "encode")
-    _preflight(args, encode_for(config, args.shards, args.model), args.out)
+    model = _model_ref(args)
+    _preflight(args, encode_for(config, args.shards, model), args.out)
     summary = encode(
         config,
         args.shards,
-        args.model,
+        model,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
@@ -230,10 +253,11 @@ def cmd_generate(args) -> int:
     from lsf.generate import generate
 
     config = _section(args, "generate")
-    _preflight(args, generate_for(config, args.model), args.out)
+    model = _model_ref(args)
+    _preflight(args, generate_for(config, model), args.out)
     summary = generate(
         config,
-        args.model,
+        model,
         args.analysis,
         args.out,
         overwrite=args.overwrite,
@@ -286,7 +310,7 @@ def cmd_explore(args) -> int:
         settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
         return deploy_on_serve(settings, args.address)
     return explore(
-        args.model,
+        _model_ref(args, required=False),
         args.analysis,
         latents=args.latents,
         shards=args.shards,
@@ -302,8 +326,16 @@ def cmd_compare(args) -> int:
 
     if not args.config:
         raise LsfError("--config SWEEP is required (a sweep file or a built-in sweep name)")
+    sweep = load_sweep(args.config)
+    kinds = {sweep.shared.model.kind} | {v.config.model.kind for v in sweep.variants}
+    if kinds != {"lsf"}:
+        other = sorted(kinds - {"lsf"})[0]
+        raise LsfError(
+            f"compare trains lsf's own model (model.kind lsf), not a {other} model; run "
+            "encode, analyze and generate with yours"
+        )
     summary = compare(
-        load_sweep(args.config),
+        sweep,
         args.workdir,
         config_name=args.config,
         address=args.address,
@@ -342,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _verb(sub, "encode", "encode every image into the Zarr latent store (Ray Data)", cmd_encode)
     p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
     _config_flags(p, "encode", "batch_size", "rows_per_chunk", "actors", "gpus_per_actor")
     _overwrite(p, "a store of another model")
@@ -370,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite(p, "an existing analysis")
 
     p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--out", required=True, help="samples folder (grids, paths, metrics.json)")
     _config_flags(
@@ -407,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite(p, "an existing report")
 
     p = _verb(sub, "explore", "walk the latent space in a browser (local web app)", cmd_explore)
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP + "; none: no decoded views")
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--latents", help="latent store: real images by id, gmm, any pair's density")
     p.add_argument("--shards", help="shard folder: source images of the ids")

@@ -40,7 +40,7 @@ from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import open_store, sample_rows
 from lsf.data.images import image_grid
 from lsf.data.shards import read_images, read_manifest
-from lsf.nn.model import load_model
+from lsf.nn.kinds import load_latent_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
 from lsf.sampling.metrics import (
@@ -268,7 +268,7 @@ def generate(
     progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
-    model, _ = load_model(model_path)
+    model = load_latent_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
     store_url = summary["latents"]["path"]

@@ -25,6 +25,7 @@ from lsf.core.errors import LsfError
 SOURCES = ("synthetic", "celeba", "folder")
 ELLIPSE_SOURCES = ("fits", "trimmed", "moments")
 SPLITS = ("all", "train", "validation", "test")
+MODEL_KINDS = ("lsf", "torchscript", "python", "pythae")
 
 
 def _opt(default, *, min=None, max=None, choices=None, help="", path=False):
@@ -58,6 +59,23 @@ class ModelConfig:
     latent_dim: int = _opt(256, min=2)
     activation: str = _opt("leaky_relu", choices=("leaky_relu", "relu", "elu", "selu"))
     batch_norm: bool = _opt(False)
+    # Your own model (lsf.nn.kinds): lsf trains and uses its own autoencoder only for `lsf`.
+    kind: str = _opt(
+        "lsf",
+        choices=MODEL_KINDS,
+        help="lsf (trained here), torchscript (encoder + decoder files), python (factory + "
+        "weights) or pythae (a pythae model folder)",
+    )
+    encoder: str | None = _opt(None, help="torchscript: encoder file, images -> [N, D]", path=True)
+    decoder: str | None = _opt(None, help="torchscript: decoder file, [N, D] -> images", path=True)
+    factory: str | None = _opt(
+        None, help="python: package.module:function or path/file.py:function returning the model"
+    )
+    weights: str | None = _opt(None, help="python: state_dict file (weights only)", path=True)
+    path: str | None = _opt(None, help="pythae: the folder written by its model.save", path=True)
+    value_range: list[float] = _opt(
+        [0.0, 1.0], help="pixel values the model takes and makes (low, high), e.g. -1,1"
+    )
 
 
 @dataclass
