@@ -32,6 +32,12 @@ EXAMPLES = {
   lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr
   lsf encode --shards s3://b/shards --model /shared/run/model.pt --out s3://b/latents.zarr \\
              --actors 8 --gpus-per-actor 0.5 --address auto""",
+    "import": """examples:
+  lsf import --latents my_latents.npy --out work/latents.zarr
+  lsf import --latents latents.parquet --out work/latents.zarr --ids image_id --split split
+  lsf import --latents run.npz --key z --ids ids.npy --out work/latents.zarr --max-nonfinite 0.001
+  lsf import --latents vae.h5 --key latents/mu --out work/latents.zarr   # pip install h5py
+then: lsf analyze --latents work/latents.zarr --out work/analysis   (no model needed)""",
     "analyze": """examples:
   lsf analyze --latents work/latents.zarr --out work/analysis
   lsf analyze --latents work/latents.zarr --out work/study --config study   # the study's way
@@ -227,6 +233,19 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from lsf.core.config import ImportConfig
+    from lsf.import_latents import import_latents
+
+    flags = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith("import.")}
+    config = with_overrides(ImportConfig(), "import", **flags)
+    summary = import_latents(
+        config, args.latents, args.out, overwrite=args.overwrite, progress=_progress(args)
+    )
+    print(summary)
+    return 0
+
+
 def cmd_analyze(args) -> int:
     from lsf.analyze import analyze
     from lsf.core.preflight_stages import analyze_for
@@ -378,6 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
     _config_flags(p, "encode", "batch_size", "rows_per_chunk", "actors", "gpus_per_actor")
     _overwrite(p, "a store of another model")
+
+    p = _verb(
+        sub, "import", "a latent store from latents you have (.npy, .pt, Parquet, ...)", cmd_import
+    )
+    p.add_argument("--latents", required=True, help=".npy .npz .pt .parquet .zarr .h5 file")
+    p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
+    _config_flags(p, "import", "key", "ids", "split", "rows_per_chunk", "max_nonfinite", "shards")
+    _overwrite(p, "a store of other latents")
 
     p = _verb(sub, "analyze", "statistics of the latent store (Dask, out of core)", cmd_analyze)
     p.add_argument("--latents", required=True, help="complete latent store from `lsf encode`")

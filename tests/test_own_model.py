@@ -110,9 +110,7 @@ def test_python_model_encodes_and_decodes_like_the_users_own_network(user_model,
     np.testing.assert_allclose(images.astype(np.float64), reference, atol=0.5 + 1e-3)
 
 
-def test_python_model_through_encode_generate_and_explore(
-    user_model, faces, tmp_path, ray_local
-):
+def test_python_model_through_encode_generate_and_explore(user_model, faces, tmp_path, ray_local):
     from lsf.analyze import analyze
     from lsf.core.config import AnalyzeConfig, GenerateConfig
     from lsf.core.store import open_store
@@ -225,7 +223,9 @@ def test_a_model_whose_stated_size_does_not_fit_its_network_is_one_line(torchscr
         image_size=32,
         channels=1,
     )
-    with pytest.raises(LsfError, match="torchscript model cannot encode 32px images with 1 channels"):
+    with pytest.raises(
+        LsfError, match="torchscript model cannot encode 32px images with 1 channels"
+    ):
         load_latent_model(config, device="cpu")
 
 
@@ -250,9 +250,7 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_hostile_weights_and_modules_are_refused_without_running_them(
-    user_model, tmp_path, capsys
-):
+def test_hostile_weights_and_modules_are_refused_without_running_them(user_model, tmp_path, capsys):
     from lsf.cli import main
 
     marker = tmp_path / "pwned"

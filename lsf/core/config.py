@@ -107,6 +107,27 @@ class EncodeConfig:
 
 
 @dataclass
+class ImportConfig:
+    rows_per_chunk: int = _opt(4096, min=1, help="latent store chunk rows")
+    key: str | None = _opt(
+        None, help="the latents' array, tensor, list column or dataset (needed when several)"
+    )
+    ids: str | None = _opt(
+        None, help="source ids: a .npy/.txt file or a column/key/array beside the latents"
+    )
+    split: str | None = _opt(
+        None,
+        help="split per row (0/1/2 or train/validation/test): a .npy/.txt file or a column",
+    )
+    max_nonfinite: float = _opt(
+        0.0, min=0.0, max=1.0, help="largest share of rows with NaN/inf, dropped (else refused)"
+    )
+    shards: str | None = _opt(
+        None, help="shard folder whose image ids the rows are (for generate's metrics, explore)"
+    )
+
+
+@dataclass
 class AnalyzeConfig:
     bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
     bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
@@ -243,6 +264,9 @@ class PipelineConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+
+STANDALONE_SECTIONS = {"import": ImportConfig}  # verbs outside the pipeline: flags only
 
 
 def _check_value(value, annotation, key: str):
@@ -435,7 +459,7 @@ def flag_spec(section: str, name: str) -> dict:
     """`argparse.add_argument` keywords for config field `section.name`: type, choices, help
     and the default shown, all from the field's declaration. A flag not given parses to None
     (the config value stays)."""
-    cls = typing.get_type_hints(PipelineConfig)[section]
+    cls = typing.get_type_hints(PipelineConfig).get(section) or STANDALONE_SECTIONS[section]
     field = {f.name: f for f in dataclasses.fields(cls)}[name]
     annotation = typing.get_type_hints(cls)[name]
     meta = field.metadata
