@@ -155,8 +155,17 @@ class AnalyzeConfig:
     )
     sample_rows: int = _opt(100000, min=100, help="rows sampled for robust histogram ranges")
     mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
-    pairs: str = _opt("all", help="pairs for 2D densities: all, top:K, first:K or i,j;k,l")
-    pca_pairs: str = _opt("all", help="pairs of PCA components, same forms")
+    pairs: str = _opt(
+        "auto",
+        help="pairs for 2D densities: auto (all while they fit pair_budget_mb, else the most "
+        "correlated), all, top:K, first:K or i,j;k,l",
+    )
+    pca_pairs: str = _opt(
+        "auto", help="pairs of PCA components, same forms (auto beyond the budget: first:K)"
+    )
+    pair_budget_mb: int = _opt(
+        256, min=1, help="MiB of uint32 pair grids per coordinate system that `auto` allows"
+    )
     pair_bins: int = _opt(32, min=4, max=256, help="bins per axis of the pair grids")
     pair_block: int = _opt(8192, min=1, help="pairs per Dask task (at most)")
     task_memory_mb: int = _opt(

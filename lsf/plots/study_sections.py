@@ -100,7 +100,8 @@ def row_sets(page, summary: dict) -> None:
     if not sets:
         _missing(page, "the row sets")
         return
-    page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()])
+    chosen = [[f"pairs_{k} (selection)", v] for k, v in summary.get("pair_selection", {}).items()]
+    page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()] + chosen)
 
 
 def _diagonalisation(page, pca_corr: np.ndarray) -> None:
