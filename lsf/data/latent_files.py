@@ -3,9 +3,10 @@ Parquet, Zarr and HDF5 (`h5py`, optional).
 
 `open_latent_file(path, key)` returns a `LatentFile`: `n`, `d`, `dtype`, `read(start, stop)`
 (float rows `[stop - start, d]`) and `column(name)` (a 1-D array stored beside the latents:
-a Parquet column, an `.npz` key, a Zarr or HDF5 array). A `.npy` file is memory-mapped one
-block at a time (only that block's pages are mapped, then unmapped), so a file larger than
-RAM is read in bounded memory; `.pt` is memory-mapped by `torch.load(mmap=True,
+a Parquet column, an `.npz` key, a Zarr or HDF5 array). A `.npy` file is read one block
+at a time from its header's offset (never mapped or loaded whole), so a file larger than
+RAM is read in bounded memory (plain reads at the block's offset: the pages of a mapping would
+count in the process's memory while mapped); `.pt` is memory-mapped by `torch.load(mmap=True,
 weights_only=True)`; Parquet reads only the row groups a block spans; `.npz` members are read
 whole (zip members cannot seek). Used by `lsf import` (`lsf.import_latents`).
 """
@@ -94,13 +95,13 @@ def _npy(path: str, key: str | None) -> LatentFile:
         raise LsfError(f"{path} is Fortran-ordered; save it C-ordered (np.ascontiguousarray)")
 
     def read(start: int, stop: int) -> np.ndarray:
-        block = np.memmap(
-            path, dtype=dtype, mode="r", offset=offset + start * d * dtype.itemsize,
-            shape=(stop - start, d),
-        )  # fmt: skip
-        rows = np.array(block)
-        del block  # unmapped: the pages of this block leave the process
-        return rows
+        # one block read at its offset: mapped pages would stay resident in this process
+        with open(path, "rb") as f:
+            f.seek(offset + start * d * dtype.itemsize)
+            rows = np.fromfile(f, dtype=dtype, count=(stop - start) * d)
+        if len(rows) != (stop - start) * d:
+            raise LsfError(f"{path} is cut short: rows {start}..{stop - 1} are missing")
+        return rows.reshape(stop - start, d)
 
     return LatentFile(path, "npy", n, d, dtype, read)
 
