@@ -621,5 +621,7 @@ def report(
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
             _samples_sections(page, local_samples, arrays, config, rows)
+        else:
+            study.decoder_note(page, summary)
         (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

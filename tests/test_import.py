@@ -181,7 +181,7 @@ def test_a_rerun_resumes_only_the_missing_chunks(tmp_path, monkeypatch):
         import_latents(config, str(tmp_path / "z.npy"), out, progress=QUIET)
 
 
-def test_imported_latents_are_analysed_and_explored_without_a_model(tmp_path):
+def test_imported_latents_are_analysed_reported_and_explored_without_a_model(tmp_path):
     import httpx
 
     from lsf.analyze import analyze
@@ -195,6 +195,12 @@ def test_imported_latents_are_analysed_and_explored_without_a_model(tmp_path):
     import_latents(ImportConfig(rows_per_chunk=200), str(tmp_path / "z.npy"), out, progress=QUIET)
     analysis = str(tmp_path / "analysis")
     analyze(AnalyzeConfig(bins=16, pair_bins=8, mardia_sample=50), out, analysis, progress=QUIET)
+    from lsf.core.config import ReportConfig
+    from lsf.report import report
+
+    report(ReportConfig(), analysis, str(tmp_path / "report"), progress=QUIET)
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "What needs a decoder" in page and "imported latents, no model recorded" in page
     codec, shape = load_codec(None, analysis)
     assert shape is None and codec.latent_dim == 6
     explorer = load_explorer(analysis, codec, latents=out)
