@@ -32,6 +32,12 @@ EXAMPLES = {
   lsf encode --shards work/shards --model work/run/model.pt --out work/latents.zarr
   lsf encode --shards s3://b/shards --model /shared/run/model.pt --out s3://b/latents.zarr \\
              --actors 8 --gpus-per-actor 0.5 --address auto""",
+    "import": """examples:
+  lsf import --latents my_latents.npy --out work/latents.zarr
+  lsf import --latents latents.parquet --out work/latents.zarr --ids image_id --split split
+  lsf import --latents run.npz --key z --ids ids.npy --out work/latents.zarr --max-nonfinite 0.001
+  lsf import --latents vae.h5 --key latents/mu --out work/latents.zarr   # pip install h5py
+then: lsf analyze --latents work/latents.zarr --out work/analysis   (no model needed)""",
     "analyze": """examples:
   lsf analyze --latents work/latents.zarr --out work/analysis
   lsf analyze --latents work/latents.zarr --out work/study --config study   # the study's way
@@ -82,6 +88,12 @@ compare.json, compare.parquet. Exit code 1 when a variant failed.""",
   lsf run --workdir work --verbose             # with Ray's own log lines on the terminal
   lsf run --workdir work --force               # go on though the preflight says it won't fit""",
 }
+
+
+MODEL_HELP = (
+    "RUN/model.pt from `lsf train` or a model YAML (kind: torchscript, python, pythae); "
+    "default: --config's model section when its kind is not lsf"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,6 +157,22 @@ def _preflight(args, estimate, target: str) -> None:
         check(estimate, target, args.force, _progress(args), local=args.address is None)
 
 
+def _model_ref(args, required: bool = True):
+    """`--model` (RUN/model.pt or a model YAML), else the `model:` section of `--config`
+    when its kind is not lsf's own (`lsf.nn.kinds`); None when not `required` and neither."""
+    if args.model:
+        return args.model
+    model = load_config(args.config).model
+    if model.kind != "lsf":
+        return model
+    if required:
+        raise LsfError(
+            "--model is required: RUN/model.pt from `lsf train`, a model YAML (kind: "
+            "torchscript, python or pythae), or a --config whose model.kind is not lsf"
+        )
+    return None
+
+
 def cmd_prepare(args) -> int:
     from lsf.core.preflight_stages import prepare_for
     from lsf.prepare import prepare
@@ -195,15 +223,29 @@ def cmd_encode(args) -> int:
     from lsf.encode import encode
 
     config = _section(args, "encode")
-    _preflight(args, encode_for(config, args.shards, args.model), args.out)
+    model = _model_ref(args)
+    _preflight(args, encode_for(config, args.shards, model), args.out)
     summary = encode(
         config,
         args.shards,
-        args.model,
+        model,
         args.out,
         overwrite=args.overwrite,
         address=args.address,
         progress=_progress(args),
+    )
+    print(summary)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from lsf.core.config import ImportConfig
+    from lsf.import_latents import import_latents
+
+    flags = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith("import.")}
+    config = with_overrides(ImportConfig(), "import", **flags)
+    summary = import_latents(
+        config, args.latents, args.out, overwrite=args.overwrite, progress=_progress(args)
     )
     print(summary)
     return 0
@@ -237,10 +279,11 @@ def cmd_generate(args) -> int:
     from lsf.generate import generate
 
     config = _section(args, "generate")
-    _preflight(args, generate_for(config, args.model), args.out)
+    model = _model_ref(args)
+    _preflight(args, generate_for(config, model), args.out)
     summary = generate(
         config,
-        args.model,
+        model,
         args.analysis,
         args.out,
         overwrite=args.overwrite,
@@ -293,7 +336,7 @@ def cmd_explore(args) -> int:
         settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
         return deploy_on_serve(settings, args.address)
     return explore(
-        args.model,
+        _model_ref(args, required=False),
         args.analysis,
         latents=args.latents,
         shards=args.shards,
@@ -309,8 +352,16 @@ def cmd_compare(args) -> int:
 
     if not args.config:
         raise LsfError("--config SWEEP is required (a sweep file or a built-in sweep name)")
+    sweep = load_sweep(args.config)
+    kinds = {sweep.shared.model.kind} | {v.config.model.kind for v in sweep.variants}
+    if kinds != {"lsf"}:
+        other = sorted(kinds - {"lsf"})[0]
+        raise LsfError(
+            f"compare trains lsf's own model (model.kind lsf), not a {other} model; run "
+            "encode, analyze and generate with yours"
+        )
     summary = compare(
-        load_sweep(args.config),
+        sweep,
         args.workdir,
         config_name=args.config,
         address=args.address,
@@ -349,10 +400,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _verb(sub, "encode", "encode every image into the Zarr latent store (Ray Data)", cmd_encode)
     p.add_argument("--shards", required=True, help="shard folder from `lsf prepare`")
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
     _config_flags(p, "encode", "batch_size", "rows_per_chunk", "actors", "gpus_per_actor")
     _overwrite(p, "a store of another model")
+
+    p = _verb(
+        sub, "import", "a latent store from latents you have (.npy, .pt, Parquet, ...)", cmd_import
+    )
+    p.add_argument("--latents", required=True, help=".npy .npz .pt .parquet .zarr .h5 file")
+    p.add_argument("--out", required=True, help="latent store (LATENTS.zarr)")
+    _config_flags(p, "import", "key", "ids", "split", "rows_per_chunk", "max_nonfinite", "shards")
+    _overwrite(p, "a store of other latents")
 
     p = _verb(sub, "analyze", "statistics of the latent store (Dask, out of core)", cmd_analyze)
     p.add_argument("--latents", required=True, help="complete latent store from `lsf encode`")
@@ -382,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite(p, "an existing analysis")
 
     p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--out", required=True, help="samples folder (grids, paths, metrics.json)")
     _config_flags(
@@ -422,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite(p, "an existing report")
 
     p = _verb(sub, "explore", "walk the latent space in a browser (local web app)", cmd_explore)
-    p.add_argument("--model", required=True, help="RUN/model.pt from `lsf train`")
+    p.add_argument("--model", help=MODEL_HELP + "; none: no decoded views")
     p.add_argument("--analysis", required=True, help="ANALYSIS folder from `lsf analyze`")
     p.add_argument("--latents", help="latent store: real images by id, gmm, any pair's density")
     p.add_argument("--shards", help="shard folder: source images of the ids")

@@ -11,7 +11,6 @@ Run: `lsf encode --shards work/shards --model work/run/model.pt --out work/laten
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,9 @@ from lsf.core.store import (
     is_complete as store_is_complete,
 )
 from lsf.data.shards import column_images, read_manifest, read_table, shard_urls
+from lsf.nn.protocol import file_sha256
+
+__all__ = ["EncodeSummary", "encode", "file_sha256", "is_complete"]
 
 
 @dataclass
@@ -63,14 +65,6 @@ class EncodeSummary:
             + (f" on {len(self.chunks_per_node)} nodes" if len(self.chunks_per_node) > 1 else "")
             + f"; store at {self.out}"
         )
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with fsspec.open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chunk: int):
@@ -103,34 +97,27 @@ def read_chunk_images(batch: pa.Table, shards: str, manifest: dict, rows_per_chu
 
 
 class LatentEncoder:
-    """Ray Data actor: the encoder in eval mode, on a GPU when the actor has one."""
+    """Ray Data actor: the model's encoder (any kind) in eval mode, on a GPU when the actor
+    has one."""
 
-    def __init__(self, model_path: str, image_shape, batch_size: int, threads: int):
+    def __init__(self, model_ref, image_shape, batch_size: int, threads: int):
         import ray
         import torch
 
-        from lsf.nn.model import load_model
+        from lsf.nn.kinds import load_latent_model
 
-        self.torch = torch
         torch.set_num_threads(threads)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model, _ = load_model(model_path, device=str(self.device))
-        self.encoder = model.encoder
+        self.model = load_latent_model(model_ref)
         self.shape = tuple(image_shape)
         self.batch_size = batch_size
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict) -> dict:
-        from lsf.nn.model import images_to_tensor
+        from lsf.sampling.decode import encode_images
 
         (index,) = batch["chunk"]
         images = batch["images"][0].reshape(-1, *self.shape)
-        parts = []
-        with self.torch.inference_mode():
-            for offset in range(0, len(images), self.batch_size):
-                tensor = images_to_tensor(images[offset : offset + self.batch_size])
-                parts.append(self.encoder(tensor.to(self.device)).float().cpu().numpy())
-        latents = np.concatenate(parts)
+        latents = encode_images(self.model, images, self.batch_size)
         return {
             "chunk": np.array([index]),
             "z": latents.reshape(1, -1),
@@ -149,7 +136,7 @@ def _open_or_create(
         return create_store(out, n, latent_dim, rows, model=model, source=source)
     group = open_store(out, mode="r+", require_complete=False)
     attrs = group.attrs
-    if attrs.get("model", {}).get("sha256") != model["sha256"]:
+    if attrs.get("model", {}).get("sha256") != model["sha256"]:  # any file of the model
         raise LsfError(
             f"{out} holds latents of a different model ({attrs.get('model', {}).get('path')}); "
             "pass --overwrite to replace them"
@@ -174,7 +161,28 @@ def is_complete(out: str) -> bool:
     return store_is_complete(out)
 
 
-def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_path: str, missing):
+def _local_ref(model_ref):
+    """The model reference as Ray workers on this machine read it (absolute local paths)."""
+    import dataclasses
+
+    from lsf.core.config import ModelConfig
+
+    if isinstance(model_ref, ModelConfig):
+        files = {
+            key: os.path.abspath(value)
+            for key in ("encoder", "decoder", "weights", "path")
+            if (value := getattr(model_ref, key)) and is_local(value)
+        }
+        factory = model_ref.factory
+        if factory and factory.rpartition(":")[0].endswith(".py"):
+            target, _, name = factory.rpartition(":")
+            files["factory"] = f"{os.path.abspath(target)}:{name}"
+        return dataclasses.replace(model_ref, **files)
+    model_path = str(model_ref)
+    return os.path.abspath(local_path(model_path)) if is_local(model_path) else model_path
+
+
+def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_ref, missing):
     """The Ray Data pipeline: one read task per missing chunk feeding the encoder actor pool;
     yields batches of one chunk each (`chunk`, `z`, `split`, `node`), in any order."""
     import ray
@@ -182,7 +190,7 @@ def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_pat
     from lsf.core.runtime import uses_gpus
 
     gpus = config.gpus_per_actor if uses_gpus(config.gpus_per_actor) else 0
-    local_model = os.path.abspath(local_path(model_path)) if is_local(model_path) else model_path
+    local_model = _local_ref(model_ref)
     dataset = (
         ray.data.from_items([{"chunk": c} for c in missing], override_num_blocks=len(missing))
         .map_batches(
@@ -201,7 +209,7 @@ def _encoded_chunks(config: EncodeConfig, shards: str, manifest: dict, model_pat
             batch_size=1,
             batch_format="numpy",
             fn_constructor_kwargs={
-                "model_path": local_model,
+                "model_ref": local_model,
                 "image_shape": manifest["image_shape"],
                 "batch_size": config.batch_size,
                 "threads": max(1, round(config.cpus_per_actor)),
@@ -248,8 +256,9 @@ def _check_model_fits(model_config, manifest: dict) -> None:
     mc = model_config
     if (height, channels) != (mc.image_size, mc.channels):
         raise LsfError(
-            f"the model expects {mc.image_size}px images with {mc.channels} channels but the "
-            f"shards hold {height}px with {channels}; encode shards prepared for this model"
+            f"the {mc.kind} model takes {mc.image_size}px images with {mc.channels} channels "
+            f"but the shards hold {height}px with {channels}; prepare the shards at "
+            f"--size {mc.image_size} (or state the model's model.image_size/channels)"
         )
 
 
@@ -257,22 +266,23 @@ def _check_model_fits(model_config, manifest: dict) -> None:
 def encode(
     config: EncodeConfig,
     shards: str,
-    model_path: str,
+    model_path,
     out: str,
     *,
     overwrite: bool = False,
     address: str | None = None,
     progress: Progress = TERMINAL,
 ) -> EncodeSummary:
-    """Encode every image of `shards` with the model at `model_path` into the store `out`."""
+    """Encode every image of `shards` with the model `model_path` (lsf's RUN/model.pt, a
+    model YAML or a `ModelConfig` of any kind, see `lsf.nn.kinds`) into the store `out`."""
     from lsf.core.runtime import init_ray
-    from lsf.nn.model import load_model
+    from lsf.nn.kinds import load_latent_model
 
     started = time.perf_counter()
     manifest = read_manifest(shards)
-    model, _ = load_model(model_path)
+    model = load_latent_model(model_path, device="cpu")
     _check_model_fits(model.config, manifest)
-    model_ref = {"path": str(model_path), "sha256": file_sha256(model_path)}
+    model_ref = model.describe()
     source = {
         "dataset": manifest["source"],
         "image_shape": manifest["image_shape"],

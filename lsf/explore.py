@@ -1,6 +1,8 @@
 """`lsf explore`: walk the latent space in a browser, with the analysis at every point.
 
-Loads the model (weights only) and the analysis, checks that they and the optional latent
+Loads the model (any kind of `lsf.nn.kinds`, weights only; optional: without one the
+analysis, pairs and real images are served and decoded views say they need a model) and the
+analysis, checks that they and the optional latent
 store and shards fit together, and serves the web app (`lsf.web.app`) with uvicorn on
 127.0.0.1 (a warning when bound elsewhere); prints the URL. With `--serve` the same app is
 deployed as a Ray Serve application on a Ray cluster instead (`lsf.web.serve`).
@@ -57,8 +59,47 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
+class NoDecoder:
+    """The codec of `lsf explore` without a model: the analysis, pairs and real images by id
+    are served; every decoded view answers that it needs a decoder (HTTP 422, one line)."""
+
+    def __init__(self, latent_dim: int):
+        self.latent_dim = latent_dim
+
+    async def decode(self, latents):
+        raise LsfError("decoding needs a model: restart lsf explore with --model")
+
+    async def encode(self, images):
+        raise LsfError("encoding needs a model: restart lsf explore with --model")
+
+
+def analysis_latent_dim(analysis: str) -> int:
+    """D of an analysis folder, from its analysis.zarr attributes."""
+    import zarr
+
+    from lsf.analyze import ARRAYS, SUMMARY
+    from lsf.core.outputs import exists, join, zarr_location
+
+    if not exists(join(analysis, SUMMARY)) or not exists(join(analysis, ARRAYS)):
+        raise LsfError(f"no analysis at {analysis}; run `lsf analyze` first")
+    group = zarr.open_group(zarr_location(join(analysis, ARRAYS)), mode="r")
+    return int(group.attrs["latent_dim"])
+
+
+def load_codec(model, analysis: str):
+    """`(codec, image shape)`: the model (any kind, `lsf.nn.kinds`) batched in this process,
+    or `NoDecoder` when `model` is None."""
+    if model is None:
+        return NoDecoder(analysis_latent_dim(analysis)), None
+    from lsf.nn.kinds import load_latent_model
+    from lsf.web.batching import LocalCodec
+
+    latent_model = load_latent_model(model)
+    return LocalCodec(latent_model), latent_model.image_shape
+
+
 def explore(
-    model: str,
+    model,
     analysis: str,
     *,
     latents: str | None = None,
@@ -68,29 +109,27 @@ def explore(
     components: int = 8,
     threads: int = 1,
 ) -> int:
-    """Serve the app until Ctrl-C; returns the exit code. `threads`: torch threads for
+    """Serve the app until Ctrl-C; returns the exit code. `model`: lsf's RUN/model.pt, a
+    model YAML or a `ModelConfig` of any kind, or None (no decoding). `threads`: torch threads for
     decoding (0: torch's default); one keeps the latency steady on a busy machine, where
     several spinning threads per decode were 10x slower (measured on this 2-core machine)."""
     import torch
     import uvicorn
 
-    from lsf.nn.model import load_model
     from lsf.web.app import build_app
-    from lsf.web.batching import LocalCodec
     from lsf.web.explorer import load_explorer
 
     if components < 1:
         raise LsfError(f"--components must be >= 1, got {components}")
     if threads < 0:
         raise LsfError(f"--threads must be >= 0, got {threads}")
-    autoencoder, _ = load_model(model, device="cuda" if torch.cuda.is_available() else "cpu")
-    c = autoencoder.config
+    codec, image_shape = load_codec(model, analysis)
     explorer = load_explorer(
         analysis,
-        LocalCodec(autoencoder),
+        codec,
         latents=latents,
         shards=shards,
-        image_shape=(c.image_size, c.image_size, c.channels),
+        image_shape=image_shape,
         components=components,
     )
     sock = listening_socket(host, port)
@@ -103,6 +142,8 @@ def explore(
     sources = [f"{images.n} real images" if images.n else "no real images (give --latents)"]
     if images.n and images.manifest is None:
         sources.append("no source pixels (give --shards)")
+    if model is None:
+        sources.append("no decoder (give --model to see decoded images)")
     print(f"lsf explore: {explorer.dim}-dim latents, {', '.join(sources)}")
     print(f"lsf explore: open {url_of(sock, host)}  (Ctrl-C stops)", flush=True)
     server = uvicorn.Server(

@@ -46,7 +46,7 @@ from lsf.core.progress import TERMINAL, Progress
 from lsf.core.store import open_store
 from lsf.data.images import image_grid
 from lsf.data.shards import read_images
-from lsf.nn.model import load_model
+from lsf.nn.kinds import load_latent_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
 from lsf.sampling.evaluation import build_evaluator, read_real_images
@@ -196,7 +196,7 @@ def generate(
     started = time.perf_counter()
     if is_inception(config.features):
         resolve_weights(config.features)  # before any work: one line when they are absent
-    model, _ = load_model(model_path)
+    model = load_latent_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
     fragmentation = read_fragmentation(analysis)

@@ -597,5 +597,7 @@ def report(
         _analysis_sections(page, arrays, summary, config, rows, where)
         if local_samples is not None:
             _samples_sections(page, local_samples, arrays, config, rows)
+        else:
+            study.decoder_note(page, summary)
         (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

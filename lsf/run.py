@@ -26,7 +26,7 @@ RUN_LOCK = ".lsf-run"  # WORKDIR/.lsf-run.lock while `lsf run` works in WORKDIR
 class StagePaths:
     shards: str
     run: str
-    model: str
+    model: str  # RUN/model.pt, or the `model:` section (a ModelConfig) of another kind
     latents: str
     analysis: str
     samples: str
@@ -88,6 +88,8 @@ def run_pipeline(
             f"({config.prepare.size})"
         )
     paths = StagePaths.under(workdir, shards)
+    if config.model.kind != "lsf":  # the user's own model: nothing to train
+        paths.model = config.model
     makedirs(workdir)
     with output_lock(join(workdir, RUN_LOCK), what=f"work folder {workdir}"):
         return _run_stages(config, paths, str(workdir), address, progress, force, report)
@@ -211,6 +213,8 @@ def _run_stages(config, paths: StagePaths, workdir: str, address, progress, forc
     stages = _stages(config, paths, address, progress)
     if not report:
         stages = [stage for stage in stages if stage[0] != "report"]
+    if config.model.kind != "lsf":
+        stages = [stage for stage in stages if stage[0] != "train"]
     local = address is None
     estimates = _preflight(config, stages, workdir, force, local, progress)
     for name, module, output, action in stages:

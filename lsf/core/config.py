@@ -25,6 +25,7 @@ from lsf.core.errors import LsfError
 SOURCES = ("synthetic", "celeba", "folder")
 ELLIPSE_SOURCES = ("fits", "trimmed", "moments")
 SPLITS = ("all", "train", "validation", "test")
+MODEL_KINDS = ("lsf", "torchscript", "python", "pythae")
 
 
 def _opt(default, *, min=None, max=None, choices=None, counted=(), help="", path=False):
@@ -66,6 +67,23 @@ class ModelConfig:
     latent_dim: int = _opt(256, min=2)
     activation: str = _opt("leaky_relu", choices=("leaky_relu", "relu", "elu", "selu"))
     batch_norm: bool = _opt(False)
+    # Your own model (lsf.nn.kinds): lsf trains and uses its own autoencoder only for `lsf`.
+    kind: str = _opt(
+        "lsf",
+        choices=MODEL_KINDS,
+        help="lsf (trained here), torchscript (encoder + decoder files), python (factory + "
+        "weights) or pythae (a pythae model folder)",
+    )
+    encoder: str | None = _opt(None, help="torchscript: encoder file, images -> [N, D]", path=True)
+    decoder: str | None = _opt(None, help="torchscript: decoder file, [N, D] -> images", path=True)
+    factory: str | None = _opt(
+        None, help="python: package.module:function or path/file.py:function returning the model"
+    )
+    weights: str | None = _opt(None, help="python: state_dict file (weights only)", path=True)
+    path: str | None = _opt(None, help="pythae: the folder written by its model.save", path=True)
+    value_range: list[float] = _opt(
+        [0.0, 1.0], help="pixel values the model takes and makes (low, high), e.g. -1,1"
+    )
 
 
 @dataclass
@@ -97,6 +115,27 @@ class EncodeConfig:
 
 
 @dataclass
+class ImportConfig:
+    rows_per_chunk: int = _opt(4096, min=1, help="latent store chunk rows")
+    key: str | None = _opt(
+        None, help="the latents' array, tensor, list column or dataset (needed when several)"
+    )
+    ids: str | None = _opt(
+        None, help="source ids: a .npy/.txt file or a column/key/array beside the latents"
+    )
+    split: str | None = _opt(
+        None,
+        help="split per row (0/1/2 or train/validation/test): a .npy/.txt file or a column",
+    )
+    max_nonfinite: float = _opt(
+        0.0, min=0.0, max=1.0, help="largest share of rows with NaN/inf, dropped (else refused)"
+    )
+    shards: str | None = _opt(
+        None, help="shard folder whose image ids the rows are (for generate's metrics, explore)"
+    )
+
+
+@dataclass
 class AnalyzeConfig:
     bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
     bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
@@ -124,8 +163,17 @@ class AnalyzeConfig:
     )
     sample_rows: int = _opt(100000, min=100, help="rows sampled for robust histogram ranges")
     mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
-    pairs: str = _opt("all", help="pairs for 2D densities: all, top:K, first:K or i,j;k,l")
-    pca_pairs: str = _opt("all", help="pairs of PCA components, same forms")
+    pairs: str = _opt(
+        "auto",
+        help="pairs for 2D densities: auto (all while they fit pair_budget_mb, else the most "
+        "correlated), all, top:K, first:K or i,j;k,l",
+    )
+    pca_pairs: str = _opt(
+        "auto", help="pairs of PCA components, same forms (auto beyond the budget: first:K)"
+    )
+    pair_budget_mb: int = _opt(
+        256, min=1, help="MiB of uint32 pair grids per coordinate system that `auto` allows"
+    )
     pair_bins: int = _opt(32, min=4, max=256, help="bins per axis of the pair grids")
     pair_block: int = _opt(8192, min=1, help="pairs per Dask task (at most)")
     task_memory_mb: int = _opt(
@@ -320,6 +368,9 @@ class PipelineConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+
+
+STANDALONE_SECTIONS = {"import": ImportConfig}  # verbs outside the pipeline: flags only
 
 
 def _check_value(value, annotation, key: str):
@@ -520,7 +571,7 @@ def flag_spec(section: str, name: str) -> dict:
     """`argparse.add_argument` keywords for config field `section.name`: type, choices, help
     and the default shown, all from the field's declaration. A flag not given parses to None
     (the config value stays)."""
-    cls = typing.get_type_hints(PipelineConfig)[section]
+    cls = typing.get_type_hints(PipelineConfig).get(section) or STANDALONE_SECTIONS[section]
     field = {f.name: f for f in dataclasses.fields(cls)}[name]
     annotation = typing.get_type_hints(cls)[name]
     meta = field.metadata

@@ -19,10 +19,18 @@ INPUT_ERRORS = (LsfError, OSError, KeyError, ValueError, TypeError)
 DEFAULT_SYNTHETIC_N = 20000  # lsf.prepare's default count of synthetic faces
 
 
-def _model_info(model_path: str) -> dict:
-    from lsf.core.outputs import read_json
+def _model_info(model_ref) -> dict:
+    """The stated `ModelConfig` (as a dict) of lsf's RUN/model.pt (its model.json), a model
+    YAML or a `ModelConfig` (other kinds state their latent_dim only when given)."""
+    from dataclasses import asdict
 
-    return read_json(os.path.splitext(str(model_path))[0] + ".json")["model"]
+    from lsf.core.outputs import read_json
+    from lsf.nn.kinds import model_config_of
+
+    stated = model_config_of(model_ref)
+    if stated is not None:
+        return asdict(stated)
+    return read_json(os.path.splitext(str(model_ref))[0] + ".json")["model"]
 
 
 def _parameters(model: dict) -> int:

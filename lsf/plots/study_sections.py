@@ -100,7 +100,8 @@ def row_sets(page, summary: dict) -> None:
     if not sets:
         _missing(page, "the row sets")
         return
-    page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()])
+    chosen = [[f"pairs_{k} (selection)", v] for k, v in summary.get("pair_selection", {}).items()]
+    page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()] + chosen)
 
 
 def _diagonalisation(page, pca_corr: np.ndarray) -> None:
@@ -510,3 +511,19 @@ def study_paths(page, samples: Path, metrics: dict, arrays: dict, cloud: np.ndar
         rows = [p for p in paths if p["components"] == list(plane)]
         if rows:
             _plane_figures(page, samples, rows, cloud, mean, cov)
+
+
+def decoder_note(page, summary: dict) -> None:
+    """Without samples: which parts of the study need a decoder, and which model made the
+    latents (`none` for latents brought by `lsf import`)."""
+    model = (summary.get("latents") or {}).get("model") or {}
+    kind = model.get("kind") or "lsf"
+    made = "imported latents, no model recorded" if kind == "none" else f"a {kind} model"
+    page.section("decoder", "What needs a decoder")
+    page.parts.append(
+        f"<p>The latents come from {html.escape(made)}. Everything above reads only the "
+        "latents. Sampler grids and their quality metrics, latent paths, the origin and "
+        "centre faces and the outlier gallery need a decoder: run <code>lsf generate "
+        "--model MODEL</code> (lsf's model.pt or a model YAML of your own) and pass "
+        "<code>--samples</code>.</p>"
+    )

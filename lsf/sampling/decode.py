@@ -1,37 +1,38 @@
-"""Decoding latents to images and re-encoding images to latents, in batches (GPU if present)."""
+"""Decoding latents to images and re-encoding images to latents, in batches (GPU if present).
+
+Any model of the protocol (`lsf.nn.protocol.LatentModel`: lsf's own, TorchScript, a user's
+class, pythae) or lsf's `Autoencoder` itself; pixels go through the model's value range.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from lsf.nn.model import Autoencoder, images_to_tensor, tensor_to_images
+from lsf.nn.protocol import as_latent_model
 
 
-def model_device(model: Autoencoder) -> torch.device:
-    return next(model.parameters()).device
+def model_device(model) -> torch.device:
+    return as_latent_model(model).device
 
 
 @torch.inference_mode()
-def decode(model: Autoencoder, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def decode(model, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """uint8 images `(n, H, W, C)` from float latents `(n, D)`."""
-    device = model_device(model)
-    parts = [
-        tensor_to_images(model.decoder(torch.from_numpy(latents[i : i + batch_size]).to(device)))
-        for i in range(0, len(latents), batch_size)
-    ]
+    m = as_latent_model(model)
+    parts = []
+    for i in range(0, len(latents), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(latents[i : i + batch_size])).float()
+        parts.append(m.to_images(m.decoder(batch.to(m.device))))
     return np.concatenate(parts)
 
 
 @torch.inference_mode()
-def encode_images(model: Autoencoder, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def encode_images(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """float32 latents `(n, D)` of uint8 images `(n, H, W, C)`."""
-    device = model_device(model)
+    m = as_latent_model(model)
     parts = [
-        model.encoder(images_to_tensor(np.ascontiguousarray(images[i : i + batch_size])).to(device))
-        .float()
-        .cpu()
-        .numpy()
+        m.encoder(m.to_tensor(images[i : i + batch_size])).float().cpu().numpy()
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(parts)

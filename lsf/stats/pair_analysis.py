@@ -24,6 +24,7 @@ from lsf.stats.graph import tree_reduce
 from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
+from lsf.stats.selection import choose_pairs
 
 
 @dataclass
@@ -34,6 +35,7 @@ class PairResults:
     counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
     rows: int  # finite rows counted
     table: dict  # column name -> [P] values (the rows of pairs.parquet)
+    selection: str = ""  # which pairs and why (`lsf.stats.selection.choose_pairs`)
 
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
@@ -165,6 +167,7 @@ class PairSystem:
     mean: np.ndarray  # basis (trimmed) mean and covariance: ellipses and shapes
     cov: np.ndarray
     full_cov: np.ndarray  # full-set covariance: KDE bandwidth
+    selection: str = ""  # which pairs and why
 
 
 def pair_systems(chunks, scores, spans, config, basis, full, pca, pca_kde) -> list[PairSystem]:
@@ -172,23 +175,29 @@ def pair_systems(chunks, scores, spans, config, basis, full, pca, pca_kde) -> li
     delayed `scores` blocks of its rows and `pca_kde`, their covariance for the KDE), each
     with its selected pairs; `spans` are the robust ranges of both (the grids)."""
     d = len(basis.mean)
+    choices = [
+        choose_pairs(spec, d, name, config.pair_budget_mb, config.pair_bins)
+        for spec, name in ((config.pairs, "original"), (config.pca_pairs, "pca"))
+    ]
     original = PairSystem(
         "original",
         chunks.blocks,
         edges_of(spans[0], config.pair_bins),
-        select_pairs(config.pairs, full.corr),
+        select_pairs(choices[0].chosen, full.corr),
         basis.mean,
         basis.cov,
         full.cov,
+        str(choices[0]),
     )
     in_pca = PairSystem(
         "pca",
         scores,
         edges_of(spans[1], config.pair_bins),
-        select_pairs(config.pca_pairs, np.eye(d)),
+        select_pairs(choices[1].chosen, np.eye(d)),
         np.zeros(d),
         np.diag(pca.explained_variance),
         pca_kde,
+        str(choices[1]),
     )
     return [s for s in (original, in_pca) if len(s.pairs)]
 
@@ -239,7 +248,9 @@ def analyse_pairs(
             for key, column in out["table"].items():
                 tables[system.name].setdefault(key, []).extend(column)
     results = [
-        PairResults(s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name])
+        PairResults(
+            s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name], s.selection
+        )
         for s in systems
     ]
     return results, extra_values

@@ -9,6 +9,7 @@
   partial (the fallback when the band misses).
 - `top_k` / `merge_top_k`: the `k` largest values of a chunk with their store rows, merged
   across chunks (outliers; ties go to the smaller row, as a stable argsort would).
+- `choose_pairs`: the pairs `auto` gives 2D grids, adapted to the dimension and a budget.
 Pure NumPy; `lsf.stats.analysis` maps these over the chunks.
 """
 
@@ -99,3 +100,44 @@ def split_mask(split: np.ndarray | None, code: int | None, n: int) -> np.ndarray
     if split is None:
         return np.full(n, code == 0)
     return np.asarray(split) == code
+
+
+BYTES_PER_GRID_CELL = 4  # uint32 pair counts, as stored in analysis.zarr
+
+
+@dataclass
+class PairChoice:
+    """Which pairs of one coordinate system get 2D grids, and why (summary.json
+    `pair_selection`, shown in the report)."""
+
+    system: str  # "original" or "pca"
+    requested: str  # the `pairs` / `pca_pairs` setting
+    chosen: str  # the pair spec used: all, top:K, first:K or i,j;...
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.chosen} ({self.reason})"
+
+
+def choose_pairs(spec: str, d: int, system: str, budget_mb: int, bins: int) -> PairChoice:
+    """`auto`: every pair while their grids (`bins`^2 uint32 each) fit `budget_mb`; beyond,
+    as many pairs as fit: the most correlated ones in original coordinates (`top:K`), every
+    pair among the first K components in PCA coordinates (`first:K`). Other specs pass."""
+    spec = spec.strip()
+    if spec != "auto":
+        return PairChoice(system, spec, spec, "as set")
+    every = d * (d - 1) // 2
+    grid = bins * bins * BYTES_PER_GRID_CELL
+    fit = max(1, budget_mb * 2**20 // grid)
+    budget = f"{every} pairs x {bins}^2 grids = {every * grid / 2**20:.0f} MiB"
+    if every <= fit:
+        return PairChoice(system, spec, "all", f"{budget} fit pair_budget_mb {budget_mb}")
+    over = f"{budget} exceed pair_budget_mb {budget_mb}"
+    if system == "original":
+        return PairChoice(system, spec, f"top:{fit}", f"{over}: the {fit} most correlated pairs")
+    k = int((1 + math.isqrt(1 + 8 * fit)) // 2)  # largest k with k (k - 1) / 2 <= fit
+    while k * (k - 1) // 2 > fit:
+        k -= 1
+    return PairChoice(
+        system, spec, f"first:{k}", f"{over}: every pair of the first {k} PCA components"
+    )

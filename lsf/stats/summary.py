@@ -83,6 +83,7 @@ def headline_numbers(result: Analysis) -> dict:
         "row_sets": result.row_sets,
         "origin": result.origin,
         "pair_coverage": pair_coverage(result.pairs),
+        "pair_selection": {p.coordinates: p.selection for p in result.pairs},
         "fact_sweep": result.sweep.summary,
         "reads": {"count": len(result.reads), "stages": result.reads},
         "seconds": result.seconds,

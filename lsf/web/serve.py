@@ -27,10 +27,10 @@ class ExploreDecoder:
     def __init__(self, model_path: str, use_gpu: bool = False):
         import torch
 
-        from lsf.nn.model import load_model
+        from lsf.nn.kinds import load_latent_model
 
         device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        self.model, _ = load_model(model_path, device=device)
+        self.model = load_latent_model(model_path, device=device)
         self.batch_sizes: list[int] = []
 
     def describe(self) -> dict:
