@@ -126,7 +126,7 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
     scores = project(sample["x"][picked], pca.mean, pca.components[:k])
     per_component = int(np.ceil(config.min_rows_per_dim * k))
     sweep = fit_mixtures(scores, config.regions_max_k, config.seed, per_component)
-    if sweep.fitted_up_to < config.regions_max_k:
+    if sweep.limited_by_rows:
         warnings.append(
             f"regions: mixtures fitted for k <= {sweep.fitted_up_to} only: a component needs "
             f"{per_component} rows ({config.min_rows_per_dim:g} per dimension of {k}) and the "
@@ -157,6 +157,10 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
         "space": f"first {k} PCA components of the analysis PCA",
         "components": k,
         "max_k": config.regions_max_k,
+        "fitted_k": sweep.fitted_up_to,
+        "bic_patience": 2,
+        "sweep": "k = 1, 2, ... until max_k, the sample's limit, or the BIC rose above its "
+        "minimum for 2 consecutive k (NaN beyond)",
         "mixture": "sklearn GaussianMixture, full covariance, reg_covar 1e-6",
         "sample_rows": rows,
         "merge": "ridgeline ratio (Ray & Lindsay 2005, Hennig 2010)",
