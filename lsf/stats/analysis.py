@@ -83,7 +83,7 @@ from lsf.stats.pair_analysis import MemorySink, PairSink, analyse_pairs, pair_sy
 from lsf.stats.pca import PCA, pca_from_covariance, project
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.region_results import finish_regions
-from lsf.stats.regions_pass import check_settings, fit_regions, regions_graph
+from lsf.stats.regions_pass import check_settings, fit_regions, regions_graph, too_few_rows
 from lsf.stats.results import (
     Analysis,
     Basis,
@@ -566,6 +566,10 @@ def regions_of(chunks: Chunks, sample, pca, config, shift, fits, moments):
         "fit_mu": fits.gaussians.mu,
         "fit_sigma": fits.gaussians.sigma,
     }
+    reason = too_few_rows(sample, config)
+    if reason is not None:
+        chunks.warn(reason)
+        return None
     code = SPLIT_CODES[config.split]
     fit = fit_regions(sample, pca, config, shift, code, arrays)
     regions = int(fit.plan.regions)

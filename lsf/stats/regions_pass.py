@@ -12,6 +12,7 @@ moments summed (`lsf.stats.region_steps`). After it (`finish_regions`): the `Fra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import dask
@@ -83,6 +84,18 @@ class RegionsFit:
     warnings: list = field(default_factory=list)
 
 
+def too_few_rows(sample: dict, config) -> str | None:
+    """Why the row sample cannot carry a mixture of one component in one dimension (None:
+    it can)."""
+    rows = min(len(sample["x"]), config.regions_sample_rows)
+    if rows < max(2, math.ceil(config.min_rows_per_dim)):
+        return (
+            f"regions: skipped: {rows} sample rows, fewer than min_rows_per_dim "
+            f"({config.min_rows_per_dim:g}) for even one component in one dimension"
+        )
+    return None
+
+
 def choose_components(config, pca: PCA, rows: int, warnings: list) -> int:
     """K: the configured value, else the components for 90 % of the variance (at least 2, at
     most 32), at most the PCA's rank and at most what the sample supports (min_rows_per_dim rows per
@@ -114,10 +127,9 @@ def sampler_inside(arrays: dict, pca: PCA, normals, k: int, draws: int, seed: in
     return out
 
 
-def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> RegionsFit | None:
+def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> RegionsFit:
     """The mixture, regions and cross-checks of the row sample (`sample["x"]`, store rows
-    `sample["rows"]`); None when the sample is too small for any mixture (stated in
-    `skipped_reason`)."""
+    `sample["rows"]`; at least `min_rows_per_dim` rows, see `too_few_rows`)."""
     warnings: list[str] = []
     order = np.random.default_rng(config.seed + 2).permutation(len(sample["x"]))
     picked = np.sort(order[: config.regions_sample_rows])
