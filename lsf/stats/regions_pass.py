@@ -13,6 +13,7 @@ moments summed (`lsf.stats.region_steps`). After it (`finish_regions`): the `Fra
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import dask
@@ -243,3 +244,39 @@ def regions_graph(raw: list, parts: list, starts, plan: RegionPlan):
     from lsf.stats.chunk_steps import with_plan
 
     return tree_reduce(steps, with_plan(combine_regions, plan))
+
+
+def with_regions(projection: dict, regions: dict) -> dict:
+    return {**projection, "regions": regions}
+
+
+def regions_of(chunks, sample, pca, config, shift, fits, moments, code) -> RegionsFit | None:
+    """The regions fit on the row sample of an analysis (`chunks`: its `Chunks`, for the log
+    and the warnings; `code`: the analysed split's code); None when regions are off or the
+    sample is too small (a warning)."""
+    if not config.regions:
+        return None
+    started = time.perf_counter()
+    arrays = {
+        "hist1d_counts": fits.hist["counts"],
+        "hist1d_edges": fits.edges,
+        "cov": moments.cov,
+        "mean": moments.mean,
+        "fit_ok": fits.gaussians.ok,
+        "fit_mu": fits.gaussians.mu,
+        "fit_sigma": fits.gaussians.sigma,
+    }
+    reason = too_few_rows(sample, config)
+    if reason is not None:
+        chunks.warn(reason)
+        return None
+    fit = fit_regions(sample, pca, config, shift, code, arrays)
+    regions = int(fit.plan.regions)
+    chunks.log(
+        f"[analyze] regions: BIC chose {fit.chosen_k} mixture component(s) in {fit.components} "
+        f"PCA dimensions, merged into {regions} region(s) "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    for message in fit.warnings:
+        chunks.log(f"[analyze] warning: {message}")
+    return fit
