@@ -255,7 +255,8 @@ def test_project_encodes_the_source_image_and_reconstructs_it(client, inputs, mo
     _, images = read_images(inputs["shards"], np.array([123]))
     np.testing.assert_array_equal(png(body["source"]), images[0])
     z = encode_images(model, images)
-    np.testing.assert_allclose(body["z"], z[0], rtol=1e-6)
+    # float32 encoder outputs: kernels differ by batch and threads (seen: 2.4e-7 at |z| 0.03)
+    np.testing.assert_allclose(body["z"], z[0], rtol=1e-5, atol=1e-6 * np.abs(z).max())
     np.testing.assert_array_equal(png(body["image"]), decode(model, z)[0])
 
 
@@ -265,8 +266,10 @@ def test_paths_run_between_their_end_points(client, inputs, model, explorer):
     _, images = read_images(inputs["shards"], np.array([3, 9]))
     ends = encode_images(model, images)
     assert len(frames) == 5
-    np.testing.assert_allclose(frames[0]["z"], ends[0], rtol=1e-6)
-    np.testing.assert_allclose(frames[-1]["z"], ends[1], rtol=1e-6)
+    # float32 encodings of one image vs a batch of two: kernels differ (atol by magnitude)
+    atol = 1e-6 * np.abs(ends).max()
+    np.testing.assert_allclose(frames[0]["z"], ends[0], rtol=1e-5, atol=atol)
+    np.testing.assert_allclose(frames[-1]["z"], ends[1], rtol=1e-5, atol=atol)
     frames = client("POST", "/api/path", json={"kind": "origin_to_centre", "steps": 4}).json()
     assert frames["frames"][0]["z"] == [0.0] * 12
     np.testing.assert_allclose(frames["frames"][-1]["z"], explorer.space.centre, rtol=1e-6)
