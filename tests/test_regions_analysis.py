@@ -156,3 +156,11 @@ def test_bad_regions_settings_are_refused_before_any_read(settings, message):
 
     with pytest.raises(LsfError, match=message):
         analyze_latents(Unreadable(), AnalyzeConfig(**settings), progress=QUIET)
+
+
+def test_a_store_too_small_for_a_mixture_skips_the_pass_with_a_warning():
+    x = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    config = AnalyzeConfig(regions_max_k=1, **SMALL)
+    result = analyze_latents(da.from_array(x, chunks=(2, 3)), config, progress=QUIET)
+    assert result.fragmentation is None and result.region_labels is None
+    assert any(w.startswith("regions: skipped: 4 sample rows") for w in result.warnings)

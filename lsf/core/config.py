@@ -151,7 +151,7 @@ class AnalyzeConfig:
     )
     regions_max_k: int = _opt(8, min=1, max=64, help="largest mixture k of the BIC sweep")
     regions_sample_rows: int = _opt(
-        10000, min=10, help="rows of the mixture sweep (a seeded part of the row sample)"
+        5000, min=10, help="rows of the mixture sweep (a seeded part of the row sample)"
     )
     regions_merge_threshold: float = _opt(
         0.5,

@@ -16,7 +16,9 @@ tree-reduces their partial results (`lsf.stats.graph`):
    sweep (core ellipses and 2D counts of the first components' pairs per fact) - computed
    together with the first wave of the pair pass (2D histograms, ellipse coverage and shape
    scores, `lsf.stats.pair_analysis`), whose further waves read the store again only as the
-   memory budget `task_memory_mb` requires.
+   memory budget `task_memory_mb` requires. With `regions` (the default) the same read labels
+   every row of the store with its region and sums each region's moments; the regions are
+   fitted on the row sample between reads 2 and 3 (`lsf.stats.regions_pass`).
 Rarely one more read: when the robust range exceeds the provisional grid, or when the PCA
 sample's key band misses its threshold (both logged and listed in `reads`).
 The scheduler is Dask's threads locally or Ray (Dask-on-Ray) with `--address`.
@@ -83,7 +85,7 @@ from lsf.stats.pair_analysis import MemorySink, PairSink, analyse_pairs, pair_sy
 from lsf.stats.pca import PCA, pca_from_covariance, project
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.region_results import finish_regions
-from lsf.stats.regions_pass import check_settings, fit_regions, regions_graph
+from lsf.stats.regions_pass import check_settings, regions_graph, regions_of, with_regions
 from lsf.stats.results import (
     Analysis,
     Basis,
@@ -515,7 +517,8 @@ def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analys
     fits = fits_pass(chunks, span, config, fine, fine_hist)
     trimming, basis = trimming_pass(chunks, fits, config, shift, sample, full_sums)
     plan, pca_span, chosen = projection_plan(basis, sample, trimming, config)
-    regions = regions_of(chunks, sample, plan.pca, config, shift, fits, moments)
+    code = SPLIT_CODES[config.split]
+    regions = regions_of(chunks, sample, plan.pca, config, shift, fits, moments, code)
     sums, pairs = projection_and_pairs(
         chunks, plan, (span, pca_span), config, basis, moments, sink or MemorySink(), regions
     )
@@ -546,37 +549,6 @@ def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analys
         region_labels=labels,
         warnings=chunks.warnings + (fragmentation.warnings if fragmentation else []),
     )
-
-
-def with_regions(projection: dict, regions: dict) -> dict:
-    return {**projection, "regions": regions}
-
-
-def regions_of(chunks: Chunks, sample, pca, config, shift, fits, moments):
-    """The regions fit on the row sample (None: regions off), logged."""
-    if not config.regions:
-        return None
-    started = time.perf_counter()
-    arrays = {
-        "hist1d_counts": fits.hist["counts"],
-        "hist1d_edges": fits.edges,
-        "cov": moments.cov,
-        "mean": moments.mean,
-        "fit_ok": fits.gaussians.ok,
-        "fit_mu": fits.gaussians.mu,
-        "fit_sigma": fits.gaussians.sigma,
-    }
-    code = SPLIT_CODES[config.split]
-    fit = fit_regions(sample, pca, config, shift, code, arrays)
-    regions = int(fit.plan.regions)
-    chunks.log(
-        f"[analyze] regions: BIC chose {fit.chosen_k} mixture component(s) in {fit.components} "
-        f"PCA dimensions, merged into {regions} region(s) "
-        f"({time.perf_counter() - started:.1f} s)"
-    )
-    for message in fit.warnings:
-        chunks.log(f"[analyze] warning: {message}")
-    return fit
 
 
 def row_sets(selection: Selection, finite: int, basis: Basis, pca: PcaResult, config) -> dict:

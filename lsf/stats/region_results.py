@@ -51,11 +51,14 @@ def verdict(shares: np.ndarray, gap: np.ndarray, separation: np.ndarray, fit) ->
     regions = len(shares)
     largest = 100 * float(np.max(shares)) if regions else 0.0
     if regions == 1:
-        merged = f", merged from {fit.chosen_k} components" if fit.chosen_k > 1 else ""
+        why = (
+            f"BIC chose {fit.chosen_k} mixture components and no density gap separates them"
+            if fit.chosen_k > 1
+            else "BIC chose one mixture component"
+        )
         return (
-            f"1 region: the latents fill one connected region (BIC chose {fit.chosen_k} "
-            f"mixture component{'s' if fit.chosen_k > 1 else ''}{merged}; no density gap "
-            f"between them); it holds {largest:.1f} % of the latents"
+            f"1 region: the latents fill one connected region ({why}); it holds "
+            f"{largest:.1f} % of the latents, {100 - largest:.1f} % lie outside its radius"
         )
     upper = np.triu_indices(regions, 1)
     best = int(np.argmax(gap[upper]))
@@ -92,9 +95,14 @@ def finish_regions(fit: RegionsFit, sums: dict, shift: np.ndarray, d: int) -> tu
     for r, top in enumerate(sums["nearest"]):
         nearest_rows[r, : len(top["rows"])] = top["rows"]
     warnings = list(fit.warnings)
-    small = [r for r in range(plan.regions) if counts[r] < 2]
+    minimum = int(np.ceil(fit.parameters["min_rows_per_dim"] * d))
+    small = [r for r in range(plan.regions) if counts[r] < minimum]
     if small:
-        warnings.append(f"regions {small} hold fewer than 2 rows: their moments are NaN")
+        warnings.append(
+            f"regions {small} hold {[int(counts[r]) for r in small]} rows, fewer than the "
+            f"minimum {minimum} (min_rows_per_dim x D): their covariance and own PCA in the "
+            "latent space are not reliable (NaN below 2 rows)"
+        )
     result = Fragmentation(
         components=fit.components,
         pca_mean=plan.pca_mean,

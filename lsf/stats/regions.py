@@ -43,7 +43,8 @@ class Sweep:
     bic: np.ndarray  # [max_k], NaN where not fitted
     chosen_k: int
     mixture: Mixture
-    fitted_up_to: int  # largest k that was fitted (the sample limits k)
+    fitted_up_to: int  # largest k that was fitted (the sample or the BIC's rise stopped it)
+    limited_by_rows: bool = False  # the sample, not the BIC, stopped the sweep
 
 
 def fit_mixture(scores: np.ndarray, k: int, seed: int):
@@ -55,14 +56,20 @@ def fit_mixture(scores: np.ndarray, k: int, seed: int):
         return model.fit(scores)
 
 
-def fit_mixtures(scores: np.ndarray, max_k: int, seed: int, min_rows_per_k: int = 1) -> Sweep:
+def fit_mixtures(
+    scores: np.ndarray, max_k: int, seed: int, min_rows_per_k: int = 1, patience: int = 2
+) -> Sweep:
     """Mixtures of k = 1..max_k components (k fitted only while `len(scores) >= k *
-    min_rows_per_k`); k of the smallest BIC."""
+    min_rows_per_k`), stopped once the BIC has risen above its minimum for `patience`
+    consecutive k (0: never); k of the smallest BIC."""
     scores = np.asarray(scores, dtype=np.float64)
     bic = np.full(max_k, np.nan)
     models = {}
     for k in range(1, max_k + 1):
         if len(scores) < max(k * min_rows_per_k, k + 1):
+            break
+        best = int(np.nanargmin(bic)) + 1 if models else k
+        if patience and k - best > patience:
             break
         models[k] = fit_mixture(scores, k, seed)
         bic[k - 1] = models[k].bic(scores)
@@ -71,7 +78,9 @@ def fit_mixtures(scores: np.ndarray, max_k: int, seed: int, min_rows_per_k: int 
     chosen = int(np.nanargmin(bic)) + 1
     best = models[chosen]
     mixture = Mixture(best.weights_.copy(), best.means_.copy(), best.covariances_.copy())
-    return Sweep(bic, chosen, mixture, max(models))
+    last = max(models)
+    limited = last < max_k and len(scores) < max((last + 1) * min_rows_per_k, last + 2)
+    return Sweep(bic, chosen, mixture, last, limited)
 
 
 def component_log_densities(x: np.ndarray, mixture: Mixture) -> np.ndarray:

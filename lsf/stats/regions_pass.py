@@ -12,6 +12,8 @@ moments summed (`lsf.stats.region_steps`). After it (`finish_regions`): the `Fra
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import dask
@@ -83,11 +85,23 @@ class RegionsFit:
     warnings: list = field(default_factory=list)
 
 
+def too_few_rows(sample: dict, config) -> str | None:
+    """Why the row sample cannot carry a mixture of one component in one dimension (None:
+    it can)."""
+    rows = min(len(sample["x"]), config.regions_sample_rows)
+    if rows < max(2, math.ceil(config.min_rows_per_dim)):
+        return (
+            f"regions: skipped: {rows} sample rows, fewer than min_rows_per_dim "
+            f"({config.min_rows_per_dim:g}) for even one component in one dimension"
+        )
+    return None
+
+
 def choose_components(config, pca: PCA, rows: int, warnings: list) -> int:
-    """K: the configured value, else the components for 90 % of the variance (at most 32),
-    at most the PCA's rank and at most what the sample supports (min_rows_per_dim rows per
+    """K: the configured value, else the components for 90 % of the variance (at least 2, at
+    most 32), at most the PCA's rank and at most what the sample supports (min_rows_per_dim rows per
     dimension of one component)."""
-    k = config.regions_components or min(MAX_COMPONENTS, pca.components_for(0.9))
+    k = config.regions_components or max(2, min(MAX_COMPONENTS, pca.components_for(0.9)))
     k = max(1, min(k, max(pca.rank, 1)))
     supported = int(rows // config.min_rows_per_dim)
     if supported < k:
@@ -114,10 +128,9 @@ def sampler_inside(arrays: dict, pca: PCA, normals, k: int, draws: int, seed: in
     return out
 
 
-def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> RegionsFit | None:
+def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> RegionsFit:
     """The mixture, regions and cross-checks of the row sample (`sample["x"]`, store rows
-    `sample["rows"]`); None when the sample is too small for any mixture (stated in
-    `skipped_reason`)."""
+    `sample["rows"]`; at least `min_rows_per_dim` rows, see `too_few_rows`)."""
     warnings: list[str] = []
     order = np.random.default_rng(config.seed + 2).permutation(len(sample["x"]))
     picked = np.sort(order[: config.regions_sample_rows])
@@ -126,7 +139,7 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
     scores = project(sample["x"][picked], pca.mean, pca.components[:k])
     per_component = int(np.ceil(config.min_rows_per_dim * k))
     sweep = fit_mixtures(scores, config.regions_max_k, config.seed, per_component)
-    if sweep.fitted_up_to < config.regions_max_k:
+    if sweep.limited_by_rows:
         warnings.append(
             f"regions: mixtures fitted for k <= {sweep.fitted_up_to} only: a component needs "
             f"{per_component} rows ({config.min_rows_per_dim:g} per dimension of {k}) and the "
@@ -157,6 +170,10 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
         "space": f"first {k} PCA components of the analysis PCA",
         "components": k,
         "max_k": config.regions_max_k,
+        "fitted_k": sweep.fitted_up_to,
+        "bic_patience": 2,
+        "sweep": "k = 1, 2, ... until max_k, the sample's limit, or the BIC rose above its "
+        "minimum for 2 consecutive k (NaN beyond)",
         "mixture": "sklearn GaussianMixture, full covariance, reg_covar 1e-6",
         "sample_rows": rows,
         "merge": "ridgeline ratio (Ray & Lindsay 2005, Hennig 2010)",
@@ -196,7 +213,7 @@ def hdbscan_check(scores, mixture, component_region, config) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     rows = scores[: config.regions_hdbscan_rows]
-    size = max(5, len(rows) // 50)
+    size = max(10, len(rows) // 20)  # clusters of 5 % of the sample: a cross-check, not a census
     if len(rows) <= size:
         return {
             "clusters": 0,
@@ -227,3 +244,39 @@ def regions_graph(raw: list, parts: list, starts, plan: RegionPlan):
     from lsf.stats.chunk_steps import with_plan
 
     return tree_reduce(steps, with_plan(combine_regions, plan))
+
+
+def with_regions(projection: dict, regions: dict) -> dict:
+    return {**projection, "regions": regions}
+
+
+def regions_of(chunks, sample, pca, config, shift, fits, moments, code) -> RegionsFit | None:
+    """The regions fit on the row sample of an analysis (`chunks`: its `Chunks`, for the log
+    and the warnings; `code`: the analysed split's code); None when regions are off or the
+    sample is too small (a warning)."""
+    if not config.regions:
+        return None
+    started = time.perf_counter()
+    arrays = {
+        "hist1d_counts": fits.hist["counts"],
+        "hist1d_edges": fits.edges,
+        "cov": moments.cov,
+        "mean": moments.mean,
+        "fit_ok": fits.gaussians.ok,
+        "fit_mu": fits.gaussians.mu,
+        "fit_sigma": fits.gaussians.sigma,
+    }
+    reason = too_few_rows(sample, config)
+    if reason is not None:
+        chunks.warn(reason)
+        return None
+    fit = fit_regions(sample, pca, config, shift, code, arrays)
+    regions = int(fit.plan.regions)
+    chunks.log(
+        f"[analyze] regions: BIC chose {fit.chosen_k} mixture component(s) in {fit.components} "
+        f"PCA dimensions, merged into {regions} region(s) "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    for message in fit.warnings:
+        chunks.log(f"[analyze] warning: {message}")
+    return fit
