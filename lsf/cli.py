@@ -50,7 +50,9 @@ EXAMPLES = {
   lsf generate --model work/run/model.pt --analysis work/analysis --out work/samples \\
                --sampler mvn,mvn-ellipsoid --n 2000 --level 0.95 --plane 3,7 --angle 45
   lsf generate ... --features inception.pt      # a local TorchScript feature extractor
-  lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths""",
+  lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths
+  lsf generate ... --sampler mvn,regions,regions-ellipsoid --level 0.9   # per-region normals
+  lsf generate ... --gap-paths 3 --gap-steps 12   # decoded paths between regions""",
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only
@@ -404,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
         "seed",
         "save_images",
         "save_latents",
+        "region_images",
+        "gap_paths",
+        "gap_steps",
     )
     _overwrite(p, "an existing samples folder")
 
