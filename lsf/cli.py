@@ -58,7 +58,9 @@ then: lsf analyze --latents work/latents.zarr --out work/analysis   (no model ne
   lsf generate ... --features inception.pt      # a local TorchScript feature extractor
   lsf generate ... --sampler n01,mvn,gmm,gmm:4 --repeats 5   # gmm by BIC beside a fixed 4
   lsf generate ... --real-images 2000 --gmm-max-components 20  # larger reference, wider BIC
-  lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths""",
+  lsf generate ... --study-planes 4 --study-angles 0,30,60,90 --beyond-sigmas 5   # study paths
+  lsf generate ... --sampler mvn,regions,regions-ellipsoid --level 0.9   # per-region normals
+  lsf generate ... --gap-paths 3 --gap-steps 12   # decoded paths between regions""",
     "report": """examples:
   lsf report --analysis work/analysis --samples work/samples --out work/report
   lsf report --analysis work/analysis --out work/report --overwrite   # statistics only
@@ -468,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
         "seed",
         "save_images",
         "save_latents",
+        "region_images",
+        "gap_paths",
+        "gap_steps",
     )
     _overwrite(p, "an existing samples folder")
 

@@ -59,7 +59,7 @@ def _method_text(f, block: dict) -> str:
         f"Gaussian mixture on the first {f.components} PCA components, k = 1 to {len(f.bic)}; "
         f"BIC chose k = {f.chosen_k}; {_count(len(f.merges), 'merge')} where no density gap "
         f"separates two components (ridgeline) leave {_count(f.regions, 'region')}.",
-        f"HDBSCAN cross-check: {f.hdbscan_clusters} clusters, "
+        f"HDBSCAN cross-check: {_count(f.hdbscan_clusters, 'cluster')}, "
         f"{_percent(f.hdbscan_noise_share)} noise, adjusted Rand index "
         f"{number(f.adjusted_rand)} against the regions.",
         "Inside some region's chi2 0.99 radius: "
@@ -69,7 +69,7 @@ def _method_text(f, block: dict) -> str:
         + " (the share of random vectors that land where latents are).",
     ]
     if f.outside:
-        parts.append(f"{f.outside} rows lie outside every region.")
+        parts.append(f"{_count(f.outside, 'row')} outside every region.")
     return " ".join(html.escape(p) for p in parts)
 
 
