@@ -13,6 +13,7 @@ the session removes its folder at the end."""
 import os
 import shutil
 import tempfile
+import threading
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -40,6 +41,35 @@ def ray_local():
     init_ray(num_cpus=2)
     yield
     ray.shutdown()
+
+
+# How long a test's leftover Ray job may take to end (seconds).
+BACKGROUND_GRACE_S = float(os.environ.get("LSF_TEST_BACKGROUND_GRACE_S", "900"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """No Ray job started in a test's `Background` thread outlives the test. A test that
+    fails while its job runs (a fault test's train, the compare sweep's Tune run) would leave
+    the thread driving Ray in this process; the next test's `ray.shutdown()`/`ray.init()`
+    then races it: the thread's `init_ray` starts a second instance, a shutdown kills the
+    GCS that the driver is connected to, and Ray's core worker ends the whole pytest process
+    after 60 s without a summary. So wait for the job here, and if it does not end, stop the
+    session with a clear line instead."""
+    from tests.helpers import Background
+
+    left = [t for t in threading.enumerate() if isinstance(t, Background) and t.is_alive()]
+    try:
+        for thread in left:
+            thread.join(BACKGROUND_GRACE_S)
+    finally:
+        alive = [t.name for t in left if t.is_alive()]
+        if alive:
+            pytest.exit(
+                f"{item.nodeid}: its background Ray job ({', '.join(alive)}) is still running; "
+                "later Ray tests would race it, so the session stops here",
+                returncode=1,
+            )
 
 
 def pytest_sessionfinish(session, exitstatus):
