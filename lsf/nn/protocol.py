@@ -83,10 +83,10 @@ class LatentModel:
         import torch
 
         low, high = self.config.value_range
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-        # contiguous NCHW whatever numpy's strides of size-1 axes: a channels-last tensor
-        # would pick another convolution kernel (results ~1e-7 apart for the same image)
-        x = x.float().contiguous().div_(255.0)
+        # canonical strides: numpy gives a size-1 axis any stride (`image[None]`: 0), and
+        # another stride picks another convolution kernel, ~1e-7 apart for the same image
+        pixels = np.ascontiguousarray(images).reshape(-1).reshape(images.shape)
+        x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255.0)
         if (low, high) != (0.0, 1.0):
             x = x.mul_(high - low).add_(low)
         return x.to(self.device)
