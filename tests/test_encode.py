@@ -125,7 +125,7 @@ def test_store_of_another_model_is_refused_unless_overwrite(tmp_path, encoded, s
 
 def test_model_of_another_image_size_is_refused(tmp_path, synthetic_shards):
     save_model(Autoencoder(ModelConfig(image_size=64, widths=[8, 8], latent_dim=4)), tmp_path, {})
-    with pytest.raises(LsfError, match="model expects 64px .* shards hold 32px"):
+    with pytest.raises(LsfError, match="takes 64px images .* shards hold 32px"):
         encode(CONFIG, synthetic_shards, str(tmp_path / "model.pt"), str(tmp_path / "l.zarr"))
 
 

@@ -29,6 +29,7 @@ SLOW_MODULES = {
     "test_job_submit",  # `ray job submit` against a local cluster
     "test_pipeline",  # the whole tiny pipeline
     "test_terminal",  # whole `lsf` runs in a terminal
+    "test_train",  # Ray Train runs, killed and resumed
 }
 
 SLOW_FIXTURES = {
