@@ -2,8 +2,9 @@
 test-fast` (`pytest -m "not slow"`) leaves out the slow tier.
 
 A test is slow when its module is an integration, fault, job-submit, cluster or browser module,
-when it carries `@pytest.mark.slow`, or when it asks for one of the expensive shared fixtures (a
-model trained with Ray Train, the whole tiny pipeline, long encodes). The fixture rule keeps the
+when it carries `@pytest.mark.slow`, or when it asks for Ray (`ray_local`) or one of the
+expensive shared fixtures (a model trained with Ray Train, the whole tiny pipeline, long
+encodes): the fast tier runs without Ray. The fixture rule keeps the
 fast tier fast as tests are added: a new test that needs a trained model joins the slow tier by
 itself. At the end of a fast run the plugin prints the tier's time against its budget and the
 slowest fast tests, so one that outgrew the tier is named.
@@ -24,6 +25,8 @@ SLOW_MODULES = {
     "test_cluster",  # a two-node Ray cluster
     "test_compare",  # Ray Tune sweeps
     "test_explore_browser",  # headless chromium against a served explorer
+    "test_regions_use_browser",
+    "test_ray_isolation",  # Ray instances beside another cluster
     "test_faults",  # killed workers and actors
     "test_interrupts",  # SIGINT/SIGTERM of whole `lsf` runs
     "test_job_submit",  # `ray job submit` against a local cluster
@@ -33,6 +36,8 @@ SLOW_MODULES = {
 }
 
 SLOW_FIXTURES = {
+    "ray_local",  # the session's Ray instance: the fast tier runs without Ray
+    "synthetic_shards",  # prepared through Ray Data
     "trained_run",  # Ray Train, 2 workers
     "long_shards",
     "long_reference_store",
