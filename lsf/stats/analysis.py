@@ -85,7 +85,13 @@ from lsf.stats.pair_analysis import MemorySink, PairSink, analyse_pairs, pair_sy
 from lsf.stats.pca import PCA, pca_from_covariance, project
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.region_results import finish_regions
-from lsf.stats.regions_pass import check_settings, regions_graph, regions_of, with_regions
+from lsf.stats.regions_pass import (
+    check_settings,
+    projected_and_labelled,
+    regions_graph,
+    regions_of,
+    with_regions,
+)
 from lsf.stats.results import (
     Analysis,
     Basis,
@@ -408,16 +414,28 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink, regions
     """Read 3 (with the first pair wave) and the further pair waves -> `(projection sums,
     pair results)`; a resumed projection pass is not recomputed. With a `RegionsFit`, the
     same read labels every row of the store (`sums["regions"]`)."""
-    projected = [
-        dask.delayed(projected_chunk, pure=True)(b, r, plan)
-        for b, r in zip(chunks.blocks, chunks.rows, strict=True)
-    ]
+    if regions is None:
+        projected = [
+            dask.delayed(projected_chunk, pure=True)(b, r, plan)
+            for b, r in zip(chunks.blocks, chunks.rows, strict=True)
+        ]
+    else:
+        # One task per chunk projects and labels it, so no raw block waits in memory for a
+        # second consumer (that held every chunk of the store: +50 MiB at 128,000 x 96).
+        step = dask.delayed(projected_and_labelled, pure=True, nout=2)
+        both = [
+            step(b, r, raw, p, s, plan, regions.plan)
+            for b, r, raw, p, s in zip(
+                chunks.blocks, chunks.rows, chunks.raw, chunks.parts, chunks.starts, strict=True
+            )
+        ]
+        projected = [pair[0] for pair in both]
     graph = tree_reduce(
         [dask.delayed(projection_step, pure=True)(c, plan) for c in projected],
         with_plan(combine_projection, plan),
     )
     if regions is not None:
-        labelled = regions_graph(chunks.raw, chunks.parts, chunks.starts, regions.plan)
+        labelled = regions_graph([pair[1] for pair in both], regions.plan)
         graph = dask.delayed(with_regions, pure=True)(graph, labelled)
     pca, use_basis = plan.pca, plan.use_basis
     pca_blocks = [dask.delayed(pair_scores, pure=True)(c, use_basis) for c in projected]

@@ -16,7 +16,6 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import dask
 import numpy as np
 from scipy import stats
 
@@ -235,12 +234,17 @@ def hdbscan_check(scores, mixture, component_region, config) -> dict:
     }
 
 
-def regions_graph(raw: list, parts: list, starts, plan: RegionPlan):
-    """The delayed regions sums of every raw chunk (labels in store row order)."""
-    steps = [
-        dask.delayed(region_step, pure=True)(b, p, int(s), plan)
-        for b, p, s in zip(raw, parts, starts, strict=True)
-    ]
+def projected_and_labelled(x, rows, raw, split, start: int, plan, regions: RegionPlan):
+    """Read 3's work on one chunk: the analysed rows `x` (store rows `rows`) in PCA
+    coordinates (`projected_chunk`) and the regions sums of the raw chunk `raw` (every row of
+    the store's chunk, its split block `split`, first store row `start`)."""
+    from lsf.stats.chunk_steps import projected_chunk
+
+    return projected_chunk(x, rows, plan), region_step(raw, split, start, regions)
+
+
+def regions_graph(steps: list, plan: RegionPlan):
+    """The delayed regions sums of every chunk's `region_step` (labels in store row order)."""
     from lsf.stats.chunk_steps import with_plan
 
     return tree_reduce(steps, with_plan(combine_regions, plan))
