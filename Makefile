@@ -21,18 +21,12 @@ run: $(VENV)/.installed
 	RAY_USAGE_STATS_ENABLED=0 $(BIN)/lsf run --workdir $(WORKDIR)
 
 PYTEST := RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest
-RESULTS := .test-results
 
-# tests/test_compare.py runs Ray Tune sweeps; Tune's teardown has taken down the shared local
-# Ray instance of the session (the driver then exits), so it runs in a pytest process of its own.
-# Both processes run even when the first fails; the status is non-zero when either failed, and the
-# last line totals both.
+# The suite as pytest processes in two lanes side by side (tests/run_suite.py says which
+# modules run where and why): each process with its own Ray instance; all logs are printed
+# when every process has ended, then one line totals them; non-zero status if any failed.
 test: $(VENV)/.installed
-	@rm -rf $(RESULTS); mkdir -p $(RESULTS); status=0; \
-	$(PYTEST) --ignore=tests/test_compare.py --junitxml=$(RESULTS)/suite.xml || status=1; \
-	$(PYTEST) tests/test_compare.py --junitxml=$(RESULTS)/compare.xml || status=1; \
-	$(BIN)/python tests/suite_total.py $(RESULTS)/suite.xml $(RESULTS)/compare.xml; \
-	exit $$status
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python tests/run_suite.py
 
 # The fast tier for daily work (tests/tiers.py says what is slow): under 5 minutes here.
 test-fast: $(VENV)/.installed

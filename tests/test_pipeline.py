@@ -164,6 +164,8 @@ def test_cli_report_refuses_missing_samples(tiny_workdir, tmp_path, capsys):
         str(tmp_path / "r"),
         "--pairs",
         "0,5",
+        "--study-components",
+        "3",
         "--quiet",
     ]
     assert main(args) == 0 and (tmp_path / "r" / "index.html").is_file()
