@@ -43,6 +43,9 @@ LANE_2 = [
     "tests/test_explore_api.py",
     "tests/test_import.py",
     "tests/test_report.py",
+    "tests/test_explore_browser.py",
+    "tests/test_regions_use_browser.py",
+    "tests/test_regions_use_explore.py",
 ]
 
 
