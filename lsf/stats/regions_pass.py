@@ -132,7 +132,10 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
     `sample["rows"]`; at least `min_rows_per_dim` rows, see `too_few_rows`)."""
     warnings: list[str] = []
     order = np.random.default_rng(config.seed + 2).permutation(len(sample["x"]))
-    picked = np.sort(order[: config.regions_sample_rows])
+    # In seeded random order, not store order: HDBSCAN's rows and the map's are the first of
+    # them, and a store ordered by source (one image family after another) must not show
+    # them only its first families.
+    picked = order[: config.regions_sample_rows]
     rows = len(picked)
     k = choose_components(config, pca, rows, warnings)
     scores = project(sample["x"][picked], pca.mean, pca.components[:k])
