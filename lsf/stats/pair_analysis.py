@@ -24,6 +24,7 @@ from lsf.stats.graph import tree_reduce
 from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
+from lsf.stats.quadratic import pair_covariance
 from lsf.stats.selection import choose_pairs
 
 
@@ -50,14 +51,6 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     return results
 
 
-def _covariances_2d(pairs, cov) -> np.ndarray:
-    """The 2x2 covariance `[P, 2, 2]` of every pair."""
-    i, j = pairs[:, 0], pairs[:, 1]
-    return np.stack(
-        [np.stack([cov[i, i], cov[i, j]], -1), np.stack([cov[j, i], cov[j, j]], -1)], -2
-    )
-
-
 def shape_table(
     coordinates,
     pairs,
@@ -73,7 +66,7 @@ def shape_table(
     """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score.
     Vectorised over blocks of pairs; pairs with a zero-variance component get NaN shapes."""
     i, j = pairs[:, 0], pairs[:, 1]
-    cov2, kde_cov = _covariances_2d(pairs, basis_cov), _covariances_2d(pairs, full_cov)
+    cov2, kde_cov = pair_covariance(basis_cov, i, j), pair_covariance(full_cov, i, j)
     mean2 = np.stack([basis_mean[i], basis_mean[j]], axis=1)
     ok = (np.linalg.det(cov2) > 0) & (np.linalg.det(kde_cov) > 0)
     values, vectors = np.linalg.eigh(np.where(ok[:, None, None], cov2, np.eye(2)))

@@ -15,6 +15,7 @@ import numpy as np
 
 from lsf.core.errors import LsfError
 from lsf.stats.histograms import digitize
+from lsf.stats.quadratic import pair_covariance
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,7 +53,8 @@ def _pair_kernel(columns, bins, pairs, means, inverses, grid, counts, inside):
 def pair_inverses(pairs: np.ndarray, mean: np.ndarray, cov: np.ndarray):
     """Per pair: its 2D mean `[P, 2]` and inverse covariance as (a, b, c) `[P, 3]`."""
     i, j = pairs[:, 0], pairs[:, 1]
-    vi, vj, cij = cov[i, i], cov[j, j], cov[i, j]
+    cov2 = pair_covariance(cov, i, j)  # [P, 2, 2]
+    vi, vj, cij = cov2[:, 0, 0], cov2[:, 1, 1], cov2[:, 0, 1]
     det = vi * vj - cij * cij
     with np.errstate(divide="ignore", invalid="ignore"):
         inverses = np.stack([vj / det, -cij / det, vi / det], axis=1)
