@@ -12,6 +12,8 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lsf.core.errors import LsfError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CELEBA_IMAGE_DIR = "img_align_celeba"
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
@@ -31,6 +33,20 @@ def celeba_image_folder(root: str) -> str:
     """The folder holding CelebA's JPEGs: `root/img_align_celeba`, or `root` itself."""
     nested = os.path.join(root, CELEBA_IMAGE_DIR)
     return nested if os.path.isdir(nested) else root
+
+
+def source_files(source: str, path: str | None, n: int | None = None) -> tuple[str, list[str]]:
+    """The image folder of a `celeba` or `folder` source at `path` and its sorted file names
+    (the first `n` when given); one line naming the fix for a missing or empty folder."""
+    if not path:
+        raise LsfError(f"--path is required for --source {source}")
+    if not os.path.isdir(path):
+        raise LsfError(f"source folder not found: {path}")
+    folder = celeba_image_folder(path) if source == "celeba" else path
+    names = list_image_files(folder)
+    if not names:
+        raise LsfError(f"no JPEG or PNG images in {folder}")
+    return folder, names[:n] if n else names
 
 
 def read_celeba_partition(root: str) -> dict[str, int] | None:
