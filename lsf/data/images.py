@@ -17,7 +17,6 @@ from lsf.core.errors import LsfError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CELEBA_IMAGE_DIR = "img_align_celeba"
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
-CELEBA_ATTRIBUTE_FILE = "list_attr_celeba.txt"
 
 
 def list_image_files(folder: str) -> list[str]:
@@ -61,22 +60,6 @@ def read_celeba_partition(root: str) -> dict[str, int] | None:
             if len(parts) == 2:
                 partition[parts[0]] = int(parts[1])
     return partition
-
-
-def read_celeba_attributes(root: str) -> tuple[list[str], dict[str, list[int]]] | None:
-    """CelebA's 40 binary attributes (+1/-1) per file name, or None without the file."""
-    path = os.path.join(root, CELEBA_ATTRIBUTE_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        lines = f.read().splitlines()
-    names = lines[1].split()
-    values = {}
-    for line in lines[2:]:
-        parts = line.split()
-        if len(parts) == len(names) + 1:
-            values[parts[0]] = [int(v) for v in parts[1:]]
-    return names, values
 
 
 def load_square_image(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
