@@ -35,6 +35,7 @@ from lsf.stats.analysis import Analysis, analyze_latents
 from lsf.stats.fragmentation_store import write_fragmentation, write_labels
 from lsf.stats.graph import scheduler_for
 from lsf.stats.origin import pca_flank_excess
+from lsf.stats.pair_analysis import check_pairs
 from lsf.stats.regions_pass import check_settings
 from lsf.stats.summary import summary_of
 
@@ -243,6 +244,7 @@ def analyze(
     store_attrs = dict(store.attrs)
     z, split = open_latents(latents), open_split(latents)
     check_settings(config, *z.shape)  # bad regions settings: refused before any read
+    check_pairs(config, z.shape[1])  # and pairs beyond the latent dimension
     checkpoints = PassCheckpoints(
         out.rstrip("/") + PARTIAL_SUFFIX,
         {

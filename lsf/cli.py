@@ -176,7 +176,7 @@ def _model_ref(args, required: bool = True):
 
 
 def cmd_prepare(args) -> int:
-    from lsf.core.preflight_stages import prepare_for
+    from lsf.preflight_stages import prepare_for
     from lsf.prepare import prepare
 
     config = _section(args, "prepare")
@@ -201,7 +201,7 @@ def _report_skipped(skipped: list[tuple[str, str]], shown: int = 10) -> None:
 
 
 def cmd_train(args) -> int:
-    from lsf.core.preflight_stages import train_for
+    from lsf.preflight_stages import train_for
     from lsf.train import train
 
     model_config, config = load_config(args.config).model, _section(args, "train")
@@ -221,8 +221,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from lsf.core.preflight_stages import encode_for
     from lsf.encode import encode
+    from lsf.preflight_stages import encode_for
 
     config = _section(args, "encode")
     model = _model_ref(args)
@@ -255,8 +255,8 @@ def cmd_import(args) -> int:
 
 def cmd_analyze(args) -> int:
     from lsf.analyze import analyze
-    from lsf.core.preflight_stages import analyze_for
     from lsf.core.progress import with_eta
+    from lsf.preflight_stages import analyze_for
 
     config = _section(args, "analyze")
     if args.no_trim:
@@ -277,8 +277,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from lsf.core.preflight_stages import generate_for
     from lsf.generate import generate
+    from lsf.preflight_stages import generate_for
 
     config = _section(args, "generate")
     model = _model_ref(args)

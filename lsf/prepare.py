@@ -60,21 +60,6 @@ def split_of(name: str, val_fraction: float) -> int:
     return SPLIT_VALIDATION if zlib.crc32(name.encode()) % 10000 < val_fraction * 10000 else 0
 
 
-def _source_files(config: PrepareConfig) -> tuple[str, list[str]]:
-    """The image folder and its sorted file names; clear errors for a missing/empty one."""
-    if not config.path:
-        raise LsfError(f"--path is required for --source {config.source}")
-    if not os.path.isdir(config.path):
-        raise LsfError(f"source folder not found: {config.path}")
-    folder = (
-        image_files.celeba_image_folder(config.path) if config.source == "celeba" else config.path
-    )
-    names = image_files.list_image_files(folder)
-    if not names:
-        raise LsfError(f"no JPEG or PNG images in {folder}")
-    return folder, names[: config.n] if config.n else names
-
-
 def _fingerprint(payload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -131,7 +116,7 @@ def _plan(config: PrepareConfig) -> tuple[str | None, list[dict], dict]:
         ]
         payload = {"seed": config.seed, "n": n, "renderer": RENDERER_VERSION}
         return None, tasks, payload
-    folder, names = _source_files(config)
+    folder, names = image_files.source_files(config.source, config.path, config.n)
     tasks = [
         {"index": i, "start": s, "stop": s + len(names[s : s + per]), "names": names[s : s + per]}
         for i, s in enumerate(range(0, len(names), per))

@@ -53,6 +53,7 @@ from lsf.plots.pairs import pair_panels, path_projection
 from lsf.stats.pair_counts import select_pairs
 from lsf.stats.pairs import SIGMAS, coverage_2d, expected_coverage
 from lsf.stats.pca import project
+from lsf.stats.quadratic import pair_covariance
 
 
 @dataclass
@@ -373,7 +374,7 @@ def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe
             title += f", score {plane.scores[(i, j)]:.2f}"
         names = (f"{plane.label}{i}", f"{plane.label}{j}")
         scatter = plane.points[: config.scatter_points][:, [i, j]]
-        mean2, cov2 = plane.mean[[i, j]], plane.cov[np.ix_([i, j], [i, j])]
+        mean2, cov2 = plane.mean[[i, j]], pair_covariance(plane.cov, i, j)
         panels.append(_panel(density, scatter, mean2, cov2, names, title))
         densities.append(density)
         labels.append(f"({names[0]}, {names[1]})")

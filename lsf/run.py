@@ -191,7 +191,7 @@ def _stages(config: PipelineConfig, paths: StagePaths, address, progress: Progre
 def _preflight(config, stages, workdir: str, force: bool, local: bool, progress) -> dict:
     """Check the stages still to run together (their outputs share the work folder's disk);
     returns each stage's estimate for its own line."""
-    from lsf.core.preflight_stages import pipeline_estimates
+    from lsf.preflight_stages import pipeline_estimates
 
     estimates = {e.stage: e for e in pipeline_estimates(config)}
     pending = [

@@ -22,9 +22,9 @@ from lsf.stats.normality import (
     combine_d2_histograms,
     coverage_radii,
     histogram_quantiles,
-    squared_mahalanobis,
 )
 from lsf.stats.pair_analysis import MemorySink, pair_plan
+from lsf.stats.quadratic import squared_mahalanobis
 from tests.helpers import assert_close_to_scale, correlated_latents, latent_like, write_latent_store
 
 

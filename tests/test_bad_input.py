@@ -5,6 +5,8 @@ import errno
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -226,3 +228,54 @@ def test_worker_errors_become_the_innermost_message():
     )
     mine = Error("as is")
     assert from_worker(mine, "x") is mine
+
+
+def _store_that_cannot_be_read(tmp_path) -> str:
+    """A complete 60 x 8 store whose latent chunks are scribbled over: its metadata (the
+    shape) opens, a read of `z` is refused as damaged, so a refusal about pairs shows that
+    nothing was read."""
+    z = np.random.default_rng(0).standard_normal((60, 8)).astype(np.float32)
+    store = write_latent_store(tmp_path / "l.zarr", z, 30)
+    for chunk in (tmp_path / "l.zarr" / "z" / "c").rglob("*"):
+        if chunk.is_file():
+            chunk.write_bytes(b"not a chunk")
+    return store
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--pairs", "top:-1"], "analyze.pairs 'top:-1': K of top:K must be a whole number >= 0"),
+        (["--pca-pairs", "first:-3"], "analyze.pca_pairs 'first:-3': K of first:K must be"),
+        (["--pairs", "0,0"], "(0, 0) is not a pair of two distinct components"),
+        (["--pairs", "0,1;3,8"], "component 8 is beyond the latent dimension 8"),
+        (["--pca-pairs", "1,2;2,40"], "analyze.pca_pairs '1,2;2,40': component 40 is beyond"),
+    ],
+)
+def test_bad_pairs_are_refused_before_the_store_is_read(tmp_path, flags, message):
+    store = _store_that_cannot_be_read(tmp_path)
+    out = tmp_path / "analysis"
+    result = subprocess.run(
+        [sys.executable, "-m", "lsf.cli", "analyze", "--latents", store, "--out", str(out)] + flags,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("lsf analyze: error: "), result.stderr
+    assert message in lines[0] and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.zarr"]  # no output, lock, partial
+
+
+def test_analyze_checks_the_pairs_against_the_store_before_any_read(tmp_path):
+    from lsf.analyze import analyze
+    from lsf.core.config import AnalyzeConfig
+    from lsf.core.errors import LsfError
+    from lsf.core.progress import QUIET
+
+    store = _store_that_cannot_be_read(tmp_path)
+    config = AnalyzeConfig(pairs="auto", pca_pairs="0,9")  # not validated: the library path
+    with pytest.raises(LsfError, match="analyze.pca_pairs '0,9': component 9 is beyond"):
+        analyze(config, store, str(tmp_path / "analysis"), progress=QUIET)
+    assert not (tmp_path / "analysis").exists() and not (tmp_path / "analysis.partial").exists()

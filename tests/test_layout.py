@@ -1,5 +1,6 @@
 """The package layout: every module imports alone in a fresh interpreter, no import cycles,
-one module per CLI verb and `jobs/` entry point, and each stage says when it is complete."""
+lsf.core imports nothing above it (nn, data, the statistics, the verbs), one module per CLI
+verb and `jobs/` entry point, and each stage says when it is complete."""
 
 import ast
 import importlib
@@ -86,6 +87,37 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 def test_no_import_cycles_between_lsf_modules():
     assert find_cycle(import_graph()) is None
+
+
+def imports_above_core(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each lsf.core module's imports from above it: lsf.core is the bottom layer, so it
+    imports only lsf.core modules (and the `lsf` package's version), never lsf.nn, lsf.data,
+    the statistics or a verb module."""
+    return {
+        name: {
+            m for m in imports if m != "lsf" and m != "lsf.core" and not m.startswith("lsf.core.")
+        }
+        for name, imports in graph.items()
+        if name == "lsf.core" or name.startswith("lsf.core.")
+    }
+
+
+def test_the_layer_check_finds_planted_upward_imports():
+    graph = {
+        "lsf.core.preflight_stages": {"lsf.core.preflight", "lsf.nn.model", "lsf.prepare"},
+        "lsf.core.config": {"lsf", "lsf.core.errors"},
+        "lsf.stats.pca": {"lsf.core.errors"},
+    }
+    above = imports_above_core(graph)
+    assert above == {
+        "lsf.core.preflight_stages": {"lsf.nn.model", "lsf.prepare"},
+        "lsf.core.config": set(),
+    }
+
+
+def test_core_imports_nothing_above_it():
+    above = {name: found for name, found in imports_above_core(import_graph()).items() if found}
+    assert not above, above
 
 
 def test_the_graph_module_imports_no_statistics():

@@ -14,7 +14,6 @@ from lsf.stats.normality import (
     combine_d2_histograms,
     coverage_radii,
     d2_grid_top,
-    squared_mahalanobis,
     whitening,
 )
 from lsf.stats.origin import (
@@ -25,6 +24,7 @@ from lsf.stats.origin import (
     pca_flank_excess,
 )
 from lsf.stats.pca import pca_from_covariance
+from lsf.stats.quadratic import squared_mahalanobis
 
 D = 6
 

@@ -7,6 +7,7 @@ import pytest
 
 from lsf.core.config import AnalyzeConfig
 from lsf.core.preflight import analyze_estimate
+from lsf.stats.pair_analysis import pair_grid_count
 from lsf.stats.pair_counts import select_pairs
 from lsf.stats.selection import choose_pairs
 
@@ -42,9 +43,30 @@ def test_explicit_specs_pass_unchanged():
 
 def test_preflight_of_20000_x_2048_with_defaults_plans_grids_within_the_budget():
     config = AnalyzeConfig()
-    estimate = analyze_estimate(20_000, 2048, config)
+    estimate = analyze_estimate(20_000, 2048, config, pair_grid_count(config, 2048))
     fit = config.pair_budget_mb * 2**20 // (config.pair_bins**2 * 4)
     k = max(k for k in range(2, 2049) if k * (k - 1) // 2 <= fit)
     assert f"{fit + k * (k - 1) // 2} pair grids" in estimate.detail
     every = AnalyzeConfig(pairs="all", pca_pairs="all")
-    assert analyze_estimate(20_000, 2048, every).disk > 30e9 > 4 * estimate.disk
+    pairs = pair_grid_count(every, 2048)
+    assert analyze_estimate(20_000, 2048, every, pairs).disk > 30e9 > 4 * estimate.disk
+
+
+@pytest.mark.parametrize(
+    ("pairs", "pca_pairs"),
+    [("first:10", "first:10"), ("top:7", "first:3"), ("all", "2,0;1,5"), ("auto", "auto")],
+)
+def test_the_preflight_counts_the_pair_grids_the_analysis_selects(tmp_path, pairs, pca_pairs):
+    from lsf.preflight_stages import analyze_for
+    from tests.helpers import write_latent_store
+
+    z = np.random.default_rng(0).standard_normal((60, 12)).astype(np.float32)
+    store = write_latent_store(tmp_path / "l.zarr", z, 30)
+    config = AnalyzeConfig(pairs=pairs, pca_pairs=pca_pairs, pair_budget_mb=1, pair_bins=64)
+    corr = np.corrcoef(z, rowvar=False)
+    selected = sum(
+        len(select_pairs(choose_pairs(spec, 12, system, 1, 64).chosen, corr))
+        for spec, system in ((pairs, "original"), (pca_pairs, "pca"))
+    )
+    assert pair_grid_count(config, 12) == selected
+    assert f"{selected} pair grids" in analyze_for(config, store).detail

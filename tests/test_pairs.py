@@ -7,6 +7,7 @@ from scipy.stats import gaussian_kde
 
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
+from lsf.core.pair_spec import parse_pairs
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
 from lsf.stats.histograms import robust_edges
@@ -153,3 +154,45 @@ def test_table_ellipses_equal_the_single_pair_construction(analysed):
         assert original.table["semi_major_1sigma"][p] == pytest.approx(ellipse.semi_major)
         assert original.table["semi_minor_1sigma"][p] == pytest.approx(ellipse.semi_minor)
         assert original.table["angle_deg"][p] == pytest.approx(ellipse.angle_deg)
+
+
+PAIR_FORMS = ["all", "first:0", "first:1", "first:4", "first:10", "first:99", "top:0", "top:3"]
+PAIR_FORMS += ["top:45", "top:1000", "0,1", "2,0;1,2", "0,1;1,0;3,4", " 1 , 3 ; 4,0 "]
+
+
+@pytest.mark.parametrize("spec", PAIR_FORMS)
+@pytest.mark.parametrize("d", [5, 10, 12])
+def test_every_pairs_form_counts_exactly_what_select_pairs_selects(spec, d):
+    corr = np.corrcoef(np.random.default_rng(d).standard_normal((d, 40)))
+    assert parse_pairs(spec).count(d) == len(select_pairs(spec, corr))
+
+
+def test_first_k_selects_every_pair_among_the_first_k_components():
+    assert len(select_pairs("first:10", np.eye(12))) == 45 == parse_pairs("first:10").count(12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("top:-1", "K of top:K must be a whole number >= 0"),
+        ("first:-2", "K of first:K must be a whole number >= 0"),
+        ("top:1.5", "K of top:K must be a whole number >= 0"),
+        ("0,0", "(0, 0) is not a pair of two distinct components"),
+        ("1,2;", "'' is not i,j"),
+        ("-1,2", "'-1,2' is not i,j"),
+        ("0,1,2", "'0,1,2' is not i,j"),
+    ],
+)
+def test_malformed_pairs_are_refused_in_one_line_naming_the_setting(spec, message):
+    with pytest.raises(LsfError) as raised:
+        parse_pairs(spec, "config: analyze.pairs")
+    text = str(raised.value)
+    assert text.startswith(f"config: analyze.pairs {spec!r}: ") and message in text
+    assert "\n" not in text
+
+
+def test_a_listed_component_beyond_the_dimension_is_refused_by_the_check():
+    spec = parse_pairs("0,1;3,8", "analyze.pairs")
+    assert spec.check(9) is spec
+    with pytest.raises(LsfError, match="component 8 is beyond the latent dimension 8"):
+        spec.check(8)

@@ -17,6 +17,7 @@ from lsf.core.preflight import Estimate, check
 from lsf.core.progress import LineBar, Progress, clock, with_eta
 from lsf.core.train_lines import epoch_line
 from lsf.run import PipelineResult, StagePaths, run_pipeline, timing_table
+from lsf.stats.pair_analysis import pair_grid_count
 from tests.helpers import ANSI, correlated_latents, write_latent_store
 
 # Estimates are upper bounds of raw sizes: real <= estimate <= FACTOR * real.
@@ -138,15 +139,12 @@ def test_prepare_estimate_bounds_the_real_shards(synthetic_shards):
 
 
 def test_train_estimate_bounds_the_real_run_folder(trained_run):
-    from dataclasses import asdict
-
     from lsf.core.config import ModelConfig
-    from lsf.core.preflight_stages import _parameters
+    from lsf.preflight_stages import parameter_count
     from tests.helpers import TINY_MODEL
 
     run, _ = trained_run
-    model = asdict(ModelConfig(**TINY_MODEL))
-    parameters = _parameters(model)
+    parameters = parameter_count(ModelConfig(**TINY_MODEL))
     import torch
 
     state = torch.load(run / "model.pt", weights_only=True)
@@ -168,8 +166,9 @@ def test_analyze_estimate_bounds_a_real_analysis(tmp_path):
     store = write_latent_store(tmp_path / "l.zarr", correlated_latents(4000, 12, seed=1), 1000)
     config = AnalyzeConfig(sample_rows=2000, mardia_sample=200, pair_bins=16)
     analyze(config, store, str(tmp_path / "a"), progress=QUIET)
-    assert preflight.pair_count("all", 12) == 66 and preflight.pair_count("0,1;2,3", 12) == 2
-    _within(preflight.analyze_estimate(4000, 12, config), _du(tmp_path / "a"))
+    pairs = pair_grid_count(config, 12)
+    assert pairs == 2 * 66  # auto: every pair in both systems
+    _within(preflight.analyze_estimate(4000, 12, config, pairs), _du(tmp_path / "a"))
 
 
 def test_an_impossible_prepare_is_refused_before_any_work(tmp_path, capsys):

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from lsf.core.errors import LsfError
+from lsf.core.pair_spec import parse_pairs
 
 SOURCES = ("synthetic", "celeba", "folder")
 ELLIPSE_SOURCES = ("fits", "trimmed", "moments")
@@ -28,10 +29,13 @@ SPLITS = ("all", "train", "validation", "test")
 MODEL_KINDS = ("lsf", "torchscript", "python", "pythae")
 
 
-def _opt(default, *, min=None, max=None, choices=None, counted=(), help="", path=False):
+def _opt(
+    default, *, min=None, max=None, choices=None, counted=(), help="", path=False, grammar=None
+):
     """A dataclass field with validation metadata (bounds are inclusive; `counted`: choices
     that also take a count, `NAME:K` with K >= 1; `path`: a file or folder that a config file
-    may give relative to the working directory, not above it)."""
+    may give relative to the working directory, not above it; `grammar(value, key)`: raises
+    `LsfError` for a malformed value)."""
     meta = {
         "min": min,
         "max": max,
@@ -39,6 +43,7 @@ def _opt(default, *, min=None, max=None, choices=None, counted=(), help="", path
         "counted": counted,
         "help": help,
         "path": path,
+        "grammar": grammar,
     }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
@@ -165,11 +170,14 @@ class AnalyzeConfig:
     mardia_sample: int = _opt(2000, min=10, help="rows for Mardia's O(n^2) skewness")
     pairs: str = _opt(
         "auto",
+        grammar=parse_pairs,
         help="pairs for 2D densities: auto (all while they fit pair_budget_mb, else the most "
         "correlated), all, top:K, first:K or i,j;k,l",
     )
     pca_pairs: str = _opt(
-        "auto", help="pairs of PCA components, same forms (auto beyond the budget: first:K)"
+        "auto",
+        grammar=parse_pairs,
+        help="pairs of PCA components, same forms (auto beyond the budget: first:K)",
     )
     pair_budget_mb: int = _opt(
         256, min=1, help="MiB of uint32 pair grids per coordinate system that `auto` allows"
@@ -432,6 +440,8 @@ def validate(section, name: str):
                 raise LsfError(f"config: {key} must be >= {f.metadata['min']}, got {v!r}")
             if f.metadata.get("max") is not None and v > f.metadata["max"]:
                 raise LsfError(f"config: {key} must be <= {f.metadata['max']}, got {v!r}")
+            if f.metadata.get("grammar") is not None:
+                f.metadata["grammar"](v, f"config: {key}")
         values[f.name] = value
     return dataclasses.replace(section, **values)
 

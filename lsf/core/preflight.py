@@ -69,35 +69,14 @@ def encode_estimate(n: int, latent_dim: int, image_bytes: int, batch_size: int, 
     return Estimate("encode", disk, memory, f"{n} x {latent_dim} float32 latents")
 
 
-def pair_count(spec: str, d: int, config=None, system: str = "original") -> int:
-    """How many component pairs a `pairs` setting selects for `d` components (`auto` as
-    `lsf.stats.selection.choose_pairs` resolves it with `config`'s budget and bins)."""
-    every = d * (d - 1) // 2
-    spec = spec.strip()
-    if spec == "auto":
-        from lsf.stats.selection import choose_pairs
-
-        budget = getattr(config, "pair_budget_mb", 256)
-        spec = choose_pairs(spec, d, system, budget, getattr(config, "pair_bins", 32)).chosen
-        if spec.startswith("first:"):
-            k = int(spec[6:])
-            return k * (k - 1) // 2
-    if spec == "all":
-        return every
-    kind, _, count = spec.partition(":")
-    if kind in ("top", "first") and count.isdigit():
-        return min(int(count), every)
-    return len([p for p in spec.split(";") if p.strip()])
-
-
-def analyze_estimate(n: int, d: int, config) -> Estimate:
+def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
     """Disk: float64 D x D matrices (also one per fact), histograms, both coordinate
-    systems' pair grids (bins^2 per pair) and the fact sweep's per-fact pair grids. Memory:
-    one wave of pair blocks (`task_memory_mb` per running task, at most all grids twice), the
-    partial sums in flight (fact shells and the provisional histogram grid), the row
-    sample and Mardia's matrix; with regions, one covariance per mixture component in each
-    partial, every row's int16 label and the inside draws."""
-    pairs = pair_count(config.pairs, d, config) + pair_count(config.pca_pairs, d, config, "pca")
+    systems' `pairs` pair grids (bins^2 per pair; `lsf.stats.pair_analysis.pair_grid_count`)
+    and the fact sweep's per-fact pair grids. Memory: one wave of pair blocks
+    (`task_memory_mb` per running task, at most all grids twice), the partial sums in flight
+    (fact shells and the provisional histogram grid), the row sample and Mardia's matrix;
+    with regions, one covariance per mixture component in each partial, every row's int16
+    label and the inside draws."""
     grids = pairs * config.pair_bins**2 * 8
     facts = len(config.facts)
     k = min(config.sweep_components, d)

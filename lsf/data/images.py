@@ -12,10 +12,11 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from lsf.core.errors import LsfError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 CELEBA_IMAGE_DIR = "img_align_celeba"
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
-CELEBA_ATTRIBUTE_FILE = "list_attr_celeba.txt"
 
 
 def list_image_files(folder: str) -> list[str]:
@@ -33,6 +34,20 @@ def celeba_image_folder(root: str) -> str:
     return nested if os.path.isdir(nested) else root
 
 
+def source_files(source: str, path: str | None, n: int | None = None) -> tuple[str, list[str]]:
+    """The image folder of a `celeba` or `folder` source at `path` and its sorted file names
+    (the first `n` when given); one line naming the fix for a missing or empty folder."""
+    if not path:
+        raise LsfError(f"--path is required for --source {source}")
+    if not os.path.isdir(path):
+        raise LsfError(f"source folder not found: {path}")
+    folder = celeba_image_folder(path) if source == "celeba" else path
+    names = list_image_files(folder)
+    if not names:
+        raise LsfError(f"no JPEG or PNG images in {folder}")
+    return folder, names[:n] if n else names
+
+
 def read_celeba_partition(root: str) -> dict[str, int] | None:
     """CelebA's split per file name (0 train, 1 validation, 2 test), or None without the file."""
     path = os.path.join(root, CELEBA_PARTITION_FILE)
@@ -45,22 +60,6 @@ def read_celeba_partition(root: str) -> dict[str, int] | None:
             if len(parts) == 2:
                 partition[parts[0]] = int(parts[1])
     return partition
-
-
-def read_celeba_attributes(root: str) -> tuple[list[str], dict[str, list[int]]] | None:
-    """CelebA's 40 binary attributes (+1/-1) per file name, or None without the file."""
-    path = os.path.join(root, CELEBA_ATTRIBUTE_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        lines = f.read().splitlines()
-    names = lines[1].split()
-    values = {}
-    for line in lines[2:]:
-        parts = line.split()
-        if len(parts) == len(names) + 1:
-            values[parts[0]] = [int(v) for v in parts[1:]]
-    return names, values
 
 
 def load_square_image(path: str, size: int) -> tuple[np.ndarray | None, str | None]:

@@ -23,6 +23,7 @@ from lsf.stats.pairs import (
     expected_coverage,
     scott_factor,
 )
+from lsf.stats.quadratic import pair_covariance, projected_covariance
 
 ANALYSIS, SAMPLE = "analysis", "sampled rows"
 
@@ -46,10 +47,6 @@ def hdr_levels(density: np.ndarray) -> np.ndarray:
     """Ascending density thresholds whose super-level sets hold the bivariate-normal mass of
     the 3, 2 and 1 sigma ellipses (0.989, 0.865, 0.393 of the total)."""
     return np.sort(density_levels(density, [expected_coverage(n) for n in SIGMAS]))
-
-
-def pair_covariance(cov: np.ndarray, i: int, j: int) -> np.ndarray:
-    return np.asarray(cov, dtype=np.float64)[np.ix_([i, j], [i, j])]
 
 
 def kde_on_grid(counts, edges_x, edges_y, cov2, rows: int, source: str) -> PairDensity:
@@ -84,8 +81,7 @@ def full_covariance(arrays: dict, prefix: str) -> np.ndarray:
     or PCA ("pca_") coordinates."""
     if not prefix:
         return arrays["cov"]
-    components = arrays["pca_components"]
-    return components @ arrays["cov"] @ components.T
+    return projected_covariance(arrays["cov"], arrays["pca_components"])
 
 
 def counted_set(arrays: dict, prefix: str, summary: dict | None = None) -> tuple[int, np.ndarray]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from lsf.stats.pairs import SIGMAS
+from lsf.stats.quadratic import basis_covariance, projected_covariance, quadratic_form_2d
 
 FITS, TRIMMED, MOMENTS = "fits", "trimmed", "moments"
 DESCRIPTIONS = {
@@ -30,9 +31,7 @@ def _basis_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     if prefix:
         return np.zeros(len(variance)), np.diag(variance)
     components = np.asarray(arrays["pca_components"], dtype=np.float64)
-    return np.asarray(arrays["pca_mean"], dtype=np.float64), components.T @ (
-        variance[:, None] * components
-    )
+    return np.asarray(arrays["pca_mean"], dtype=np.float64), basis_covariance(components, variance)
 
 
 def _all_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +39,7 @@ def _all_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     if not prefix:
         return mean, cov
     components = np.asarray(arrays["pca_components"], dtype=np.float64)
-    return components @ (mean - arrays["pca_mean"]), components @ cov @ components.T
+    return components @ (mean - arrays["pca_mean"]), projected_covariance(cov, components)
 
 
 def _fitted_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -91,12 +90,7 @@ def counts_coverage(
     offsets = (np.arange(s) + 0.5) / s
     x = (edges_x[:-1, None] + offsets[None, :] * np.diff(edges_x)[:, None]).ravel() - mean2[0]
     y = (edges_y[:-1, None] + offsets[None, :] * np.diff(edges_y)[:, None]).ravel() - mean2[1]
-    inverse = np.linalg.inv(cov2)
-    d2 = (
-        inverse[0, 0] * x[:, None] ** 2
-        + 2 * inverse[0, 1] * x[:, None] * y[None, :]
-        + inverse[1, 1] * y[None, :] ** 2
-    )
+    d2 = quadratic_form_2d(np.linalg.inv(cov2), x[:, None], y[None, :])
     bins = len(edges_x) - 1, len(edges_y) - 1
     shares = [(d2 <= n * n).reshape(bins[0], s, bins[1], s).mean(axis=(1, 3)) for n in sigmas]
     return np.array([float((counts * share).sum() / total) for share in shares])

@@ -30,6 +30,7 @@ from lsf.plots.study import (
 )
 from lsf.sampling.study import STUDY_PATHS
 from lsf.stats.pca import project
+from lsf.stats.quadratic import pair_covariance, projected_covariance
 
 MISSING = "not in this analysis"
 SKEW_FLAG = 0.1  # |skewness| above which a PCA component is flagged asymmetric
@@ -178,7 +179,7 @@ def _grid_panels(arrays, summary, pairs, points, mean, cov) -> tuple[list[dict],
             {
                 "density": density.contour(),
                 "mean2": mean[[i, j]],
-                "cov2": cov[np.ix_([i, j], [i, j])],
+                "cov2": pair_covariance(cov, i, j),
                 "title": title,
             }
         )
@@ -276,7 +277,7 @@ def fact_pair_panels(arrays: dict, facts, p: int) -> list[dict]:
     for f, fact in enumerate(facts):
         counts = arrays["fact_pair_counts"][f, p]
         mean2 = components @ (arrays["fact_mean"][f] - arrays["pca_mean"])
-        cov2 = components @ arrays["fact_cov"][f] @ components.T
+        cov2 = projected_covariance(arrays["fact_cov"][f], components)
         rows = max(int(np.asarray(counts).sum()), 2)
         bandwidth = cov2
         if not np.isfinite(cov2).all() or np.linalg.det(cov2) <= 0:  # too few survivors
@@ -452,7 +453,6 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
         np.load(samples / STUDY_PATHS / r["npy"], allow_pickle=False)[:, [i, j]].astype(np.float64)
         for r in rows
     ]
-    ij = np.ix_([i, j], [i, j])
     where = "runs beyond the core" if beyond else "stays inside the core"
     angles = ", ".join(f"{r['angle_deg']:g}" for r in rows)
     page.figure(
@@ -462,7 +462,7 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
             [r["angle_deg"] for r in rows],
             cloud[:, [i, j]],
             mean[[i, j]],
-            cov[ij],
+            pair_covariance(cov, i, j),
             (f"z{i}", f"z{j}"),
         ),
         f"Lines through the centre in the plane of z{i}, z{j}, {rows[0]['sigmas']:g} sigma "

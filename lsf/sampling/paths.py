@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from lsf.stats.quadratic import covariance_whitening, pair_covariance, squared_mahalanobis
+
 
 def origin_to_centre(mean: np.ndarray, steps: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, steps)[:, None]
@@ -76,7 +78,5 @@ def pair_squared_mahalanobis(
 ) -> np.ndarray:
     """Squared Mahalanobis distance `[S]` of the points' (i, j) coordinates to the pair's
     centre under its 2x2 covariance."""
-    ij = [i, j]
-    centred = np.asarray(points, dtype=np.float64)[:, ij] - np.asarray(mean, dtype=np.float64)[ij]
-    inverse = np.linalg.inv(np.asarray(cov, dtype=np.float64)[np.ix_(ij, ij)])
-    return np.einsum("si,ij,sj->s", centred, inverse, centred)
+    white = covariance_whitening(pair_covariance(cov, i, j))
+    return squared_mahalanobis(np.asarray(points)[:, [i, j]], np.asarray(mean)[[i, j]], white)

@@ -22,6 +22,7 @@ from scipy.special import logsumexp
 from lsf.core.outputs import join, makedirs
 from lsf.data.images import image_grid
 from lsf.data.shards import read_images
+from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
 
 REGIONS = "regions"
 
@@ -67,8 +68,8 @@ def region_squared_distances(fragmentation, scores: np.ndarray) -> np.ndarray:
     f = fragmentation
     out = np.empty((len(scores), f.regions))
     for r in range(f.regions):
-        diff = scores - f.score_means[r]
-        out[:, r] = np.einsum("ij,ij->i", diff @ np.linalg.pinv(f.score_covariances[r]), diff)
+        white = covariance_whitening(f.score_covariances[r])
+        out[:, r] = squared_mahalanobis(scores, f.score_means[r], white)
     return out
 
 

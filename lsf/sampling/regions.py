@@ -20,6 +20,7 @@ from scipy import stats
 
 from lsf.core.errors import LsfError
 from lsf.sampling.samplers import regularised_covariance
+from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
 
 REGION_SAMPLERS = ("regions", "regions-ellipsoid")
 
@@ -72,9 +73,8 @@ class RegionMixture:
 
     def squared_radius(self, x: np.ndarray, region: int) -> np.ndarray:
         """Squared Mahalanobis distance of rows `x` to region `region`'s normal."""
-        chol = np.linalg.cholesky(self.covariances[region])
-        white = np.linalg.solve(chol, (x - self.means[region]).T)
-        return np.einsum("ij,ij->j", white, white)
+        white = covariance_whitening(self.covariances[region])
+        return squared_mahalanobis(x, self.means[region], white)
 
     def _normal(self, region: int, n: int, rng: np.random.Generator) -> np.ndarray:
         chol = np.linalg.cholesky(self.covariances[region])

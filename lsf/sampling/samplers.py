@@ -24,6 +24,7 @@ from scipy import stats
 
 from lsf.core.config import SAMPLERS as SAMPLER_NAMES
 from lsf.core.errors import LsfError
+from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
 
 
 @dataclass
@@ -85,9 +86,7 @@ def _mvn(s: LatentStatistics, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def squared_radius(x: np.ndarray, s: LatentStatistics) -> np.ndarray:
     """Squared Mahalanobis distance of rows to the fitted normal (mean, cov)."""
-    chol = np.linalg.cholesky(s.cov)
-    white = np.linalg.solve(chol, (x - s.mean).T)
-    return np.einsum("ij,ij->j", white, white)
+    return squared_mahalanobis(x, s.mean, covariance_whitening(s.cov))
 
 
 def sample_mvn_ellipsoid(s, n, rng, level: float) -> tuple[np.ndarray, float]:

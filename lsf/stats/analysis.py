@@ -84,6 +84,7 @@ from lsf.stats.origin import origin_measures
 from lsf.stats.pair_analysis import MemorySink, PairSink, analyse_pairs, pair_systems
 from lsf.stats.pca import PCA, pca_from_covariance, project
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
+from lsf.stats.quadratic import projected_covariance
 from lsf.stats.region_results import finish_regions
 from lsf.stats.regions_pass import (
     check_settings,
@@ -442,7 +443,7 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink, regions
     kde = (
         np.diag(pca.explained_variance)
         if use_basis
-        else pca.components @ full.cov @ pca.components.T
+        else projected_covariance(full.cov, pca.components)
     )
     systems = pair_systems(chunks, pca_blocks, spans, config, basis.moments, full, pca, kde)
     saved = chunks.checkpoints.load("read3") if chunks.checkpoints is not None else None

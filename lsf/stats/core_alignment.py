@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lsf.stats.quadratic import quadratic_form_2d
+
 # A core whose two variances differ by less than this (relative) has no principal axis.
 ISOTROPY_TOLERANCE = 1e-9
 
@@ -48,8 +50,7 @@ def core_alignment_angle(
     xc = 0.5 * (np.asarray(x_edges[1:]) + np.asarray(x_edges[:-1]))
     yc = 0.5 * (np.asarray(y_edges[1:]) + np.asarray(y_edges[:-1]))
     gx, gy = np.meshgrid(xc - centre[0], yc - centre[1], indexing="ij")  # (Bx, By)
-    inverse = np.linalg.inv(np.asarray(cov2, dtype=np.float64))
-    d2 = inverse[0, 0] * gx**2 + 2 * inverse[0, 1] * gx * gy + inverse[1, 1] * gy**2
+    d2 = quadratic_form_2d(np.linalg.inv(np.asarray(cov2, dtype=np.float64)), gx, gy)
     weights = np.where(d2 <= n_sigma**2, counts, 0.0)
     if np.count_nonzero(weights) < 3:
         return float("nan")

@@ -17,6 +17,7 @@ import numpy as np
 from lsf.stats.core_alignment import principal_axis_angle
 from lsf.stats.histograms import digitize
 from lsf.stats.pca import PCA, pca_from_covariance
+from lsf.stats.quadratic import pair_covariance, projected_covariance, quadratic_form_2d
 from lsf.stats.trimming import shell_of
 
 # ---- moments of every fact's survivors ----------------------------------------------------
@@ -90,14 +91,10 @@ def core_ellipses(
     k = int(pairs.max()) + 1
     c = np.asarray(basis_components, dtype=np.float64)[:k]  # (K, D)
     mean = (fm.mean - basis_mean) @ c.T  # (F, K)
-    cov = np.einsum("kd,fde,le->fkl", c, fm.cov, c)  # (F, K, K)
+    cov = projected_covariance(fm.cov, c)  # (F, K, K)
     i, j = pairs[:, 0], pairs[:, 1]
     centre = np.stack([mean[:, i], mean[:, j]], axis=-1)
-    cov2 = np.stack(
-        [np.stack([cov[:, i, i], cov[:, i, j]], -1), np.stack([cov[:, j, i], cov[:, j, j]], -1)],
-        axis=-2,
-    )
-    return CoreEllipses(pairs, centre, cov2)
+    return CoreEllipses(pairs, centre, pair_covariance(cov, i, j))
 
 
 def _inverse2(cov: np.ndarray) -> np.ndarray:
@@ -135,8 +132,7 @@ def chunk_core_moments(
         keep = radius < fact
         dx = x_all[keep] - ellipses.centre[f, :, 0]
         dy = y_all[keep] - ellipses.centre[f, :, 1]
-        inv = inverse[f]
-        d2 = inv[:, 0, 0] * dx * dx + 2 * inv[:, 0, 1] * dx * dy + inv[:, 1, 1] * dy * dy
+        d2 = quadratic_form_2d(inverse[f], dx, dy)  # (n, P)
         inside = d2 <= n_sigma**2  # NaN (no ellipse) is outside
         dx, dy = np.where(inside, dx, 0.0), np.where(inside, dy, 0.0)
         sums["count"][f] = inside.sum(axis=0)

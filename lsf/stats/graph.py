@@ -27,14 +27,6 @@ def map_reduce(blocks: list, fn, combine, *args):
     return tree_reduce([dask.delayed(fn, pure=True)(b, *args) for b in blocks], combine)
 
 
-def concatenate(a, b):
-    return np.concatenate([a, b])
-
-
-def add(a, b):
-    return a + b
-
-
 def ray_scheduler():
     """Dask-on-Ray with its tasks spread over the cluster's nodes (Ray's default packs tasks
     on the driver's node while it has room, so short tasks may never leave it)."""

@@ -21,21 +21,16 @@ import numpy as np
 from scipy import stats
 
 from lsf.stats.pca import PCA
+from lsf.stats.quadratic import squared_mahalanobis
 
 COVERAGE_LEVELS = (0.5, 0.9, 0.99)
 
 
 def whitening(pca: PCA) -> np.ndarray:
-    """`[D, rank]` matrix W with `(x - mean) @ W` of identity covariance."""
+    """`[D, rank]` matrix W with `(x - mean) @ W` of identity covariance (on the PCA's rank):
+    what `lsf.stats.quadratic.squared_mahalanobis` measures d^2 with."""
     keep = slice(0, pca.rank)
     return pca.components[keep].T / np.sqrt(pca.explained_variance[keep])
-
-
-def squared_mahalanobis(x: np.ndarray, mean: np.ndarray, white: np.ndarray) -> np.ndarray:
-    """d^2 of each finite row (non-finite rows are dropped)."""
-    rows = x[np.isfinite(x).all(axis=1)].astype(np.float64)
-    scores = (rows - mean) @ white
-    return np.einsum("ij,ij->i", scores, scores)
 
 
 @dataclass
@@ -115,8 +110,10 @@ def d2_grid_top(sample_d2: np.ndarray, dof: int) -> float:
 
 def chunk_d2_histogram(x, mean, white, top: float, radii) -> dict:
     """One chunk's d^2 on the fixed grid: `counts [D2_BINS + 1]` (last: >= top), `inside`
-    (points with d^2 <= each radius^2, exact), `max` and `n`."""
-    return d2_histogram(squared_mahalanobis(x, mean, white), top, radii)
+    (points with d^2 <= each radius^2, exact), `max` and `n` (finite rows only: non-finite
+    rows are dropped)."""
+    rows = x[np.isfinite(x).all(axis=1)]
+    return d2_histogram(squared_mahalanobis(rows, mean, white), top, radii)
 
 
 def d2_histogram(d2: np.ndarray, top: float, radii) -> dict:

@@ -15,8 +15,9 @@ import numpy as np
 from scipy import special, stats
 
 from lsf.stats.fits import GaussianFits
-from lsf.stats.normality import squared_mahalanobis, whitening
+from lsf.stats.normality import whitening
 from lsf.stats.pca import PCA
+from lsf.stats.quadratic import squared_mahalanobis
 from lsf.stats.trimming import trim_radius
 
 

@@ -20,11 +20,13 @@ from typing import Protocol
 import dask
 import numpy as np
 
+from lsf.core.pair_spec import parse_pairs
 from lsf.stats.graph import tree_reduce
 from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
-from lsf.stats.selection import choose_pairs
+from lsf.stats.quadratic import pair_covariance
+from lsf.stats.selection import PairChoice, choose_pairs
 
 
 @dataclass
@@ -50,14 +52,6 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     return results
 
 
-def _covariances_2d(pairs, cov) -> np.ndarray:
-    """The 2x2 covariance `[P, 2, 2]` of every pair."""
-    i, j = pairs[:, 0], pairs[:, 1]
-    return np.stack(
-        [np.stack([cov[i, i], cov[i, j]], -1), np.stack([cov[j, i], cov[j, j]], -1)], -2
-    )
-
-
 def shape_table(
     coordinates,
     pairs,
@@ -73,7 +67,7 @@ def shape_table(
     """The per-pair rows: correlation, 1-sigma ellipse, coverage, KDE distance, score.
     Vectorised over blocks of pairs; pairs with a zero-variance component get NaN shapes."""
     i, j = pairs[:, 0], pairs[:, 1]
-    cov2, kde_cov = _covariances_2d(pairs, basis_cov), _covariances_2d(pairs, full_cov)
+    cov2, kde_cov = pair_covariance(basis_cov, i, j), pair_covariance(full_cov, i, j)
     mean2 = np.stack([basis_mean[i], basis_mean[j]], axis=1)
     ok = (np.linalg.det(cov2) > 0) & (np.linalg.det(kde_cov) > 0)
     values, vectors = np.linalg.eigh(np.where(ok[:, None, None], cov2, np.eye(2)))
@@ -170,15 +164,37 @@ class PairSystem:
     selection: str = ""  # which pairs and why
 
 
+PAIR_SETTINGS = (("pairs", "original"), ("pca_pairs", "pca"))  # setting, coordinate system
+
+
+def check_pairs(config, d: int) -> None:
+    """Bad `pairs` / `pca_pairs` for `d` latent components, before any read: one line
+    naming the setting (a listed component beyond the dimension)."""
+    for key, _ in PAIR_SETTINGS:
+        parse_pairs(getattr(config, key), f"analyze.{key}").check(d)
+
+
+def pair_choices(config, d: int) -> list[PairChoice]:
+    """Which pairs each coordinate system counts (`choose_pairs` resolves `auto`)."""
+    check_pairs(config, d)
+    return [
+        choose_pairs(getattr(config, key), d, system, config.pair_budget_mb, config.pair_bins)
+        for key, system in PAIR_SETTINGS
+    ]
+
+
+def pair_grid_count(config, d: int) -> int:
+    """How many pair grids the analysis counts in both systems for `d` components: the
+    `len(select_pairs(...))` of each choice, from its spec alone (the preflight's count)."""
+    return sum(parse_pairs(choice.chosen).count(d) for choice in pair_choices(config, d))
+
+
 def pair_systems(chunks, scores, spans, config, basis, full, pca, pca_kde) -> list[PairSystem]:
     """The original system (every selected row: `chunks.blocks`) and the PCA system (the
     delayed `scores` blocks of its rows and `pca_kde`, their covariance for the KDE), each
     with its selected pairs; `spans` are the robust ranges of both (the grids)."""
     d = len(basis.mean)
-    choices = [
-        choose_pairs(spec, d, name, config.pair_budget_mb, config.pair_bins)
-        for spec, name in ((config.pairs, "original"), (config.pca_pairs, "pca"))
-    ]
+    choices = pair_choices(config, d)
     original = PairSystem(
         "original",
         chunks.blocks,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lsf.core.errors import LsfError
+from lsf.core.pair_spec import parse_pairs
 from lsf.stats.histograms import digitize
+from lsf.stats.quadratic import pair_covariance
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,7 +53,8 @@ def _pair_kernel(columns, bins, pairs, means, inverses, grid, counts, inside):
 def pair_inverses(pairs: np.ndarray, mean: np.ndarray, cov: np.ndarray):
     """Per pair: its 2D mean `[P, 2]` and inverse covariance as (a, b, c) `[P, 3]`."""
     i, j = pairs[:, 0], pairs[:, 1]
-    vi, vj, cij = cov[i, i], cov[j, j], cov[i, j]
+    cov2 = pair_covariance(cov, i, j)  # [P, 2, 2]
+    vi, vj, cij = cov2[:, 0, 0], cov2[:, 1, 1], cov2[:, 0, 1]
     det = vi * vj - cij * cij
     with np.errstate(divide="ignore", invalid="ignore"):
         inverses = np.stack([vj / det, -cij / det, vi / det], axis=1)
@@ -96,34 +98,20 @@ def combine_pair_counts(a: dict, b: dict) -> dict:
 
 def select_pairs(spec: str, corr: np.ndarray) -> np.ndarray:
     """Pairs `[P, 2]` (i < j) from `all`, `top:K` (largest |correlation|), `first:K` (all
-    pairs among the first K components) or `i,j;k,l`."""
+    pairs among the first K components) or `i,j;k,l` (`lsf.core.pair_spec`, whose
+    `PairSpec.count` is `P` without `corr`)."""
     d = len(corr)
-    spec = spec.strip()
-    if spec == "all":
+    parsed = parse_pairs(spec).check(d)
+    if parsed.form == "all":
         i, j = np.triu_indices(d, 1)
         return np.stack([i, j], axis=1)
-    if spec.startswith("first:"):
-        try:
-            k = min(int(spec[6:]), d)
-        except ValueError:
-            raise LsfError(f"pairs: expected first:K with an integer K, got {spec!r}") from None
-        i, j = np.triu_indices(k, 1)
+    if parsed.form == "first":
+        i, j = np.triu_indices(min(parsed.k, d), 1)
         return np.stack([i, j], axis=1)
-    if spec.startswith("top:"):
-        try:
-            k = int(spec[4:])
-        except ValueError:
-            raise LsfError(f"pairs: expected top:K with an integer K, got {spec!r}") from None
+    if parsed.form == "top":
         i, j = np.triu_indices(d, 1)
-        order = np.argsort(-np.abs(np.nan_to_num(corr[i, j])), kind="stable")[:k]
+        order = np.argsort(-np.abs(np.nan_to_num(corr[i, j])), kind="stable")[: parsed.k]
         return np.stack([i[order], j[order]], axis=1)
-    pairs = []
-    for part in spec.split(";"):
-        try:
-            i, j = (int(v) for v in part.split(","))
-        except ValueError:
-            raise LsfError(f"pairs: expected all, top:K or i,j;k,l; got {spec!r}") from None
-        if not (0 <= i < d and 0 <= j < d and i != j):
-            raise LsfError(f"pairs: ({i}, {j}) is not a pair of distinct components < {d}")
-        pairs.append((min(i, j), max(i, j)))
-    return np.array(pairs, dtype=np.int64)
+    if parsed.form == "list":
+        return np.array(parsed.pairs, dtype=np.int64)
+    raise ValueError("auto is resolved by lsf.stats.selection.choose_pairs before selecting")

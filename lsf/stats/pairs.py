@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsf.stats.quadratic import covariance_whitening, quadratic_form_2d, squared_mahalanobis
+
 SIGMAS = (1, 2, 3)
 
 
@@ -56,8 +58,7 @@ def confidence_ellipse(mean2, cov2, n_sigma: float) -> Ellipse:
 
 def coverage_2d(points: np.ndarray, mean2, cov2, sigmas=SIGMAS) -> np.ndarray:
     """Observed fraction of `points [n, 2]` inside each n-sigma ellipse."""
-    centred = np.asarray(points, dtype=np.float64) - mean2
-    d2 = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(cov2), centred)
+    d2 = squared_mahalanobis(points, mean2, covariance_whitening(cov2))
     return np.array([(d2 <= n * n).mean() for n in sigmas])
 
 
@@ -90,14 +91,9 @@ def binned_kde_batch(counts: np.ndarray, widths: np.ndarray, cov2: np.ndarray, n
     size = fft.next_fast_len(bins + reach, real=True)
     shift = np.fft.fftfreq(size, 1.0 / size)  # circular offsets in bins
     within = np.abs(shift) <= size - bins  # offsets that cannot wrap into the grid
-    inverse = np.linalg.inv(h)
     ox = shift[None, :, None] * widths[:, 0, None, None]
     oy = shift[None, None, :] * widths[:, 1, None, None]
-    quadratic = (
-        inverse[:, 0, 0, None, None] * ox**2
-        + 2 * inverse[:, 0, 1, None, None] * ox * oy
-        + inverse[:, 1, 1, None, None] * oy**2
-    )
+    quadratic = quadratic_form_2d(np.linalg.inv(h)[:, None, None], ox, oy)  # [P, size, size]
     kernel = np.where(
         within[:, None] & within[None, :] & (quadratic <= 16.0), np.exp(-0.5 * quadratic), 0.0
     )
@@ -129,14 +125,9 @@ def pair_shapes(density, centres_x, centres_y, mean2, cov2, inside_fractions) ->
     """How far each pair is from the bivariate normal of its (trimmed) mean and covariance.
     `density [P, B, B]`, `centres_* [P, B]`, `mean2 [P, 2]`, `cov2 [P, 2, 2]`,
     `inside_fractions [P, 3]`."""
-    inverse = np.linalg.inv(cov2)
     dx = (centres_x - mean2[:, :1])[:, :, None]
     dy = (centres_y - mean2[:, 1:])[:, None, :]
-    d2 = (
-        inverse[:, 0, 0, None, None] * dx**2
-        + 2 * inverse[:, 0, 1, None, None] * dx * dy
-        + inverse[:, 1, 1, None, None] * dy**2
-    )
+    d2 = quadratic_form_2d(np.linalg.inv(cov2)[:, None, None], dx, dy)  # [P, B, B]
     normal = np.exp(-0.5 * d2)
     q = normal / normal.sum(axis=(1, 2), keepdims=True)
     total = density.sum(axis=(1, 2), keepdims=True)

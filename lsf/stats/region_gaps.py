@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
+from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
 from lsf.stats.regions import RIDGE_STEPS, Mixture, component_log_densities, log_density
 
 MODE_ITERATIONS = 200
@@ -70,7 +71,8 @@ def separations(normals: Mixture) -> np.ndarray:
     out = np.zeros((r, r))
     for i in range(r):
         for j in range(i + 1, r):
-            d = normals.means[i] - normals.means[j]
             pooled = 0.5 * (normals.covariances[i] + normals.covariances[j])
-            out[i, j] = out[j, i] = float(np.sqrt(d @ np.linalg.solve(pooled, d)))
+            white = covariance_whitening(pooled)
+            d2 = squared_mahalanobis(normals.means[i][None], normals.means[j], white)
+            out[i, j] = out[j, i] = float(np.sqrt(d2[0]))
     return out

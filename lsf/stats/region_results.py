@@ -10,6 +10,7 @@ import numpy as np
 
 from lsf.stats.fragmentation import COVERAGE_LEVELS, Fragmentation
 from lsf.stats.moments import finish_moments
+from lsf.stats.quadratic import projected_covariance
 from lsf.stats.regions_pass import RegionsFit
 
 
@@ -41,7 +42,7 @@ def own_pca(covariances: np.ndarray, components: np.ndarray) -> tuple:
         ratio = values / values.sum() if values.sum() > 0 else np.zeros_like(values)
         ratios.append(ratio)
         needed.append(int(np.searchsorted(np.cumsum(ratio), 0.8 - 1e-12) + 1))
-        inner = np.clip(np.linalg.eigvalsh(components @ cov @ components.T)[::-1], 0, None)
+        inner = np.clip(np.linalg.eigvalsh(projected_covariance(cov, components))[::-1], 0, None)
         extent.append(np.sqrt(inner))
     return np.stack(ratios), np.array(needed, dtype=np.int64), np.stack(extent)
 

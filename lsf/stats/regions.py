@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
+
 RIDGE_STEPS = 201  # points of a ridgeline (and of a gap segment)
 
 
@@ -31,11 +33,7 @@ class Mixture:
     @property
     def precision_cholesky(self) -> np.ndarray:
         """[M, K, K] upper factors U with U U^T = S^-1 (scikit-learn's convention)."""
-        out = np.empty_like(self.covariances)
-        for m, cov in enumerate(self.covariances):
-            lower = np.linalg.cholesky(cov)
-            out[m] = np.linalg.solve(lower, np.eye(len(cov))).T
-        return out
+        return covariance_whitening(self.covariances)
 
 
 @dataclass
@@ -89,9 +87,9 @@ def component_log_densities(x: np.ndarray, mixture: Mixture) -> np.ndarray:
     n, k = x.shape
     out = np.empty((n, len(mixture.weights)))
     for m, chol in enumerate(mixture.precision_cholesky):
-        white = x @ chol - mixture.means[m] @ chol
+        d2 = squared_mahalanobis(x, mixture.means[m], chol)
         log_det = np.log(np.diag(chol)).sum()
-        out[:, m] = -0.5 * (k * np.log(2 * np.pi) + (white**2).sum(axis=1)) + log_det
+        out[:, m] = -0.5 * (k * np.log(2 * np.pi) + d2) + log_det
     return out + np.log(mixture.weights)
 
 
@@ -187,8 +185,7 @@ def squared_distances(x: np.ndarray, normals: Mixture) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     out = np.empty((len(x), len(normals.weights)))
     for r, chol in enumerate(normals.precision_cholesky):
-        white = x @ chol - normals.means[r] @ chol
-        out[:, r] = (white**2).sum(axis=1)
+        out[:, r] = squared_mahalanobis(x, normals.means[r], chol)
     return out
 
 

@@ -44,12 +44,6 @@ def trim_radius(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray) -> np.ndarray:
     return out
 
 
-def chunk_survivors(x: np.ndarray, mu: np.ndarray, fwhm: np.ndarray, facts) -> np.ndarray:
-    """Survivor count of one chunk for each fact: int64 `[len(facts)]`."""
-    radius = trim_radius(x, mu, fwhm)
-    return np.array([(radius < fact).sum() for fact in facts], dtype=np.int64)
-
-
 def shell_of(radius: np.ndarray, facts: np.ndarray) -> np.ndarray:
     """Shell index per row: 0 below `facts[0]`, k for `facts[k-1] <= r < facts[k]`,
     `len(facts)` beyond the last fact (sorted `facts`)."""

@@ -22,6 +22,7 @@ from lsf.stats.pairs import (
     density_levels,
     expected_coverage,
 )
+from lsf.stats.quadratic import pair_covariance, projected_covariance
 from lsf.web.position import LatentSpace
 
 SYSTEMS = ("original", "pca")
@@ -81,13 +82,13 @@ class PairPanels:
             axes[0, i] = axes[1, j] = 1.0
             origin = np.zeros(d)
             mean2 = self.space.centre[[i, j]]
-            cov2 = self.basis_cov[np.ix_([i, j], [i, j])]
+            cov2 = pair_covariance(self.basis_cov, i, j)
         else:
             axes = self.space.pca.components[[i, j]]
             origin = self.space.centre
             mean2 = np.zeros(2)
             cov2 = np.diag(self.space.pca.explained_variance[[i, j]])
-        full2 = axes @ self.full_cov @ axes.T
+        full2 = projected_covariance(self.full_cov, axes)
         return origin, axes, mean2, cov2, full2
 
     def _counts(self, system: str, i: int, j: int, origin, axes):

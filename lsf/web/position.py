@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from lsf.stats.normality import squared_mahalanobis, whitening
+from lsf.stats.normality import whitening
 from lsf.stats.pca import PCA
+from lsf.stats.quadratic import basis_covariance, squared_mahalanobis
 from lsf.stats.trimming import trim_radius
 
 CORE = "inside the core"
@@ -56,8 +57,7 @@ class LatentSpace:
 
     def basis_covariance(self) -> np.ndarray:
         """The covariance of the basis set, `C^T diag(variance) C` (what PCA decomposed)."""
-        c = self.pca.components
-        return c.T @ (self.pca.explained_variance[:, None] * c)
+        return basis_covariance(self.pca.components, self.pca.explained_variance)
 
 
 def space_from_analysis(arrays: dict, summary: dict) -> LatentSpace:
