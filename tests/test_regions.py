@@ -16,6 +16,7 @@ from lsf.stats.regions import (
     closest_regions,
     dip_ratio,
     fit_mixtures,
+    hdbscan_labels,
     log_density,
     merge_components,
     region_normals,
@@ -85,6 +86,29 @@ def test_two_normals_apart_by_sigmas(sigmas, expected):
     x[:1500, 0] += sigmas
     _, component_region, _ = regions_of(x)
     assert component_region.max() + 1 == expected
+
+
+@pytest.mark.parametrize(
+    "shape, clusters",
+    [("two", 2), ("three", 3), ("one", 1), ("banana", 1)],
+)
+def test_hdbscan_cross_check_finds_the_true_number_of_blobs(shape, clusters):
+    """Known truth in 5-D, 2,000 rows, blobs mixed in random order: separated normals are
+    as many clusters (adjusted Rand >= 0.95 with the truth on the rows not called noise);
+    one normal or one banana is one cluster (HDBSCAN with `allow_single_cluster` alone
+    called two separated blobs one cluster)."""
+    rng = np.random.default_rng(4)
+    if shape in ("one", "banana"):
+        x, truth = rng.standard_normal((2000, 5)), np.zeros(2000, dtype=int)
+        if shape == "banana":
+            x[:, 1] += 0.5 * x[:, 0] ** 2
+    else:
+        truth = rng.integers(0, clusters, 2000)
+        x = rng.standard_normal((2000, 5)) + 8 * np.eye(5)[truth]
+    found = hdbscan_labels(x, 100)
+    kept = found >= 0
+    assert found.max() + 1 == clusters and kept.mean() > 0.04
+    assert adjusted_rand_score(truth[kept], found[kept]) >= 0.95
 
 
 def test_log_density_equals_scipy_and_sklearn():

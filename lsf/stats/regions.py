@@ -204,8 +204,18 @@ def assign(x, mixture: Mixture, component_region, normals: Mixture, radius2) -> 
 
 
 def hdbscan_labels(scores: np.ndarray, min_cluster_size: int) -> np.ndarray:
-    """Density-based clusters of `scores` (`sklearn.cluster.HDBSCAN`; -1: noise)."""
+    """Density-based clusters of `scores` (`sklearn.cluster.HDBSCAN`; -1: noise).
+
+    First without `allow_single_cluster`: allowed, HDBSCAN's cluster selection keeps the
+    root whenever it is the most stable, and two separated blobs then come back as one
+    cluster. When that finds no cluster at all (no split of the hierarchy is worth keeping),
+    the sample is one cluster: the run with `allow_single_cluster` labels it."""
     from sklearn.cluster import HDBSCAN
 
-    model = HDBSCAN(min_cluster_size=min_cluster_size, allow_single_cluster=True, copy=True)
-    return model.fit_predict(np.asarray(scores, dtype=np.float64))
+    x = np.asarray(scores, dtype=np.float64)
+    for single in (False, True):
+        model = HDBSCAN(min_cluster_size=min_cluster_size, allow_single_cluster=single, copy=True)
+        found = model.fit_predict(x)
+        if found.max() >= 0:
+            break
+    return found
