@@ -193,7 +193,7 @@ def _gap_paths(page, samples: Path | None, entry: dict | None) -> None:
         return
     rows = [
         (
-            f"region {p['a']} to {p['b']}: gap {number(p['gap'])}, separation "
+            f"region {p['a']} to {p['b']}: gap {p['gap']:.2g}, separation "
             f"{number(p['separation'])}",
             _strip(samples, p["png"], p["steps"]),
             gap_labels(p),
