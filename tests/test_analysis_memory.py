@@ -162,3 +162,27 @@ def test_peak_memory_of_analyze_does_not_grow_with_the_rows(tmp_path):
             peaks[n].append(_peak_rss_mb(store, out, str(config)))
     small, large = (min(peaks[n]) for n in ROWS)
     assert large - small <= TOLERANCE_MB, f"peak RSS {small:.0f} -> {large:.0f} MiB ({peaks})"
+
+
+def test_the_sample_is_projected_and_ranged_in_blocks_exactly_as_whole(monkeypatch):
+    """`project_rows` and `column_range` work a block at a time (no copy of the whole row
+    sample); numpy on the whole sample is the oracle."""
+    from lsf.stats import analysis
+    from lsf.stats.chunk_steps import squared_distances
+    from lsf.stats.histograms import robust_range
+    from lsf.stats.pca import pca_from_covariance, project
+
+    monkeypatch.setattr(analysis, "PROJECT_ROWS", 70)
+    monkeypatch.setattr(analysis, "RANGE_COLUMNS", 5)
+    x = latent_like(1000)
+    pca = pca_from_covariance(x.mean(axis=0), np.cov(x.T.astype(np.float64)))
+    scores, d2 = analysis.project_rows(x, pca)
+    whole = project(x, pca.mean, pca.components)
+    assert_close_to_scale(scores, whole, rtol=1e-12)
+    assert_close_to_scale(d2, squared_distances(whole, pca), rtol=1e-12)
+    rows = np.flatnonzero(np.random.default_rng(0).random(len(x)) < 0.7)
+    lo, hi = analysis.column_range(scores, rows)
+    expected_lo, expected_hi = robust_range(scores[rows])
+    np.testing.assert_array_equal(lo, expected_lo)
+    np.testing.assert_array_equal(hi, expected_hi)
+    assert len(lo) == x.shape[1] > 5
