@@ -69,14 +69,25 @@ def encode_estimate(n: int, latent_dim: int, image_bytes: int, batch_size: int, 
     return Estimate("encode", disk, memory, f"{n} x {latent_dim} float32 latents")
 
 
+# The interpreter with NumPy, Dask, Zarr and scikit-learn loaded, before the first read
+# (0.43 GB RSS measured at 61,440 x 2,048).
+ANALYZE_BASE = 450 * 2**20
+
+
 def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
     """Disk: float64 D x D matrices (also one per fact), histograms, both coordinate
     systems' `pairs` pair grids (bins^2 per pair; `lsf.stats.pair_analysis.pair_grid_count`)
-    and the fact sweep's per-fact pair grids. Memory: one wave of pair blocks
-    (`task_memory_mb` per running task, at most all grids twice), the partial sums in flight
-    (fact shells and the provisional histogram grid), the row sample and Mardia's matrix;
-    with regions, one covariance per mixture component in each partial, every row's int16
-    label and the inside draws."""
+    and the fact sweep's per-fact pair grids; with regions, one D x D covariance per region
+    and every row's int16 label.
+
+    Memory: the interpreter's own, what the whole analysis holds (the float32 row sample, the result
+    matrices, Mardia's matrix, the labels and the inside draws) plus the largest of its phases,
+    which never overlap: read 2's partial sums in flight (one per Dask worker and one per level of
+    the reduction tree, each a float64 D x D matrix per fact shell), the float64 scores of the row
+    sample after it, and read 3's wave of pair blocks (`task_memory_mb` per running task, at most
+    all grids twice) with its partial sums (a D x D matrix per region, at most `regions_max_k`, and
+    the PCA moments).
+    Measured against it: `benchmarks/large_dim.py`."""
     grids = pairs * config.pair_bins**2 * 8
     facts = len(config.facts)
     k = min(config.sweep_components, d)
@@ -84,11 +95,15 @@ def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
     matrices = (6 + 2 * facts) * d * d * 8 + 4 * d * config.bins * 8
     disk = grids + matrices + sweep + pairs * 64 + 64 * 1024
     workers = os.cpu_count() or 1
-    wave = min(2 * grids, workers * config.task_memory_mb * 2**20)
+    in_flight = workers + 8  # partial sums: one per worker, one per tree level (<= 2^8 chunks)
     regions = config.regions_max_k if config.regions else 0
-    partials = 2 * (workers + 8) * ((facts + 2 + regions) * d * d * 8 + d * 4098 * 8)
     rows = min(n, config.sample_rows)
-    memory = wave + partials + 4 * matrices + rows * d * 8 + config.mardia_sample**2 * 8
+    read2 = in_flight * ((facts + 2) * d * d * 8 + d * 4098 * 8)
+    projection = rows * d * 8
+    wave = min(2 * grids, workers * config.task_memory_mb * 2**20)
+    read3 = wave + in_flight * (regions + 1) * d * d * 8
+    held = rows * d * 4 + 2 * matrices + config.mardia_sample**2 * 8
+    memory = ANALYZE_BASE + held + max(read2, projection, read3)
     if config.regions:  # the row labels (int16), held whole once, and the draws inside
         disk += regions * d * d * 8 + n * 2
         memory += 2 * n * 2 + 2 * config.regions_inside_draws * d * 8
