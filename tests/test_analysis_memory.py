@@ -165,24 +165,26 @@ def test_peak_memory_of_analyze_does_not_grow_with_the_rows(tmp_path):
 
 
 def test_the_sample_is_projected_and_ranged_in_blocks_exactly_as_whole(monkeypatch):
-    """`project_rows` and `column_range` work a block at a time (no copy of the whole row
-    sample); numpy on the whole sample is the oracle."""
-    from lsf.stats import analysis
+    """`projected_span` works a block of components and rows at a time (no float64 scores of
+    the whole row sample); numpy on the whole sample is the oracle, for a rank below D too."""
+    from lsf.stats import analysis, histograms
     from lsf.stats.chunk_steps import squared_distances
-    from lsf.stats.histograms import robust_range
     from lsf.stats.pca import pca_from_covariance, project
 
     monkeypatch.setattr(analysis, "PROJECT_ROWS", 70)
-    monkeypatch.setattr(analysis, "RANGE_COLUMNS", 5)
+    monkeypatch.setattr(analysis, "PROJECT_COMPONENTS", 5)
+    monkeypatch.setattr(histograms, "QUANTILE_COLUMNS", 3)
     x = latent_like(1000)
+    x[:, -2:] = x[:, :2] @ np.array([[1.0, 2.0], [-1.0, 0.5]], dtype=np.float32)  # rank D - 2
     pca = pca_from_covariance(x.mean(axis=0), np.cov(x.T.astype(np.float64)))
-    scores, d2 = analysis.project_rows(x, pca)
-    whole = project(x, pca.mean, pca.components)
-    assert_close_to_scale(scores, whole, rtol=1e-12)
-    assert_close_to_scale(d2, squared_distances(whole, pca), rtol=1e-12)
+    assert pca.rank < x.shape[1]
     rows = np.flatnonzero(np.random.default_rng(0).random(len(x)) < 0.7)
-    lo, hi = analysis.column_range(scores, rows)
-    expected_lo, expected_hi = robust_range(scores[rows])
-    np.testing.assert_array_equal(lo, expected_lo)
-    np.testing.assert_array_equal(hi, expected_hi)
+    (lo, hi), d2 = analysis.projected_span(x, pca, rows)
+    whole = project(x, pca.mean, pca.components)
+    assert_close_to_scale(d2, squared_distances(whole, pca), rtol=1e-12)
+    chosen = whole[rows]
+    q_lo, q_hi = np.quantile(chosen, [0.001, 0.999], axis=0)
+    span = np.where(q_hi > q_lo, q_hi - q_lo, 1.0)
+    assert_close_to_scale(lo, q_lo - 0.1 * span, rtol=1e-12)
+    assert_close_to_scale(hi, q_hi + 0.1 * span, rtol=1e-12)
     assert len(lo) == x.shape[1] > 5

@@ -101,7 +101,7 @@ def test_trimming_removes_points_beyond_fact_fwhm(analysed, data):
     assert analysed.pca.rows == (trim_radius(data, mu, fwhm) < 1.5).sum()
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5001, 7), (20000, 33)])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5001, 7), (20000, 33), (3001, 600)])
 def test_column_quantiles_equal_np_quantile(shape):
     sample = np.random.default_rng(3).standard_t(3, size=shape).astype(np.float32)
     probabilities = (0.0, 0.001, 0.25, 0.5, 0.999, 1.0)
@@ -255,3 +255,43 @@ def test_dask_on_ray_gives_the_same_results_as_threads(data, ray_local):
     np.testing.assert_array_equal(
         local.normality.coverage.observed, on_ray.normality.coverage.observed
     )
+
+
+@pytest.mark.parametrize("parts", [1, 2, 7, 49])
+def test_chain_reduce_sums_every_part_once_with_fewer_partials_waiting_than_a_tree(parts):
+    """Every part once, in its chain's order (a non-commutative combine shows the order);
+    dask.order's own diagnostics count the partial results alive when each task runs: at
+    most chains + 1 for the chains, below the tree's one per level at 49 parts."""
+    import dask
+    from dask.order import diagnostics
+
+    from lsf.stats.graph import REDUCTION_CHAINS, chain_reduce, tree_reduce
+
+    def leaf(i):
+        return (i,)
+
+    def join(a, b):
+        return a + b
+
+    def graph(reduce):
+        return reduce([dask.delayed(leaf, pure=True)(i) for i in range(parts)], join)
+
+    chains = min(REDUCTION_CHAINS, parts)
+    expected = tuple(i for c in range(chains) for i in range(c, parts, REDUCTION_CHAINS))
+    assert graph(chain_reduce).compute(scheduler="sync") == expected
+    assert sorted(graph(tree_reduce).compute(scheduler="sync")) == list(range(parts))
+
+    def waiting(reduce):
+        info, _ = diagnostics(dict(graph(reduce).__dask_graph__()))
+        return max(v.num_data_when_run for v in info.values())
+
+    assert waiting(chain_reduce) <= REDUCTION_CHAINS + 1
+    if parts == 49:
+        assert waiting(tree_reduce) >= 6 > waiting(chain_reduce)
+
+
+def test_the_preflight_counts_the_partials_read_2_keeps_waiting():
+    from lsf.core.preflight import READ2_WAITING
+    from lsf.stats.graph import REDUCTION_CHAINS
+
+    assert READ2_WAITING == REDUCTION_CHAINS + 1

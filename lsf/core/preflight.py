@@ -72,6 +72,11 @@ def encode_estimate(n: int, latent_dim: int, image_bytes: int, batch_size: int, 
 # The interpreter with NumPy, Dask, Zarr and scikit-learn loaded, before the first read
 # (0.43 GB RSS measured at 61,440 x 2,048).
 ANALYZE_BASE = 450 * 2**20
+# Partial sums waiting in the chains of read 2 (`lsf.stats.graph.REDUCTION_CHAINS`
+# and their join) and the sample's projection blocks (`lsf.stats.analysis`); a test ties them.
+READ2_WAITING = 3
+PROJECT_COMPONENTS = 256
+PROJECT_ROWS = 8192
 
 
 def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
@@ -82,11 +87,14 @@ def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
 
     Memory: the interpreter's own, what the whole analysis holds (the float32 row sample, the result
     matrices, Mardia's matrix, the labels and the inside draws) plus the largest of its phases,
-    which never overlap: read 2's partial sums in flight (one per Dask worker and one per level of
-    the reduction tree, each a float64 D x D matrix per fact shell), the float64 scores of the row
-    sample after it, and read 3's wave of pair blocks (`task_memory_mb` per running task, at most
-    all grids twice) with its partial sums (a D x D matrix per region, at most `regions_max_k`, and
-    the PCA moments).
+    which never overlap: read 1's tree of partial sums (a D x D matrix and the provisional
+    histograms per worker and per level) with the row sample's halves beside the whole; read 2's
+    partial sums (a float64 D x D matrix per fact shell, one per Dask worker and
+    `READ2_WAITING` waiting in `lsf.stats.graph.chain_reduce`); the sample's projection
+    (`PROJECT_COMPONENTS` float64 score columns, their chosen rows and the quantile copy); and
+    read 3's wave of pair blocks (`task_memory_mb` per running task, at most all grids twice)
+    with its tree of partial sums (a D x D matrix per region, at most `regions_max_k`, and the
+    PCA moments).
     Measured against it: `benchmarks/large_dim.py`."""
     grids = pairs * config.pair_bins**2 * 8
     facts = len(config.facts)
@@ -95,15 +103,16 @@ def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
     matrices = (6 + 2 * facts) * d * d * 8 + 4 * d * config.bins * 8
     disk = grids + matrices + sweep + pairs * 64 + 64 * 1024
     workers = os.cpu_count() or 1
-    in_flight = workers + 8  # partial sums: one per worker, one per tree level (<= 2^8 chunks)
+    in_flight = workers + 8  # tree partial sums: one per worker, one per level (<= 2^8 chunks)
     regions = config.regions_max_k if config.regions else 0
     rows = min(n, config.sample_rows)
-    read2 = in_flight * ((facts + 2) * d * d * 8 + d * 4098 * 8)
-    projection = rows * d * 8
+    read1 = rows * d * 4 + in_flight * (d * d * 8 + d * 4098 * 8)
+    read2 = (workers + READ2_WAITING) * (facts + 2) * d * d * 8
+    projection = 3 * rows * min(d, PROJECT_COMPONENTS) * 8 + PROJECT_ROWS * d * 8
     wave = min(2 * grids, workers * config.task_memory_mb * 2**20)
     read3 = wave + in_flight * (regions + 1) * d * d * 8
     held = rows * d * 4 + 2 * matrices + config.mardia_sample**2 * 8
-    memory = ANALYZE_BASE + held + max(read2, projection, read3)
+    memory = ANALYZE_BASE + held + max(read1, read2, projection, read3)
     if config.regions:  # the row labels (int16), held whole once, and the draws inside
         disk += regions * d * d * 8 + n * 2
         memory += 2 * n * 2 + 2 * config.regions_inside_draws * d * 8

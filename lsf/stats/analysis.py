@@ -36,6 +36,7 @@ import dask
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from lsf.core import preflight
 from lsf.core.checkpoints import run_pass
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
@@ -55,7 +56,6 @@ from lsf.stats.chunk_steps import (
     sample_step,
     split_indices,
     split_rows,
-    squared_distances,
     trim_step,
     with_plan,
 )
@@ -70,7 +70,7 @@ from lsf.stats.fact_sweep import (
     sweep_summary,
 )
 from lsf.stats.fits import fit_histograms, select_dominant
-from lsf.stats.graph import map_reduce, map_reduce_rows, row_starts, tree_reduce
+from lsf.stats.graph import chain_reduce, map_reduce, map_reduce_rows, row_starts, tree_reduce
 from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import (
@@ -272,6 +272,7 @@ def trimming_pass(chunks: Chunks, fits: Fits, config, shift, sample, full_sums) 
                 fwhm,
                 shift,
                 plan,
+                reduce=chain_reduce,
             ),
         ),
     )
@@ -386,31 +387,34 @@ def fact_sweep_of(sweep: SweepPlan, trimming, pca: PCA, sums: dict, config, rows
     )
 
 
-PROJECT_ROWS = 8192  # rows of the sample projected at a time
-RANGE_COLUMNS = 256  # components whose robust range is taken at a time
+PROJECT_ROWS = preflight.PROJECT_ROWS  # rows of the sample projected at a time
+PROJECT_COMPONENTS = preflight.PROJECT_COMPONENTS  # components projected and ranged at a time
 
 
-def project_rows(x: np.ndarray, pca: PCA) -> tuple[np.ndarray, np.ndarray]:
-    """`(scores, d2)`: `project` of `x` [n, D] and each row's `squared_distances`, a block of
-    rows at a time into one float64 result: no float64 copy of all of `x` or of the scores
-    beside the result (at 100,000 x 2,048 each such copy is 1.6 GB)."""
-    scores = np.empty((len(x), len(pca.components)), dtype=np.float64)
-    d2 = np.empty(len(x), dtype=np.float64)
-    for start in range(0, len(x), PROJECT_ROWS):
-        block = project(x[start : start + PROJECT_ROWS], pca.mean, pca.components)
-        scores[start : start + PROJECT_ROWS] = block
-        d2[start : start + PROJECT_ROWS] = squared_distances(block, pca)
-    return scores, d2
-
-
-def column_range(scores: np.ndarray, rows: np.ndarray) -> tuple:
-    """`robust_range` of `scores[rows]`, a block of columns at a time (each column's
-    quantiles are its own, so the result is the same without a copy of every chosen row)."""
-    parts = [
-        robust_range(scores[rows, start : start + RANGE_COLUMNS])
-        for start in range(0, scores.shape[1], RANGE_COLUMNS)
-    ]
-    return np.concatenate([lo for lo, _ in parts]), np.concatenate([hi for _, hi in parts])
+def projected_span(x: np.ndarray, pca: PCA, rows: np.ndarray) -> tuple[tuple, np.ndarray]:
+    """`(robust_range of x[rows] in PCA coordinates, every row's squared_distances)`,
+    `PROJECT_COMPONENTS` components at a time, each projected `PROJECT_ROWS` rows at a time:
+    the scores of every component (1.6 GB at 100,000 x 2,048) and a float64 copy of `x` never
+    exist at once. Each component's quantiles are its own and d^2 is a sum over components,
+    so the result is that of the whole projection."""
+    n, d = x.shape
+    d2 = np.zeros(n, dtype=np.float64)
+    lo, hi = np.empty(d), np.empty(d)
+    for first in range(0, d, PROJECT_COMPONENTS):
+        last = min(first + PROJECT_COMPONENTS, d)
+        components = pca.components[first:last]
+        scores = np.empty((n, last - first), dtype=np.float64)
+        for start in range(0, n, PROJECT_ROWS):
+            scores[start : start + PROJECT_ROWS] = project(
+                x[start : start + PROJECT_ROWS], pca.mean, components
+            )
+        kept = max(0, min(last, pca.rank) - first)
+        if kept:
+            whitened = scores[:, :kept] / pca.explained_variance[first : first + kept]
+            d2 += np.einsum("ij,ij->i", scores[:, :kept], whitened)
+            del whitened
+        lo[first:last], hi[first:last] = robust_range(scores[rows])
+    return (lo, hi), d2
 
 
 def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig) -> tuple:
@@ -418,12 +422,10 @@ def projection_plan(basis: Basis, sample: dict, trimming, config: AnalyzeConfig)
     sample's rows in PCA coordinates, the mask of those rows: basis or all)`."""
     pca = pca_from_covariance(basis.moments.mean, basis.moments.cov)
     use_basis = config.pca_rows == "basis"
-    scores, d2 = project_rows(sample["x"], pca)
     chosen = basis.rows.mask(sample["x"], sample["rows"]) if use_basis else None
     if chosen is None or chosen.sum() < 2:
-        chosen = np.ones(len(scores), dtype=bool)
-    span = column_range(scores, np.flatnonzero(chosen))
-    del scores
+        chosen = np.ones(len(sample["x"]), dtype=bool)
+    span, d2 = projected_span(sample["x"], pca, np.flatnonzero(chosen))
     plan = ProjectionPlan(
         pca=pca,
         basis=basis.rows,
@@ -458,6 +460,9 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink, regions
             )
         ]
         projected = [pair[0] for pair in both]
+    # A tree, not `chain_reduce`: beside the pair counts' trees over the same chunks, Dask's
+    # order lets chained partial sums wait far longer (150 data in memory against 65 at 49
+    # chunks in dask.order's diagnostics; a 4.4 GB peak at 200,000 x 2,048 against 3.1).
     graph = tree_reduce(
         [dask.delayed(projection_step, pure=True)(c, plan) for c in projected],
         with_plan(combine_projection, plan),

@@ -22,6 +22,25 @@ def tree_reduce(parts: list, combine):
     return parts[0]
 
 
+REDUCTION_CHAINS = 2  # partial sums waiting at once in `chain_reduce` (a fixed number: the
+# order of the sums, and so their bits, must not depend on the scheduler or the nodes)
+
+
+def chain_reduce(parts: list, combine, chains: int = REDUCTION_CHAINS):
+    """Part i joins chain i % `chains`; each chain adds its parts in order, then the chains
+    are reduced pairwise. Dask's order then keeps about `chains` partial results waiting,
+    where a tree keeps one per level (6 at 49 parts): for partials of float64 D x D matrices
+    per fact shell (268 MB each at D = 2,048). Leaves still run in parallel; only the cheap
+    combines are sequential."""
+    ends = []
+    for chain in range(min(chains, len(parts))):
+        total = parts[chain]
+        for part in parts[chain + chains :: chains]:
+            total = dask.delayed(combine, pure=True)(total, part)
+        ends.append(total)
+    return tree_reduce(ends, combine)
+
+
 def map_reduce(blocks: list, fn, combine, *args):
     """`fn(block, *args)` on every delayed row block, tree-reduced with `combine`."""
     return tree_reduce([dask.delayed(fn, pure=True)(b, *args) for b in blocks], combine)
@@ -47,10 +66,11 @@ def scheduler_for(address: str | None):
     return ray_scheduler()
 
 
-def map_reduce_rows(blocks: list, rows: list, fn, combine, *args):
+def map_reduce_rows(blocks: list, rows: list, fn, combine, *args, reduce=tree_reduce):
     """`fn(block, rows, *args)` on every delayed row block, where `rows` are the store row
-    indices of the block's rows (delayed, for row selections), tree-reduced."""
-    return tree_reduce(
+    indices of the block's rows (delayed, for row selections), reduced by `reduce`
+    (`tree_reduce` or `chain_reduce`)."""
+    return reduce(
         [dask.delayed(fn, pure=True)(b, r, *args) for b, r in zip(blocks, rows, strict=True)],
         combine,
     )

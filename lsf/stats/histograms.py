@@ -20,24 +20,39 @@ ROBUST_QUANTILES = (0.001, 0.999)
 ROBUST_WIDENING = 0.10
 
 
+QUANTILE_COLUMNS = 256  # columns copied and partitioned at a time
+
+
 def column_quantiles(sample: np.ndarray, probabilities) -> np.ndarray:
     """`np.quantile(sample, probabilities, axis=0)` (linear method) with one in-place
-    partition of the contiguous columns for all the order statistics, the columns split over
-    the machine's cores (the driver runs this between reads, when no task runs): float64
-    `[len(probabilities), D]`."""
+    partition of contiguous columns for all the order statistics, `QUANTILE_COLUMNS` columns at
+    a time (a copy of the whole sample is 0.8 GB at 100,000 x 2,048), each block's columns
+    split over the machine's cores (the driver runs this between reads, when no task runs):
+    float64 `[len(probabilities), D]`."""
     n = len(sample)
     h = (n - 1) * np.asarray(probabilities, dtype=np.float64)
     low = np.floor(h).astype(np.int64)
     high = np.minimum(low + 1, n - 1)
     kth = np.unique(np.concatenate([low, high]))
-    columns = np.array(sample.T, order="C")  # a copy, partitioned in place below
-    parts = [p for p in np.array_split(np.arange(len(columns)), os.cpu_count() or 1) if len(p)]
-    if n:
-        with ThreadPoolExecutor(len(parts) or 1) as pool:  # numpy's partition drops the GIL
-            list(pool.map(lambda part: columns[part[0] : part[-1] + 1].partition(kth), parts))
-    a, b = columns[:, low].T.astype(np.float64), columns[:, high].T.astype(np.float64)
     t = (h - low)[:, None]
-    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    out = np.empty((len(h), sample.shape[1]), dtype=np.float64)
+    for start in range(0, sample.shape[1], QUANTILE_COLUMNS):
+        columns = np.array(sample[:, start : start + QUANTILE_COLUMNS].T, order="C")
+        if n:
+            _partition_rows(columns, kth)
+        a, b = columns[:, low].T.astype(np.float64), columns[:, high].T.astype(np.float64)
+        out[:, start : start + QUANTILE_COLUMNS] = np.where(
+            t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t
+        )
+    return out
+
+
+def _partition_rows(columns: np.ndarray, kth: np.ndarray) -> None:
+    """Partition every row of `columns` in place at `kth`, the rows split over the cores
+    (numpy's partition drops the GIL)."""
+    parts = [p for p in np.array_split(np.arange(len(columns)), os.cpu_count() or 1) if len(p)]
+    with ThreadPoolExecutor(len(parts) or 1) as pool:
+        list(pool.map(lambda part: columns[part[0] : part[-1] + 1].partition(kth), parts))
 
 
 def robust_range(sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
