@@ -4,9 +4,10 @@ Runs `lsf generate` on a finished workdir (`lsf run` output: run/model.pt, analy
 subprocesses under `/usr/bin/time -v` (`scale.run_lsf`), interleaving a baseline and the
 default settings and keeping the best of `--repeat` runs each, then prints the ratio. The
 baseline is this code with `--repeats 1`, or, with `--baseline-code DIR`, another checkout of
-lsf (e.g. the commit before the intervals) run with its own defaults.
+lsf (e.g. the commit before the intervals) run with its own defaults. Each run prints the
+1-minute load average before and after it (the machine may be shared: compare the ratio).
 Run: `python benchmarks/generate.py --workdir work [--baseline-code /tmp/lsf-old] [--repeat 2]
-[--args "--repeats 5"] [--common "--config tiny"]`.
+[--args "--repeats 5"] [--common "--config tiny"] [--keep DIR]`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--args", default="", help="extra flags of the measured run")
     parser.add_argument("--common", default="", help="flags of both runs (e.g. --config tiny)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, best kept")
+    parser.add_argument("--keep", help="folder to keep the samples of the last runs in")
     options = parser.parse_args()
     common = shlex.split(options.common)
     baseline = (common, options.baseline_code)
@@ -62,11 +64,17 @@ def main() -> None:
         baseline = ([*common, "--repeats", "1"], None)
     variants = {"baseline": baseline, "measured": ([*common, *shlex.split(options.args)], None)}
     best: dict[str, tuple[float, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="lsf-generate-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="lsf-generate-bench-") as scratch:
+        folder = options.keep or scratch
         for attempt in range(options.repeat):
             for name, (extra, code) in variants.items():
+                load = os.getloadavg()[0]
                 wall, rss, _ = run_generate(options.workdir, f"{folder}/{name}", extra, code)
-                print(f"{name:9s} run {attempt + 1}: {wall:7.1f} s, peak RSS {rss:.2f} GB")
+                print(
+                    f"{name:9s} run {attempt + 1}: {wall:7.1f} s, peak RSS {rss:.2f} GB "
+                    f"(load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)",
+                    flush=True,
+                )
                 if name not in best or wall < best[name][0]:
                     best[name] = (wall, rss)
     (bw, br), (mw, mr) = best["baseline"], best["measured"]

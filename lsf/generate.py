@@ -51,7 +51,7 @@ from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
 from lsf.sampling.evaluation import build_evaluator, read_real_images
 from lsf.sampling.inception import InceptionFeatures, is_inception, resolve_weights
-from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures
+from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures, check_feature_space
 from lsf.sampling.region_images import write_region_images
 from lsf.sampling.regions import RegionMixture, resolve_samplers
 from lsf.sampling.rows import measure_references, measure_samplers
@@ -194,8 +194,7 @@ def generate(
     progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
-    if is_inception(config.features):
-        resolve_weights(config.features)  # before any work: one line when they are absent
+    check_feature_space(config.features)  # before any work: one line when it is absent
     model = load_latent_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
@@ -237,7 +236,15 @@ def generate(
         rows = measure_references(config, evaluator, real, model, s, progress)
         with staged_output_dir(out, overwrite) as tmp:
             rows |= measure_samplers(
-                config, evaluator, real, model, s, (arrays, store_url), tmp, progress, regions
+                config,
+                evaluator,
+                real,
+                model,
+                s,
+                (arrays, store_url, fragmentation),
+                tmp,
+                progress,
+                regions,
             )
             specs = _path_specs(config, s, arrays, model, shards)
             paths = _write_paths(join(tmp, PATHS), specs, model, s)
