@@ -121,7 +121,7 @@ class Mixtures:
             "gmm_max_components": config.gmm_max_components,
             "bic_max_components": len(bic),
             "bic_pca_dims": dims,
-            "bic_source": f"mixtures fitted here on {len(coordinates)} store rows",
+            "bic_source": f"fitted here on {len(coordinates)} store rows",
         }
 
     def get(self, name: str):
@@ -145,7 +145,7 @@ def shared_bic_choice(fragmentation, max_components: int) -> dict:
         "gmm_max_components": max_components,
         "bic_max_components": len(curve),
         "bic_pca_dims": int(fragmentation.components),
-        "bic_source": "the analysis's regions pass (its mixtures on its PCA coordinates)",
+        "bic_source": "the analysis's regions pass",
     }
 
 
@@ -203,7 +203,8 @@ def measure_samplers(
         if facts.get("components_by") == "bic":
             progress.log(
                 f"[generate] {name}: {facts['bic_components']} components by BIC over k = 1.."
-                f"{facts['bic_max_components']} ({facts['bic_source']})"
+                f"{facts['bic_max_components']} on {facts['bic_pca_dims']} PCA coordinates "
+                f"({facts['bic_source']})"
             )
         draws, written = [], {}
         for r, seed in enumerate(seeds):
