@@ -57,7 +57,7 @@ from lsf.sampling.regions import RegionMixture, resolve_samplers
 from lsf.sampling.rows import measure_references, measure_samplers
 from lsf.sampling.samplers import LatentStatistics, squared_radius, statistics_from_analysis
 from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
-from lsf.sampling.table import format_table
+from lsf.sampling.table import format_table, table_footer
 from lsf.stats.fragmentation_store import read_fragmentation
 
 METRICS = "metrics.json"
@@ -69,9 +69,11 @@ class GenerateSummary:
     out: str
     rows: dict
     seconds: float
+    evaluation: dict  # metrics.json's `evaluation`: N, R and the pools
 
     def __str__(self) -> str:
-        return "\n".join([*format_table(self.rows), f"samples and metrics at {self.out}"])
+        table = [*format_table(self.rows), table_footer(self.evaluation)]
+        return "\n".join([*table, f"samples and metrics at {self.out}"])
 
 
 def _save_png(images: np.ndarray, url: str, columns: int) -> None:
@@ -254,13 +256,14 @@ def generate(
                 if fragmentation is not None
                 else {"off": "the analysis has no regions"}
             )
+            evaluation = _evaluation_facts(config, real, evaluator)
             write_json_atomic(
                 join(tmp, METRICS),
                 {
                     "config": as_dict(config),
                     "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
                     "real_images": len(real.reference),
-                    "evaluation": _evaluation_facts(config, real, evaluator),
+                    "evaluation": evaluation,
                     "model": str(model_path),
                     "analysis": str(analysis),
                     "samplers": rows,
@@ -268,7 +271,7 @@ def generate(
                     **study,
                 },
             )
-    return GenerateSummary(out, rows, time.perf_counter() - started)
+    return GenerateSummary(out, rows, time.perf_counter() - started, evaluation)
 
 
 def _evaluation_facts(config: GenerateConfig, real, evaluator) -> dict:
