@@ -49,7 +49,7 @@ from lsf.data.shards import read_images
 from lsf.nn.kinds import load_latent_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
-from lsf.sampling.evaluation import build_evaluator, read_real_images
+from lsf.sampling.evaluation import build_evaluator, check_draw_size, read_real_images
 from lsf.sampling.inception import InceptionFeatures, is_inception, resolve_weights
 from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures, check_feature_space
 from lsf.sampling.region_images import write_region_images
@@ -197,6 +197,7 @@ def generate(
 ) -> GenerateSummary:
     started = time.perf_counter()
     check_feature_space(config.features)  # before any work: one line when it is absent
+    check_draw_size(config.n, config.knn)
     model = load_latent_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)

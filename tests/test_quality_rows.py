@@ -292,3 +292,19 @@ def test_the_same_seed_reproduces_every_row_it_draws(table_run):
     for name in ("real", "reconstruction", "interpolation-linear", "interpolation-spherical"):
         assert again["samplers"][name] == metrics["samplers"][name], name
     assert again["samplers"]["mvn"] == metrics["samplers"]["mvn"]
+
+
+def test_draws_and_references_too_small_for_the_knn_metrics_are_one_line(real, tmp_path, capsys):
+    from lsf.cli import main
+    from lsf.core.errors import LsfError
+    from lsf.sampling.evaluation import check_draw_size
+
+    check_draw_size(4, 3)
+    with pytest.raises(LsfError, match="more than knn = 3 images per draw; give --n 4"):
+        check_draw_size(3, 3)
+    with pytest.raises(LsfError, match="reference holds 100 real images: too few"):
+        build_evaluator(PixelPCAFeatures.fit(real.reference, 4), real, len, dof=4, knn=100)
+    args = ["generate", "--model", "m.pt", "--analysis", "a", "--out", str(tmp_path / "s")]
+    assert main([*args, "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "give --n 4" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
