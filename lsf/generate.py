@@ -49,15 +49,15 @@ from lsf.data.shards import read_images
 from lsf.nn.kinds import load_latent_model
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.decode import decode, encode_images
-from lsf.sampling.evaluation import build_evaluator, read_real_images
+from lsf.sampling.evaluation import build_evaluator, check_draw_size, read_real_images
 from lsf.sampling.inception import InceptionFeatures, is_inception, resolve_weights
-from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures
+from lsf.sampling.metrics import PixelPCAFeatures, TorchScriptFeatures, check_feature_space
 from lsf.sampling.region_images import write_region_images
 from lsf.sampling.regions import RegionMixture, resolve_samplers
 from lsf.sampling.rows import measure_references, measure_samplers
 from lsf.sampling.samplers import LatentStatistics, squared_radius, statistics_from_analysis
 from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
-from lsf.sampling.table import format_table
+from lsf.sampling.table import format_table, table_footer
 from lsf.stats.fragmentation_store import read_fragmentation
 
 METRICS = "metrics.json"
@@ -69,9 +69,11 @@ class GenerateSummary:
     out: str
     rows: dict
     seconds: float
+    evaluation: dict  # metrics.json's `evaluation`: N, R and the pools
 
     def __str__(self) -> str:
-        return "\n".join([*format_table(self.rows), f"samples and metrics at {self.out}"])
+        table = [*format_table(self.rows), table_footer(self.evaluation)]
+        return "\n".join([*table, f"samples and metrics at {self.out}"])
 
 
 def _save_png(images: np.ndarray, url: str, columns: int) -> None:
@@ -194,8 +196,8 @@ def generate(
     progress: Progress = TERMINAL,
 ) -> GenerateSummary:
     started = time.perf_counter()
-    if is_inception(config.features):
-        resolve_weights(config.features)  # before any work: one line when they are absent
+    check_feature_space(config.features)  # before any work: one line when it is absent
+    check_draw_size(config.n, config.knn)
     model = load_latent_model(model_path)
     arrays, summary = load_analysis(analysis)
     s = _statistics(model, arrays, progress)
@@ -237,7 +239,15 @@ def generate(
         rows = measure_references(config, evaluator, real, model, s, progress)
         with staged_output_dir(out, overwrite) as tmp:
             rows |= measure_samplers(
-                config, evaluator, real, model, s, (arrays, store_url), tmp, progress, regions
+                config,
+                evaluator,
+                real,
+                model,
+                s,
+                (arrays, store_url, fragmentation),
+                tmp,
+                progress,
+                regions,
             )
             specs = _path_specs(config, s, arrays, model, shards)
             paths = _write_paths(join(tmp, PATHS), specs, model, s)
@@ -247,13 +257,14 @@ def generate(
                 if fragmentation is not None
                 else {"off": "the analysis has no regions"}
             )
+            evaluation = _evaluation_facts(config, real, evaluator)
             write_json_atomic(
                 join(tmp, METRICS),
                 {
                     "config": as_dict(config),
                     "feature_space": config.features or f"pixel PCA, {config.feature_dims} dims",
                     "real_images": len(real.reference),
-                    "evaluation": _evaluation_facts(config, real, evaluator),
+                    "evaluation": evaluation,
                     "model": str(model_path),
                     "analysis": str(analysis),
                     "samplers": rows,
@@ -261,7 +272,7 @@ def generate(
                     **study,
                 },
             )
-    return GenerateSummary(out, rows, time.perf_counter() - started)
+    return GenerateSummary(out, rows, time.perf_counter() - started, evaluation)
 
 
 def _evaluation_facts(config: GenerateConfig, real, evaluator) -> dict:

@@ -14,15 +14,20 @@ MODEL = {"image_size": 32, "widths": [8, 16, 32], "latent_dim": 12}
 _BUILT: dict = {}
 
 
-def write_shards(folder: Path, images: np.ndarray, rows_per_shard: int = 256) -> str:
+def write_shards(
+    folder: Path, images: np.ndarray, rows_per_shard: int = 256, splits: np.ndarray | None = None
+) -> str:
+    """Shards of `images` (ids 0..n-1); `splits` per image (0 train, 1 validation), all
+    training images when None."""
     from lsf.data.shards import images_to_table, shard_name, write_table
 
+    splits = np.zeros(len(images), dtype=np.int8) if splits is None else np.asarray(splits)
     folder.mkdir(parents=True)
     entries = []
     for index, start in enumerate(range(0, len(images), rows_per_shard)):
         part = images[start : start + rows_per_shard]
         ids = np.arange(start, start + len(part))
-        table = images_to_table(ids, [str(i) for i in ids], np.zeros(len(ids)), part)
+        table = images_to_table(ids, [str(i) for i in ids], splits[ids], part)
         write_table(table, str(folder / shard_name(index)))
         entries.append({"file": shard_name(index), "rows": len(part), "first_id": start})
     manifest = {
@@ -31,7 +36,11 @@ def write_shards(folder: Path, images: np.ndarray, rows_per_shard: int = 256) ->
         "source": "synthetic",
         "fingerprint": f"explore-test-{len(images)}",
         "shards": entries,
-        "splits": {"train": len(images), "validation": 0, "test": 0},
+        "splits": {
+            "train": int((splits == 0).sum()),
+            "validation": int((splits == 1).sum()),
+            "test": int((splits == 2).sum()),
+        },
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return str(folder)

@@ -393,3 +393,40 @@ def test_sampler_names_take_a_fixed_gmm_count_and_nothing_else():
     for bad in ("gmm:0", "gmm:x", "mvn:3", "gmm:"):
         with pytest.raises(LsfError, match=r"generate.samplers must be one of .* or gmm:K"):
             config_from_mapping({"generate": {"samplers": [bad]}})
+
+
+def test_gmm_takes_bic_from_the_regions_pass_where_the_analysis_has_one(monkeypatch):
+    from types import SimpleNamespace
+
+    from lsf.core.config import GenerateConfig
+    from lsf.sampling import rows as sampler_rows
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("BIC refitted although the regions pass has its curve")
+
+    monkeypatch.setattr(sampler_rows, "choose_gmm_components", no_search)
+    curve = np.array([250.0, 240.0, 230.0, 235.0, 228.0, np.nan, np.nan, np.nan])
+    fragmentation = SimpleNamespace(bic=curve, components=5)
+    config = GenerateConfig(gmm_max_components=4)
+    facts = sampler_rows.Mixtures(config, {}, "unused", fragmentation).bic_components()
+    assert facts["bic_components"] == 3 and facts["bic_max_components"] == 4  # k = 5 not searched
+    assert facts["gmm_max_components"] == 4 and facts["bic_pca_dims"] == 5
+    assert facts["bic"] == [250.0, 240.0, 230.0, 235.0] and "regions pass" in facts["bic_source"]
+    wide = sampler_rows.shared_bic_choice(fragmentation, 10)
+    assert wide["bic_components"] == int(np.nanargmin(curve)) + 1 == 5
+    assert wide["bic"][5:] == [None, None, None] and wide["bic_max_components"] == 8
+
+
+def test_gmm_without_regions_fits_its_own_bic_search_on_pca_coordinates(monkeypatch):
+    from lsf.core.config import GenerateConfig
+    from lsf.sampling import rows as sampler_rows
+
+    rng = np.random.default_rng(14)
+    rows = np.concatenate([rng.normal(c, 0.5, (300, 6)) for c in (-4.0, 0.0, 4.0)])
+    monkeypatch.setattr(sampler_rows, "sample_rows", lambda url, n, seed: (None, rows))
+    variance, vectors = np.linalg.eigh(np.cov(rows, rowvar=False))
+    arrays = {"pca_mean": rows.mean(0), "pca_components": vectors[:, ::-1].T}
+    config = GenerateConfig(gmm_max_components=5, gmm_pca_dims=2)
+    facts = sampler_rows.Mixtures(config, arrays, "unused").bic_components()
+    assert facts["bic_components"] == 3 and facts["bic_pca_dims"] == 2
+    assert facts["bic_max_components"] == 5 and "fitted here on 900" in facts["bic_source"]

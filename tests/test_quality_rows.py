@@ -177,3 +177,134 @@ def test_real_images_come_from_the_splits_of_the_shards(tmp_path):
     assert {int(im[0, 0, 0]) for im in real.training} <= set(train.tolist())
     assert [int(im[0, 0, 0]) for im in real.held_out] == real.held_out_ids.tolist()
     assert set(real.held_out_ids.tolist()) <= set(held.tolist()) and len(real.held_out) == 10
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    """`lsf generate` end to end on 400 synthetic faces, 80 of them held out (a validation
+    split the tiny model never trained on): the table over R = 3 draws, then one sampler
+    again with the same seed."""
+    from lsf.analyze import analyze
+    from lsf.core.config import AnalyzeConfig, GenerateConfig
+    from lsf.core.progress import QUIET
+    from lsf.data.synthetic import synthetic_faces
+    from lsf.generate import generate
+    from lsf.nn.model import load_model
+    from lsf.sampling.decode import encode_images
+    from tests.explore_inputs import train_tiny_model, write_shards, write_store
+
+    base = tmp_path_factory.mktemp("table_run")
+    images = synthetic_faces(0, 400, seed=1, size=32)
+    splits = (np.arange(400) % 5 == 4).astype(np.int8)  # every fifth image held out
+    shards = write_shards(base / "shards", images, splits=splits)
+    model_path = train_tiny_model(images[splits == 0], base / "run")
+    model, _ = load_model(model_path)
+    latents = write_store(base / "latents.zarr", encode_images(model, images), shards)
+    analysis = str(base / "analysis")
+    analyze(AnalyzeConfig(bins=24, pair_bins=16), latents, analysis, progress=QUIET)
+    options = dict(
+        n=60,
+        real_images=60,
+        holdout_images=80,
+        memorisation_images=200,
+        memorised_pairs=4,
+        repeats=3,
+        feature_dims=8,
+        study_planes=1,
+        study_angles=[0.0],
+        gallery=False,
+        region_images=0,
+        gap_paths=0,
+    )
+    samplers = ["uniform-box", "mvn", "gmm", "gmm:2", "n01"]
+    config = GenerateConfig(samplers=samplers, **options)
+    summary = generate(config, model_path, analysis, str(base / "samples"), progress=QUIET)
+    again = GenerateConfig(samplers=["mvn"], **options)
+    generate(again, model_path, analysis, str(base / "again"), progress=QUIET)
+    read = lambda name: json.loads((base / name / "metrics.json").read_text())  # noqa: E731
+    return base, summary, read("samples"), read("again"), splits
+
+
+def test_generate_writes_every_row_with_intervals_over_r_draws(table_run):
+    base, _, metrics, _, _ = table_run
+    rows = metrics["samplers"]
+    assert [r.name for r in table_rows(rows)] == [
+        "real",
+        "reconstruction",
+        "interpolation-linear",
+        "interpolation-spherical",
+        "n01",
+        "uniform-box",
+        "mvn",
+        "gmm",
+        "gmm:2",
+    ]
+    facts = metrics["evaluation"]
+    assert (facts["reference_images"], facts["repeats"], facts["generated_per_draw"]) == (60, 3, 60)
+    assert facts["held_out_images"] == 80
+    for name, row in rows.items():
+        assert row["draws"] == 3
+        for column in COLUMNS:
+            low, high = row["intervals"][column.key]
+            assert low <= row[column.key] <= high, (name, column.key)
+    # the noise floor: sets of held-out images only (80 >= N), never the reference
+    assert rows["real"]["held_out_per_set"] == rows["real"]["set_size"] == 60
+    assert rows["real"]["frechet_distance"] < rows["mvn"]["frechet_distance"]
+    n01, mvn = (table_rows({k: rows[k]})[0].values["frechet_distance"] for k in ("n01", "mvn"))
+    assert n01.value > mvn.value and n01.apart_from(mvn)  # the floor is significantly worse
+
+
+def test_gmm_states_its_bic_choice_and_gmm_k_keeps_k(table_run):
+    _, _, metrics, _, _ = table_run
+    gmm, fixed = metrics["samplers"]["gmm"], metrics["samplers"]["gmm:2"]
+    assert gmm["components_by"] == "bic" and gmm["components"] == gmm["bic_components"]
+    assert gmm["gmm_max_components"] == metrics["config"]["gmm_max_components"] == 10
+    assert gmm["bic_components"] == int(np.nanargmin(np.array(gmm["bic"], dtype=float))) + 1
+    assert fixed["components_by"] == "fixed" and fixed["components"] == 2
+
+
+def test_memorised_pairs_are_training_images_and_reach_the_report(table_run, tmp_path):
+    from lsf.plots.sampler_sections import samplers
+    from lsf.report import _Page
+
+    base, _, metrics, _, splits = table_run
+    for name in ("mvn", "gmm", "n01"):
+        pairs = metrics["samplers"][name]["memorised_pairs"]
+        assert (base / "samples" / name / pairs["png"]).is_file()
+        assert len(pairs["training_ids"]) == 4 and not splits[pairs["training_ids"]].any()
+        assert pairs["distances"] == sorted(pairs["distances"])
+        assert 0.0 <= metrics["samplers"][name]["memorised_share"] <= 1.0
+    page = _Page(tmp_path)
+    samplers(page, base / "samples", metrics)
+    assert (tmp_path / "memorised_gmm.png").is_file()
+    assert "closest to a training image" in "\n".join(page.parts)
+
+
+def test_the_terminal_summary_is_the_table_with_n_and_r(table_run):
+    _, summary, _, _, _ = table_run
+    text = str(summary)
+    assert "gmm (" in text and ", BIC)" in text and "gmm:2 (2, fixed)" in text
+    assert "N = 60 real reference images" in text and "R = 3 fresh seeded draws" in text
+
+
+def test_the_same_seed_reproduces_every_row_it_draws(table_run):
+    _, _, metrics, again, _ = table_run
+    for name in ("real", "reconstruction", "interpolation-linear", "interpolation-spherical"):
+        assert again["samplers"][name] == metrics["samplers"][name], name
+    assert again["samplers"]["mvn"] == metrics["samplers"]["mvn"]
+
+
+def test_draws_and_references_too_small_for_the_knn_metrics_are_one_line(real, tmp_path, capsys):
+    from lsf.cli import main
+    from lsf.core.errors import LsfError
+    from lsf.sampling.evaluation import check_draw_size
+
+    check_draw_size(4, 3)
+    with pytest.raises(LsfError, match="more than knn = 3 images per draw; give --n 4"):
+        check_draw_size(3, 3)
+    with pytest.raises(LsfError, match="reference holds 100 real images: too few"):
+        build_evaluator(PixelPCAFeatures.fit(real.reference, 4), real, len, dof=4, knn=100)
+    args = ["generate", "--model", "m.pt", "--analysis", "a", "--out", str(tmp_path / "s")]
+    assert main([*args, "--n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "give --n 4" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -44,6 +44,7 @@ SLOW_FIXTURES = {
     "tiny_workdir",  # the whole tiny pipeline
     "two_node_cluster",
     "inputs",  # tests/explore_inputs.py: a model trained in process
+    "table_run",  # tests/test_quality_rows.py: a model trained in process, generate twice
 }
 
 

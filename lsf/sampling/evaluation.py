@@ -140,9 +140,25 @@ class Evaluator:
         return out, nearest
 
 
+def check_draw_size(n: int, knn: int) -> None:
+    """One line when a draw of `n` images is too small for the k-NN metrics (each row's k-th
+    neighbour must exist: more than `knn` rows)."""
+    if n <= knn:
+        raise LsfError(
+            f"--n {n}: the k-NN metrics need more than knn = {knn} images per draw; "
+            f"give --n {knn + 1} or more"
+        )
+
+
 def build_evaluator(features, real: RealImages, squared_radius, dof: int, **options) -> Evaluator:
     """The evaluator with the training index and the memorisation threshold; without
     held-out images there is no threshold and no memorisation column."""
+    knn = options.get("knn", Evaluator.knn)
+    if len(real.reference) <= knn:
+        raise LsfError(
+            f"the reference holds {len(real.reference)} real images: too few for the k-NN "
+            f"metrics with knn = {knn}; lower generate.knn or raise --real-images"
+        )
     index = threshold = None
     if len(real.held_out):
         index = TrainingIndex(features(real.training), real.training_ids)

@@ -10,6 +10,7 @@ package or the weights `lsf generate` stops with one line saying what is missing
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -58,6 +59,19 @@ def resolve_weights(features: str) -> Path:
         f"{', '.join(str(f) for f in folders)}); lsf never downloads them: copy the file "
         "there, give --features inception:PATH, or leave out --features for pixel-PCA"
     )
+
+
+def require_inception(features: str) -> Path:
+    """The weights file, after checking the optional torch-fidelity is importable; `LsfError`
+    in one line when either is absent (lsf generate calls it before any work)."""
+    weights = resolve_weights(features)
+    if importlib.util.find_spec("torch_fidelity") is None:
+        raise LsfError(
+            f"--features {features} needs the optional package torch-fidelity (and its "
+            "torchvision, built for the installed torch); lsf does not install it: "
+            "`pip install torch-fidelity --no-deps` beside a matching torchvision"
+        )
+    return weights
 
 
 class InceptionFeatures:

@@ -17,6 +17,24 @@ from scipy import linalg
 from lsf.core.errors import LsfError
 
 
+def check_feature_space(features: str | None) -> None:
+    """Refuse in one line, before any work, a feature space that cannot be built: Inception
+    weights or torch-fidelity absent (`inception[:WEIGHTS]`), or no extractor file at the
+    path. None (pixel PCA) always works."""
+    from lsf.core.outputs import exists
+    from lsf.sampling.inception import is_inception, require_inception
+
+    if features is None:
+        return
+    if is_inception(features):
+        require_inception(features)
+    elif not exists(features):
+        raise LsfError(
+            f"--features {features}: no feature extractor file there (give a TorchScript "
+            "module file, inception[:WEIGHTS], or leave out --features for pixel PCA)"
+        )
+
+
 def frechet_distance(mu1, cov1, mu2, cov2) -> float:
     """`|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))` between two Gaussians."""
     diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)

@@ -5,8 +5,9 @@ first), `reconstruction` (the same sets through the autoencoder: the ceiling) an
 `interpolation-linear` / `interpolation-spherical` (midpoints of seeded pairs of encoded
 held-out images). Samplers: draw 0 uses the configured seed and is the one written
 (`grid.png`, optional PNGs and latents, `memorised.png` with its closest training images).
-`gmm` takes its component count from BIC on PCA coordinates (`choose_gmm_components`),
-`gmm:K` a fixed K. Called by `lsf.generate.generate`.
+`gmm` takes its component count from BIC on PCA coordinates: the analysis's regions pass's
+BIC curve where it has one, else `choose_gmm_components`; `gmm:K` a fixed K. Called by
+`lsf.generate.generate`.
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ def measure_references(
 
 class Mixtures:
     """The `gmm` samplers' fits, one per component count, on one seeded read of store rows.
-    Seam: a fragmentation pass that already chose its mixture by BIC on PCA coordinates can
-    supply `bic_components` instead of a fit here."""
+    `gmm`'s count is BIC's choice on PCA coordinates: the analysis's regions pass already
+    fitted mixtures of 1..regions_max_k components on its PCA coordinates and kept their BIC
+    curve, so where it exists (`fragmentation`) that curve is used, up to
+    `gmm_max_components`; otherwise mixtures are fitted here on `gmm_pca_dims` coordinates."""
 
-    def __init__(self, config: GenerateConfig, arrays: dict, store_url: str):
+    def __init__(self, config: GenerateConfig, arrays: dict, store_url: str, fragmentation=None):
         self.config, self.arrays, self.store_url = config, arrays, store_url
+        self.fragmentation = fragmentation
         self.rows, self.fits, self.bic = None, {}, None
 
     def _store_rows(self) -> np.ndarray:
@@ -96,20 +100,29 @@ class Mixtures:
 
     def bic_components(self) -> dict:
         if self.bic is None:
-            config, arrays = self.config, self.arrays
-            dims = min(config.gmm_pca_dims, len(arrays["pca_components"]))
-            coordinates = project(
-                self._store_rows(), arrays["pca_mean"], arrays["pca_components"][:dims]
-            )
-            k, bic = choose_gmm_components(coordinates, config.gmm_max_components, config.seed)
-            self.bic = {
-                "components_by": "bic",
-                "bic_components": k,
-                "bic": bic,
-                "gmm_max_components": config.gmm_max_components,
-                "bic_pca_dims": dims,
-            }
+            f = self.fragmentation
+            if f is not None and np.isfinite(f.bic[: self.config.gmm_max_components]).any():
+                self.bic = shared_bic_choice(f, self.config.gmm_max_components)
+            else:
+                self.bic = self._own_bic_choice()
         return self.bic
+
+    def _own_bic_choice(self) -> dict:
+        config, arrays = self.config, self.arrays
+        dims = min(config.gmm_pca_dims, len(arrays["pca_components"]))
+        coordinates = project(
+            self._store_rows(), arrays["pca_mean"], arrays["pca_components"][:dims]
+        )
+        k, bic = choose_gmm_components(coordinates, config.gmm_max_components, config.seed)
+        return {
+            "components_by": "bic",
+            "bic_components": k,
+            "bic": bic,
+            "gmm_max_components": config.gmm_max_components,
+            "bic_max_components": len(bic),
+            "bic_pca_dims": dims,
+            "bic_source": f"fitted here on {len(coordinates)} store rows",
+        }
 
     def get(self, name: str):
         """`(fitted mixture, facts for the row)` of sampler `gmm` or `gmm:K`."""
@@ -119,6 +132,21 @@ class Mixtures:
         if k not in self.fits:
             self.fits[k] = fit_gmm(self._store_rows(), k, self.config.seed)
         return self.fits[k], facts
+
+
+def shared_bic_choice(fragmentation, max_components: int) -> dict:
+    """`gmm`'s facts from the regions pass's BIC curve (NaN where that pass stopped early):
+    the least BIC among k = 1..min(max_components, its largest k)."""
+    curve = np.asarray(fragmentation.bic, dtype=np.float64)[:max_components]
+    return {
+        "components_by": "bic",
+        "bic_components": int(np.nanargmin(curve)) + 1,
+        "bic": [float(b) if np.isfinite(b) else None for b in curve],
+        "gmm_max_components": max_components,
+        "bic_max_components": len(curve),
+        "bic_pca_dims": int(fragmentation.components),
+        "bic_source": "the analysis's regions pass",
+    }
 
 
 def _write_draw(config, images, latents, folder: str, nearest, real: RealImages) -> dict:
@@ -159,18 +187,25 @@ def measure_samplers(
     real: RealImages,
     model,
     s: LatentStatistics,
-    fit_inputs: tuple[dict, str],
+    fit_inputs: tuple,
     tmp: str,
     progress,
     regions=None,
 ) -> dict:
-    """Sample, decode and measure each sampler R times; write its first draw. `regions`: the
+    """Sample, decode and measure each sampler R times; write its first draw. `fit_inputs`:
+    `(analysis arrays, store url, fragmentation or None)` for the mixtures; `regions`: the
     analysis's `RegionMixture` (None without regions)."""
     mixtures = Mixtures(config, *fit_inputs)
     seeds = draw_seeds(config.seed, config.repeats)
     rows = {}
     for name in ordered_names(config.samplers):
         gmm, facts = mixtures.get(name) if name.startswith("gmm") else (None, {})
+        if facts.get("components_by") == "bic":
+            progress.log(
+                f"[generate] {name}: {facts['bic_components']} components by BIC over k = 1.."
+                f"{facts['bic_max_components']} on {facts['bic_pca_dims']} PCA coordinates "
+                f"({facts['bic_source']})"
+            )
         draws, written = [], {}
         for r, seed in enumerate(seeds):
             latents, info = sample(

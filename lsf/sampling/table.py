@@ -132,3 +132,13 @@ def format_table(samplers: dict) -> list[str]:
             + "".join(f" {v:>{w}s}" for v, w in zip(line, widths, strict=True))
         )
     return lines
+
+
+def table_footer(evaluation: dict) -> str:
+    """The line under the terminal table: N, R and what the marks mean."""
+    return (
+        f"N = {evaluation['reference_images']} real reference images; each row is the mean of "
+        f"R = {evaluation['repeats']} fresh seeded draws ({evaluation['generated_per_draw']} "
+        "images per sampler draw) ± the half width of its 95 % interval; * the best sampler of "
+        "a column and those whose interval overlaps it"
+    )
