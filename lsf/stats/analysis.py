@@ -404,15 +404,15 @@ def projected_span(x: np.ndarray, pca: PCA, rows: np.ndarray) -> tuple[tuple, np
         last = min(first + PROJECT_COMPONENTS, d)
         components = pca.components[first:last]
         scores = np.empty((n, last - first), dtype=np.float64)
-        for start in range(0, n, PROJECT_ROWS):
-            scores[start : start + PROJECT_ROWS] = project(
-                x[start : start + PROJECT_ROWS], pca.mean, components
-            )
         kept = max(0, min(last, pca.rank) - first)
-        if kept:
-            whitened = scores[:, :kept] / pca.explained_variance[first : first + kept]
-            d2 += np.einsum("ij,ij->i", scores[:, :kept], whitened)
-            del whitened
+        variances = pca.explained_variance[first : first + kept]
+        for start in range(0, n, PROJECT_ROWS):
+            block = project(x[start : start + PROJECT_ROWS], pca.mean, components)
+            scores[start : start + PROJECT_ROWS] = block
+            if kept:
+                d2[start : start + PROJECT_ROWS] += np.einsum(
+                    "ij,ij->i", block[:, :kept], block[:, :kept] / variances
+                )
         lo[first:last], hi[first:last] = robust_range(scores[rows])
     return (lo, hi), d2
 
