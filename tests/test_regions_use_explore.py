@@ -10,10 +10,10 @@ import httpx
 import numpy as np
 import pytest
 
-from lsf.analyze import load_analysis
 from lsf.nn.model import load_model
 from lsf.sampling.regions import RegionMixture
 from lsf.sampling.samplers import sample, statistics_from_analysis
+from lsf.stats.analysis_store import read
 from lsf.stats.fragmentation_store import read_fragmentation
 from lsf.web.app import build_app
 from lsf.web.batching import LocalCodec
@@ -42,12 +42,12 @@ def regions_analysis(inputs, tmp_path_factory):
     folder = tmp_path_factory.mktemp("explore_regions") / "analysis"
     shutil.copytree(inputs["analysis"], folder)
     z = zarr.open_group(inputs["latents"], mode="r")["z"][...].astype(np.float64)
-    arrays, _ = load_analysis(str(folder))
-    pc0 = (z - arrays["pca_mean"]) @ arrays["pca_components"][0]
+    pca = read(str(folder)).pca.model
+    pc0 = (z - pca.mean) @ pca.components[0]
     labels = (pc0 > np.median(pc0)).astype(np.int64)
     result = fragmentation_of(z, labels, k=3, sample=200)
-    result.pca_mean = arrays["pca_mean"]  # the analysis's PCA, as the contract states
-    result.pca_components = arrays["pca_components"][:3]
+    result.pca_mean = pca.mean  # the analysis's PCA, as the contract states
+    result.pca_components = pca.components[:3]
     scores = (z - result.pca_mean) @ result.pca_components.T
     result.sample_scores = scores[result.sample_rows].astype(np.float32)
     result.score_means = np.stack([scores[labels == r].mean(axis=0) for r in (0, 1)])
@@ -125,9 +125,8 @@ def test_decode_names_the_region_of_the_latent(client, regions_analysis, where):
 
 def test_regions_samplers_draw_the_region_mixture(client, regions_analysis):
     analysis, _ = regions_analysis
-    arrays, _ = load_analysis(analysis)
     mixture = RegionMixture.from_fragmentation(read_fragmentation(analysis))
-    statistics = statistics_from_analysis(arrays)
+    statistics = statistics_from_analysis(read(analysis))
     for name in ("regions", "regions-ellipsoid"):
         body = client("POST", "/api/sample", json={"sampler": name, "n": 4, "seed": 3}).json()
         z = np.asarray([frame["z"] for frame in body["frames"]], dtype=np.float32)

@@ -17,6 +17,7 @@ from lsf.core.progress import QUIET
 from lsf.plots.fragmentation import discriminant_directions, map_directions
 from lsf.report import report
 from lsf.sampling.region_images import write_region_images
+from lsf.stats.analysis_store import read
 from lsf.stats.fragmentation_store import read_fragmentation
 from tests.explore_inputs import write_shards
 from tests.helpers import write_latent_store
@@ -126,10 +127,10 @@ def section(analysis, out):
 
     out.mkdir()
     page = _Page(out)
-    summary = json.loads((analysis / "summary.json").read_text())
+    stored = read(str(analysis))
 
     def run():
-        sections.fragmentation(page, str(analysis), summary, None, None)
+        sections.fragmentation(page, stored, None, None)
         return "\n".join(page.parts)
 
     return recording(run)

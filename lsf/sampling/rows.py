@@ -37,7 +37,7 @@ from lsf.sampling.samplers import (
     sample,
 )
 from lsf.sampling.table import ordered_names
-from lsf.stats.pca import project
+from lsf.stats.pca import PCA, project
 
 MEMORISED = "memorised.png"
 
@@ -85,8 +85,8 @@ class Mixtures:
     Seam: a fragmentation pass that already chose its mixture by BIC on PCA coordinates can
     supply `bic_components` instead of a fit here."""
 
-    def __init__(self, config: GenerateConfig, arrays: dict, store_url: str):
-        self.config, self.arrays, self.store_url = config, arrays, store_url
+    def __init__(self, config: GenerateConfig, pca: PCA, store_url: str):
+        self.config, self.pca, self.store_url = config, pca, store_url
         self.rows, self.fits, self.bic = None, {}, None
 
     def _store_rows(self) -> np.ndarray:
@@ -96,11 +96,9 @@ class Mixtures:
 
     def bic_components(self) -> dict:
         if self.bic is None:
-            config, arrays = self.config, self.arrays
-            dims = min(config.gmm_pca_dims, len(arrays["pca_components"]))
-            coordinates = project(
-                self._store_rows(), arrays["pca_mean"], arrays["pca_components"][:dims]
-            )
+            config, pca = self.config, self.pca
+            dims = min(config.gmm_pca_dims, len(pca.components))
+            coordinates = project(self._store_rows(), pca.mean, pca.components[:dims])
             k, bic = choose_gmm_components(coordinates, config.gmm_max_components, config.seed)
             self.bic = {
                 "components_by": "bic",
@@ -159,7 +157,7 @@ def measure_samplers(
     real: RealImages,
     model,
     s: LatentStatistics,
-    fit_inputs: tuple[dict, str],
+    fit_inputs: tuple[PCA, str],
     tmp: str,
     progress,
     regions=None,
