@@ -9,7 +9,6 @@ import pytest
 
 from lsf.cli import main
 from lsf.stats.analysis_store import read
-from lsf.stats.fragmentation_store import read_fragmentation, read_labels
 from tests.helpers import write_latent_store
 
 FEW_PAIRS = ["--pairs", "first:2", "--pca-pairs", "first:2", "--quiet"]
@@ -34,9 +33,9 @@ def test_three_normals_complete_with_defaults_and_say_what_they_did(tmp_path, ca
     assert a.fragmentation.regions == 3
     assert a.pca.basis.startswith("all rows")
     assert any("falls back to all rows" in w for w in a.warnings)
-    f = read_fragmentation(out)
+    f = read(out).fragmentation
     assert f.regions == 3 and f.counts.sum() + f.outside == 30_000
-    labels = read_labels(out)[...]
+    labels = read(out).region_labels()[...]
     assert len(labels) == 30_000 and (np.bincount(labels[labels >= 0]) == f.counts).all()
     assert f.nearest_ids[0, 0] == f.nearest_rows[0, 0]  # the test store's id of row k is k
     json.dumps(a.summary, allow_nan=False)

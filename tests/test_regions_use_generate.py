@@ -14,7 +14,6 @@ from lsf.core.config import GenerateConfig
 from lsf.core.progress import QUIET
 from lsf.generate import generate
 from lsf.stats.analysis_store import read
-from lsf.stats.fragmentation_store import read_fragmentation
 from tests.explore_inputs import explore_inputs
 from tests.regions_inputs import add_regions, fragmentation_of, remove_regions
 
@@ -54,7 +53,7 @@ def generated(inputs, tmp_path_factory):
 def test_regions_samplers_are_measured_like_mvn(generated):
     analysis, out, metrics = generated
     rows = metrics["samplers"]
-    f = read_fragmentation(str(analysis))
+    f = read(str(analysis)).fragmentation
     for name in ("regions", "regions-ellipsoid"):
         assert set(rows["mvn"]) <= set(rows[name]) | {"covariance_jitter"}
         assert np.isfinite(rows[name]["frechet_distance"])

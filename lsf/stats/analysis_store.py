@@ -590,11 +590,11 @@ class StoredAnalysis:
     @cached_property
     def fragmentation(self) -> Fragmentation | None:
         """The regions pass's result, or None when it was off."""
-        return read_fragmentation(self.path)
+        return read_fragmentation(self.group, self.summary)
 
     def region_labels(self):
         """The lazy `regions/label` int16 [n] zarr array (None without regions)."""
-        return read_labels(self.path)
+        return read_labels(self.group)
 
     def pairs_table(self) -> dict:
         """pairs.parquet as columns (empty when no pairs were counted)."""
