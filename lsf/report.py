@@ -135,26 +135,22 @@ width:min(100%,560px);image-rendering:pixelated}"""
 
 
 def _headline(page: _Page, a: StoredAnalysis) -> None:
-    summary, d = a.summary, a.latent_dim
-    pca = summary["pca"]
+    h = a.headline
     page.section("headline", "Headline numbers")
     page.table(
         ["quantity", "value"],
         [
-            ["latents", summary["n_samples"]],
-            ["latent dimension", d],
-            ["non-finite rows (excluded)", summary["non_finite_rows"]],
-            ["components fitted", summary["fits"]["fitted"]],
-            ["dominant components", len(summary["fits"]["dominant_components"])],
-            ["max |correlation| between components", summary["max_abs_correlation"]],
-            ["PCA basis", f"{pca['basis']} ({pca['rows']} rows)"],
-            *[
-                [f"PCA components for {k} of the variance", v]
-                for k, v in pca["components_for"].items()
-            ],
+            ["latents", a.n_samples],
+            ["latent dimension", a.latent_dim],
+            ["non-finite rows (excluded)", h.non_finite_rows],
+            ["components fitted", h.fitted],
+            ["dominant components", len(h.dominant_components)],
+            ["max |correlation| between components", h.max_abs_correlation],
+            ["PCA basis", f"{a.pca.basis} ({a.pca.rows} rows)"],
+            *[[f"PCA components for {k} of the variance", v] for k, v in h.components_for.items()],
             [
                 "max |off-diagonal| correlation in PCA coordinates",
-                pca["max_abs_off_diagonal_correlation"],
+                h.max_abs_off_diagonal_correlation,
             ],
         ],
     )
@@ -271,9 +267,8 @@ def _pca(page: _Page, a: StoredAnalysis) -> None:
     )
 
 
-def _least_elliptic(summary: dict, coordinates: str) -> dict[tuple[int, int], float]:
-    rows = summary.get("least_elliptic_pairs", {}).get(coordinates, [])
-    return {(p["i"], p["j"]): p["score"] for p in rows}
+def _least_elliptic(a: StoredAnalysis, system: str) -> dict[tuple[int, int], float]:
+    return {(p.i, p.j): p.score for p in a.least_elliptic(system)}
 
 
 def _panel(density: PairDensity, points, mean2, cov2, names, title: str) -> dict:
@@ -394,7 +389,7 @@ def _pair_figure(page: _Page, name: str, plane: _Plane, chosen, describe, config
 
 def _original_pairs(page, a: StoredAnalysis, config: ReportConfig, rows) -> None:
     d, corr = a.latent_dim, a.moments.corr
-    scores = _least_elliptic(a.summary, "original")
+    scores = _least_elliptic(a, "original")
     chosen = _extend(_pairs(config.pairs, d), top_correlated_pairs(corr, config.top_pairs))
     chosen = _extend(chosen, list(scores)[: config.top_pairs])
     mean, cov = ellipse_moments(a, "original", config.ellipses)
@@ -420,7 +415,7 @@ def _original_pairs(page, a: StoredAnalysis, config: ReportConfig, rows) -> None
 
 
 def _pca_pairs(page, a: StoredAnalysis, config: ReportConfig, rows) -> None:
-    scores = _least_elliptic(a.summary, "pca")
+    scores = _least_elliptic(a, "pca")
     chosen = _extend(_pairs(config.pca_pairs, a.latent_dim), list(scores)[: config.top_pairs])
     points = project(rows, a.pca.model.mean, a.pca.model.components)
     mean, cov = ellipse_moments(a, "pca", config.ellipses)
@@ -561,12 +556,11 @@ def _document(page: _Page, a: StoredAnalysis, analysis: str) -> str:
 
 def _analysis_sections(page: _Page, a: StoredAnalysis, config: ReportConfig, rows, where):
     """`where`: `(local samples folder or None, its metrics or None)`."""
-    summary = a.summary
     fragmentation.warnings(page, a)
     _headline(page, a)
     fragmentation.fragmentation(page, a, *where)
-    study.study_comparison(page, summary)
-    study.row_sets(page, summary)
+    study.study_comparison(page, a.study_comparison)
+    study.row_sets(page, a)
     run_folder = posixpath.dirname(str(a.model.get("path") or ""))
     if run_folder and exists(run_folder):
         _training(page, run_folder)
@@ -575,7 +569,7 @@ def _analysis_sections(page: _Page, a: StoredAnalysis, config: ReportConfig, row
     _pca(page, a)
     study.pca_study(page, a, config, rows)
     _pair_sections(page, a, config, rows)
-    study.pair_coverage(page, summary)
+    study.pair_coverage(page, a.pair_coverage)
     study.fact_sweep(page, a)
     _normality(page, a)
     study.origin(page, a.origin)

@@ -29,7 +29,13 @@ from lsf.plots.study import (
     split_strip,
 )
 from lsf.sampling.study import STUDY_PATHS
-from lsf.stats.analysis_store import StoredAnalysis, StoredFactSweep, StoredPca, StoredTrimming
+from lsf.stats.analysis_store import (
+    StoredAnalysis,
+    StoredFactSweep,
+    StoredPca,
+    StoredTrimming,
+    StudyClaim,
+)
 from lsf.stats.moments import Moments
 from lsf.stats.pca import PCA, project
 from lsf.stats.quadratic import pair_covariance, projected_covariance
@@ -64,7 +70,7 @@ def _yes_no(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
-def study_comparison(page, summary: dict) -> None:
+def study_comparison(page, rows: list[StudyClaim]) -> None:
     """The table of the study's numeric claims beside this run's (`study_comparison`)."""
     page.section(
         "study",
@@ -72,38 +78,27 @@ def study_comparison(page, summary: dict) -> None:
         "Each numeric claim of the original study, this run's value and whether it agrees "
         "within the stated tolerance.",
     )
-    rows = summary.get("study_comparison")
     if not rows:
         _missing(page, "the study comparison")
         return
     page.table(
         ["claim", "study", "this run", "tolerance", "agrees"],
         [
-            [
-                r["claim"],
-                claim_value(r["study"]),
-                claim_value(r["this_run"]),
-                r["tolerance"],
-                _yes_no(r.get("agrees")),
-            ]
+            [r.claim, claim_value(r.study), claim_value(r.this_run), r.tolerance, _yes_no(r.agrees)]
             for r in rows
         ],
     )
 
 
-def row_sets(page, summary: dict) -> None:
+def row_sets(page, a: StoredAnalysis) -> None:
     """Which rows each number of the analysis used (`rows`, `row_sets`)."""
     page.section("rowsets", "Which rows each number used")
-    sets, rows = summary.get("row_sets"), summary.get("rows")
-    if rows:
-        page.parts.append(
-            f"<p>Split <code>{html.escape(str(rows.get('split')))}</code>: "
-            f"{rows.get('selected')} of {rows.get('total')} store rows selected.</p>"
-        )
-    if not sets:
-        _missing(page, "the row sets")
-        return
-    chosen = [[f"pairs_{k} (selection)", v] for k, v in summary.get("pair_selection", {}).items()]
+    sets, rows = a.row_sets, a.rows
+    page.parts.append(
+        f"<p>Split <code>{html.escape(str(rows.split))}</code>: "
+        f"{rows.selected} of {rows.total} store rows selected.</p>"
+    )
+    chosen = [[f"pairs_{k} (selection)", v] for k, v in a.pair_selection.items()]
     page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()] + chosen)
 
 
@@ -233,10 +228,10 @@ def pca_study(page, a: StoredAnalysis, config: ReportConfig, rows: np.ndarray) -
     )
 
 
-def pair_coverage(page, summary: dict) -> None:
+def pair_coverage(page, coverage: dict) -> None:
     """Range over all counted pairs of the fraction inside each pair's 1/2/3-sigma ellipse
-    (`pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma 70-90 %)."""
-    coverage = summary.get("pair_coverage")
+    (`StoredAnalysis.pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma
+    70-90 %)."""
     if not coverage:
         _missing(page, "the coverage range over all pairs")
         return

@@ -229,6 +229,42 @@ class StoredOutliers:
     typical_d2: np.ndarray
 
 
+@dataclass
+class Headline:
+    """summary.json's headline numbers."""
+
+    finite_rows: int  # rows with every component finite (the moments' count)
+    non_finite_rows: int  # selected rows skipped for a NaN or inf
+    max_abs_correlation: float  # max |off-diagonal| of the correlation between components
+    fitted: int  # components whose Gaussian fit converged
+    dominant_components: list[int]
+    components_for: dict[str, int]  # "0.8" -> PCA components holding 80 % of the variance
+    max_abs_off_diagonal_correlation: float  # in PCA coordinates (0 for a perfect PCA)
+
+
+@dataclass
+class RowSelection:
+    split: str  # "all", "train", "validation" or "test"
+    selected: int  # rows of the split (finite or not)
+    total: int  # rows of the store
+
+
+@dataclass
+class StudyClaim:
+    claim: str
+    study: object  # the study's value (a number, a range or a list)
+    this_run: object  # this run's value (None when it has none)
+    tolerance: str
+    agrees: bool | None  # None without a value
+
+
+@dataclass
+class PairScore:
+    i: int
+    j: int
+    score: float | None  # non-ellipticity (None: a pair with a zero-variance component)
+
+
 # ---- the writer ---------------------------------------------------------------------------
 
 
@@ -582,6 +618,49 @@ class StoredAnalysis:
     def origin(self) -> dict:
         """Where the origin sits relative to the bulk (summary.json's `origin` block)."""
         return self.summary.get("origin") or {}
+
+    @cached_property
+    def headline(self) -> Headline:
+        s, fits, pca = self.summary, self.summary["fits"], self.summary["pca"]
+        return Headline(
+            finite_rows=int(s["finite_rows"]),
+            non_finite_rows=int(s["non_finite_rows"]),
+            max_abs_correlation=float(s["max_abs_correlation"]),
+            fitted=int(fits["fitted"]),
+            dominant_components=[int(k) for k in fits["dominant_components"]],
+            components_for={k: int(v) for k, v in pca["components_for"].items()},
+            max_abs_off_diagonal_correlation=float(pca["max_abs_off_diagonal_correlation"]),
+        )
+
+    @property
+    def rows(self) -> RowSelection:
+        """Which store rows were selected (the split)."""
+        return RowSelection(**self.summary["rows"])
+
+    @property
+    def row_sets(self) -> dict[str, str]:
+        """Which rows each group of numbers used, in words (group -> rows)."""
+        return dict(self.summary["row_sets"])
+
+    @property
+    def pair_selection(self) -> dict[str, str]:
+        """system -> which pairs were counted and why."""
+        return dict(self.summary.get("pair_selection") or {})
+
+    @property
+    def pair_coverage(self) -> dict[str, dict[str, list[float]]]:
+        """system -> sigma ("1", "2", "3") -> [min, median, max] coverage over its pairs."""
+        return dict(self.summary.get("pair_coverage") or {})
+
+    def least_elliptic(self, system: str) -> list[PairScore]:
+        """The pairs of `system` of highest non-ellipticity score, highest first."""
+        rows = (self.summary.get("least_elliptic_pairs") or {}).get(system, [])
+        return [PairScore(int(p["i"]), int(p["j"]), p["score"]) for p in rows]
+
+    @property
+    def study_comparison(self) -> list[StudyClaim]:
+        """Each numeric claim of the original study beside this run's value."""
+        return [StudyClaim(**row) for row in self.summary["study_comparison"]]
 
     @property
     def warnings(self) -> list[str]:

@@ -128,18 +128,17 @@ def measures(outputs: VariantOutputs) -> dict:
     """The row of one variant: every measure of MEASURES, then FD/precision/recall per
     sampler (`fd.mvn`, `precision.mvn`, ...; `real` and `reconstruction` are the bounds)."""
     a = outputs.analysis
-    s, fits, normality = a.summary, a.fits.gaussians, a.normality
-    pca = s["pca"]
+    h, fits, normality = a.headline, a.fits.gaussians, a.normality
     fitted = fits.residual[fits.ok]
     coverage = dict(zip(normality.coverage.levels, normality.coverage.observed, strict=True))
     scores = list(zip(outputs.pairs["coordinates"], outputs.pairs["score"], strict=True))
     row = {
         "latent_dim": a.latent_dim,
         "reconstruction_loss": float(outputs.model["summary"]["val_loss"]),
-        "pca_components_80": int(pca["components_for"]["0.8"]),
-        "pca_components_90": int(pca["components_for"]["0.9"]),
-        "max_abs_correlation": float(s["max_abs_correlation"]),
-        "dominant_components": len(s["fits"]["dominant_components"]),
+        "pca_components_80": h.components_for["0.8"],
+        "pca_components_90": h.components_for["0.9"],
+        "max_abs_correlation": h.max_abs_correlation,
+        "dominant_components": len(h.dominant_components),
         "gaussian_fit_residual": _median(fitted),
         "mardia_skewness": float(normality.mardia.skewness),
         "mardia_kurtosis": float(normality.mardia.kurtosis),

@@ -58,7 +58,7 @@ class Explorer:
         regions: RegionView | None = None,
     ):
         self.space, self.panels, self.images, self.codec = space, panels, images, codec
-        self.summary, self.name, self.regions = analysis.summary, name, regions
+        self.analysis, self.name, self.regions = analysis, name, regions
         self.components = min(components, space.dim)
         self.statistics = statistics_from_analysis(analysis)
         self.generate_config = GenerateConfig()
@@ -82,26 +82,25 @@ class Explorer:
 
     def info(self) -> dict:
         k = self.components
-        least = self.summary.get("least_elliptic_pairs", {})
+        a = self.analysis
         suggestions = [
-            {"system": system, "i": p["i"], "j": p["j"], "score": p["score"]}
+            {"system": system, "i": p.i, "j": p.j, "score": p.score}
             for system in ("pca", "original")
-            for p in least.get(system, [])[:5]
-            if p["score"] is not None and np.isfinite(p["score"])
+            for p in a.least_elliptic(system)[:5]
+            if p.score is not None and np.isfinite(p.score)
         ]
-        pca = self.summary.get("pca", {})
         return {
             "lsf_version": __version__,
             "name": self.name,
             "dim": self.dim,
             "dof": self.space.dof,
-            "n_latents": self.summary.get("n_samples"),
+            "n_latents": a.n_samples,
             "components": k,
             "centre": self.space.centre.tolist(),
             "pca_axes": self.space.pca.components[:k].tolist(),
             "pca_sigma": self.space.sigma[:k].tolist(),
             "explained_variance_ratio": self.space.pca.explained_variance_ratio[:k].tolist(),
-            "components_for_90": pca.get("components_for", {}).get("0.9"),
+            "components_for_90": a.headline.components_for.get("0.9"),
             "samplers": self.samplers,
             "ids": self.images.n,
             "source_images": self.images.manifest is not None,
@@ -109,7 +108,7 @@ class Explorer:
             "pairs": suggestions,
             "limits": {"samples": MAX_SAMPLES, "steps": MAX_STEPS},
             "regions": [] if self.regions is None else self.regions.info(),
-            "fragmentation": (self.summary.get("fragmentation") or {}).get("verdict"),
+            "fragmentation": None if a.fragmentation is None else a.fragmentation.verdict,
         }
 
     async def _decode_rows(self, latents: np.ndarray) -> list[dict]:
