@@ -186,3 +186,18 @@ def test_a_folder_of_the_old_format_is_refused_in_one_line(scored, tmp_path, cap
     assert len(err) == 1 and "rerun `lsf analyze`" in err[0]
     with pytest.raises(LsfError, match="no analysis at"):
         read(str(tmp_path / "none"))
+
+
+def test_an_analysis_without_pairs_reads_none_and_still_opens_in_xarray(tmp_path):
+    store = write_latent_store(tmp_path / "l.zarr", latent_like(1500, seed=3), 500)
+    config = AnalyzeConfig(bins=16, pairs="top:0", pca_pairs="first:0", regions=False)
+    analyze(config, store, str(tmp_path / "a"), progress=QUIET)
+    a = read(str(tmp_path / "a"))
+    assert a.pairs("original") is None and a.pairs("pca") is None and a.fragmentation is None
+    assert a.pairs_table() == {} and a.least_elliptic("pca") == []
+    ds = xr.open_zarr(str(tmp_path / "a" / ARRAYS), consolidated=False)
+    assert "pair_counts" not in ds and ds["cov"].dims == ("component", "component_j")
+    panel = load_explorer(str(tmp_path / "a"), NoDecoder(12)).panels.panel("pca", 0, 1)
+    assert panel["density"] is None and panel["density_source"] == "none"
+    with pytest.raises(ValueError, match="system must be one of"):
+        a.pairs("PCA")
