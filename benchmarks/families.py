@@ -85,9 +85,9 @@ def _families_by_id(shards: Path) -> np.ndarray:
 
 
 def _labels(analysis: Path) -> np.ndarray:
-    from lsf.stats.fragmentation_store import read_labels
+    from lsf.stats.analysis_store import read
 
-    return np.asarray(read_labels(str(analysis))[...])
+    return np.asarray(read(str(analysis)).region_labels()[...])
 
 
 if __name__ == "__main__":

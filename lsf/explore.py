@@ -74,16 +74,10 @@ class NoDecoder:
 
 
 def analysis_latent_dim(analysis: str) -> int:
-    """D of an analysis folder, from its analysis.zarr attributes."""
-    import zarr
+    """D of an analysis folder (refused in one line when absent or of another format)."""
+    from lsf.stats.analysis_store import read
 
-    from lsf.analyze import ARRAYS, SUMMARY
-    from lsf.core.outputs import exists, join, zarr_location
-
-    if not exists(join(analysis, SUMMARY)) or not exists(join(analysis, ARRAYS)):
-        raise LsfError(f"no analysis at {analysis}; run `lsf analyze` first")
-    group = zarr.open_group(zarr_location(join(analysis, ARRAYS)), mode="r")
-    return int(group.attrs["latent_dim"])
+    return read(analysis).latent_dim
 
 
 def load_codec(model, analysis: str):

@@ -30,7 +30,6 @@ import numpy as np
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from lsf.analyze import load_analysis
 from lsf.core.config import DEFAULT_SAMPLERS, GenerateConfig, as_dict
 from lsf.core.errors import LsfError
 from lsf.core.locks import locks_output
@@ -58,7 +57,8 @@ from lsf.sampling.rows import measure_references, measure_samplers
 from lsf.sampling.samplers import LatentStatistics, squared_radius, statistics_from_analysis
 from lsf.sampling.study import STUDY_PATHS, study_path_specs, write_faces, write_gallery
 from lsf.sampling.table import format_table, table_footer
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import StoredAnalysis, read
+from lsf.stats.pca import PCA
 
 METRICS = "metrics.json"
 PATHS = "paths"
@@ -80,7 +80,7 @@ def _save_png(images: np.ndarray, url: str, columns: int) -> None:
     Image.fromarray(image_grid(images, columns=columns)).save(url, format="PNG")
 
 
-def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model, shards: str):
+def _path_specs(config: GenerateConfig, s: LatentStatistics, pca: PCA, model, shards: str):
     """The four paths as `(metadata, points)`: metadata names the path's kind and the
     components, angle, PCA axis or image ids it was built from."""
     d = s.dim
@@ -94,7 +94,6 @@ def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model
         raise LsfError(f"--interpolate ids {a}, {b} are not both in {shards}")
     latents = encode_images(model, images[[by_id[a], by_id[b]]])  # from a to b, as named
     steps, k = config.path_steps, config.pca_axis
-    pca = arrays["pca_mean"], arrays["pca_components"], arrays["explained_variance"]
     return [
         (
             {"name": "origin_to_centre", "kind": "origin_to_centre"},
@@ -111,7 +110,7 @@ def _path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict, model
         ),
         (
             {"name": f"pca_axis_{k}", "kind": "pca_axis", "pca_axis": k},
-            latent_paths.pca_sweep(*pca, k, steps),
+            latent_paths.pca_sweep(pca.mean, pca.components, pca.explained_variance, k, steps),
         ),
         (
             {"name": f"interpolate_{a}_{b}", "kind": "interpolate", "ids": [a, b]},
@@ -143,14 +142,14 @@ def _write_paths(folder: str, specs, model, s: LatentStatistics) -> list[dict]:
     return rows
 
 
-def _study(config: GenerateConfig, s, arrays: dict, model, shards: str, tmp: str) -> dict:
+def _study(config: GenerateConfig, s, a: StoredAnalysis, model, shards: str, tmp: str) -> dict:
     """The `faces`, `gallery`, `study_planes` and `study_paths` entries of metrics.json."""
-    specs = study_path_specs(config, s, arrays)
+    specs = study_path_specs(config, s, a.fits)
     planes = []
     for meta, _ in specs:
         if meta["components"] not in planes:
             planes.append(meta["components"])
-    gallery = write_gallery(tmp, arrays, shards) if config.gallery else {"off": True}
+    gallery = write_gallery(tmp, a.outliers, shards) if config.gallery else {"off": True}
     return {
         "faces": write_faces(tmp, model, s),
         "gallery": gallery,
@@ -164,13 +163,13 @@ def is_complete(out: str) -> bool:
     return exists(join(out, METRICS))
 
 
-def _statistics(model, arrays: dict, progress: Progress) -> LatentStatistics:
-    if arrays["mean"].shape[0] != model.config.latent_dim:
+def _statistics(model, a: StoredAnalysis, progress: Progress) -> LatentStatistics:
+    if a.latent_dim != model.config.latent_dim:
         raise LsfError(
-            f"the analysis has latent dim {arrays['mean'].shape[0]} but the model "
+            f"the analysis has latent dim {a.latent_dim} but the model "
             f"{model.config.latent_dim}: analyse the latents of this model"
         )
-    s = statistics_from_analysis(arrays)
+    s = statistics_from_analysis(a)
     if s.jitter:
         progress.log(f"[generate] covariance is singular: added {s.jitter:.3g} to its diagonal")
     return s
@@ -199,9 +198,9 @@ def generate(
     check_feature_space(config.features)  # before any work: one line when it is absent
     check_draw_size(config.n, config.knn)
     model = load_latent_model(model_path)
-    arrays, summary = load_analysis(analysis)
-    s = _statistics(model, arrays, progress)
-    fragmentation = read_fragmentation(analysis)
+    a = read(analysis)
+    s = _statistics(model, a, progress)
+    fragmentation = a.fragmentation
     samplers, dropped = resolve_samplers(
         config.samplers, list(DEFAULT_SAMPLERS), fragmentation is not None, str(analysis)
     )
@@ -209,7 +208,7 @@ def generate(
         progress.log(f"[generate] no regions in the analysis: skipped {', '.join(dropped)}")
     config = dataclasses.replace(config, samplers=samplers)
     regions = fragmentation and RegionMixture.from_fragmentation(fragmentation)
-    store_url = summary["latents"]["path"]
+    store_url = a.latents_path
     shards = open_store(store_url).attrs["source"]["shards"]
     # one BLAS thread: on this shared 2-core machine the mixture fits and the metric kernels
     # ran 8x slower with two spinning BLAS threads (as in `lsf analyze`)
@@ -244,14 +243,14 @@ def generate(
                 real,
                 model,
                 s,
-                (arrays, store_url, fragmentation),
+                (a.pca.model, store_url, fragmentation),
                 tmp,
                 progress,
                 regions,
             )
-            specs = _path_specs(config, s, arrays, model, shards)
+            specs = _path_specs(config, s, a.pca.model, model, shards)
             paths = _write_paths(join(tmp, PATHS), specs, model, s)
-            study = _study(config, s, arrays, model, shards, tmp)
+            study = _study(config, s, a, model, shards, tmp)
             study["regions"] = (
                 write_region_images(tmp, model, fragmentation, shards, config)
                 if fragmentation is not None

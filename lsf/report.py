@@ -24,8 +24,7 @@ import numpy as np
 from PIL import Image
 
 from lsf import __version__
-from lsf.analyze import load_analysis
-from lsf.core.config import ReportConfig
+from lsf.core.config import AnalyzeConfig, ReportConfig
 from lsf.core.errors import LsfError
 from lsf.core.locks import locks_output
 from lsf.core.outputs import exists, join, local_copy, read_json, staged_output_dir
@@ -34,7 +33,7 @@ from lsf.core.store import sample_rows
 from lsf.plots import fragmentation_sections as fragmentation
 from lsf.plots import sampler_sections
 from lsf.plots import study_sections as study
-from lsf.plots.densities import ANALYSIS, PairDensity, pair_density, stored_counts
+from lsf.plots.densities import ANALYSIS, PairDensity, pair_density
 from lsf.plots.distributions import (
     histogram_details,
     histograms_overview,
@@ -50,9 +49,10 @@ from lsf.plots.matrices import (
     off_diagonal_heatmap,
 )
 from lsf.plots.pairs import pair_panels, path_projection
+from lsf.stats.analysis_store import StoredAnalysis, StoredPairs, read
 from lsf.stats.pair_counts import select_pairs
 from lsf.stats.pairs import SIGMAS, coverage_2d, expected_coverage
-from lsf.stats.pca import project
+from lsf.stats.pca import PCA, project
 from lsf.stats.quadratic import pair_covariance
 
 
@@ -134,26 +134,23 @@ solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}h2{border-b
 width:min(100%,560px);image-rendering:pixelated}"""
 
 
-def _headline(page: _Page, summary: dict, d: int) -> None:
-    pca = summary["pca"]
+def _headline(page: _Page, a: StoredAnalysis) -> None:
+    h = a.headline
     page.section("headline", "Headline numbers")
     page.table(
         ["quantity", "value"],
         [
-            ["latents", summary["n_samples"]],
-            ["latent dimension", d],
-            ["non-finite rows (excluded)", summary["non_finite_rows"]],
-            ["components fitted", summary["fits"]["fitted"]],
-            ["dominant components", len(summary["fits"]["dominant_components"])],
-            ["max |correlation| between components", summary["max_abs_correlation"]],
-            ["PCA basis", f"{pca['basis']} ({pca['rows']} rows)"],
-            *[
-                [f"PCA components for {k} of the variance", v]
-                for k, v in pca["components_for"].items()
-            ],
+            ["latents", a.n_samples],
+            ["latent dimension", a.latent_dim],
+            ["non-finite rows (excluded)", h.non_finite_rows],
+            ["components fitted", h.fitted],
+            ["dominant components", len(h.dominant_components)],
+            ["max |correlation| between components", h.max_abs_correlation],
+            ["PCA basis", f"{a.pca.basis} ({a.pca.rows} rows)"],
+            *[[f"PCA components for {k} of the variance", v] for k, v in h.components_for.items()],
             [
                 "max |off-diagonal| correlation in PCA coordinates",
-                pca["max_abs_off_diagonal_correlation"],
+                h.max_abs_off_diagonal_correlation,
             ],
         ],
     )
@@ -185,29 +182,29 @@ def _training(page: _Page, run: str) -> None:
         )
 
 
-def dominant_rule_text(analyze_config: dict) -> str:
-    """The analysis's dominant rule in words (from summary.json's `config`)."""
-    if analyze_config.get("dominant_rule") == "study":
+def dominant_rule_text(analyze_config: AnalyzeConfig) -> str:
+    """The analysis's dominant rule in words (the settings it ran with)."""
+    if analyze_config.dominant_rule == "study":
         return (
-            f"|mu| > {analyze_config.get('dominant_min_abs_mu', 0.5):g} and half width "
-            f"FWHM/2 > {analyze_config.get('dominant_min_half_width', 1.0):g}, the study's rule"
+            f"|mu| > {analyze_config.dominant_min_abs_mu:g} and half width "
+            f"FWHM/2 > {analyze_config.dominant_min_half_width:g}, the study's rule"
         )
     return "|mu| > 2 median sigma or FWHM > 2 median FWHM"
 
 
-def _histograms(page: _Page, arrays: dict, summary: dict, config: ReportConfig) -> None:
-    d = len(arrays["mean"])
-    fits = {k: arrays[f"fit_{k}"] for k in ("amplitude", "mu", "sigma", "fwhm")}
-    dominant = np.flatnonzero(arrays["dominant"])
+def _histograms(page: _Page, a: StoredAnalysis, config: ReportConfig) -> None:
+    d = a.latent_dim
+    fits = a.fits.gaussians
+    dominant = np.flatnonzero(a.fits.dominant)
     detail = list(dominant[: config.detail_components]) or list(range(min(d, 4)))
-    rule = dominant_rule_text(summary.get("config", {}))
+    rule = dominant_rule_text(a.config)
     page.section(
         "histograms",
         "Component histograms",
         "Each latent component with its Gaussian fit (FWHM = 2.355 sigma). Dominant "
         f"components ({html.escape(rule)}) are detailed.",
     )
-    edges, counts = arrays["hist1d_edges"], arrays["hist1d_counts"]
+    edges, counts = a.fits.hist.edges, a.fits.hist.counts
     page.figure(
         "histograms",
         histograms_overview(edges, counts, fits),
@@ -222,60 +219,56 @@ def _histograms(page: _Page, arrays: dict, summary: dict, config: ReportConfig) 
     )
     page.figure(
         "correlation",
-        correlation_heatmap(arrays["corr"]),
+        correlation_heatmap(a.moments.corr),
         "Pearson correlation between latent components. Look for: strong off-diagonal "
         "colour, i.e. components that encode the same factor (PCA below removes it).",
     )
 
 
-def _trimming(page: _Page, arrays: dict) -> None:
+def _trimming(page: _Page, a: StoredAnalysis) -> None:
     page.section("trimming", "Trimming")
     page.figure(
         "trimming",
-        trimming_curve(arrays["trim_facts"], arrays["trim_survivors"], int(arrays["count"][0])),
+        trimming_curve(a.trimming.facts, a.trimming.survivors, a.moments.count),
         "Fraction of latents kept for each fact. Look for: the fact where the curve reaches "
         "its plateau; a slow climb means long tails in some component.",
     )
 
 
-def _pca(page: _Page, arrays: dict, summary: dict) -> None:
-    pca = summary["pca"]
-    d = len(arrays["mean"])
-    page.section("pca", "PCA", f"Eigen-decomposition of the covariance of the {pca['basis']} set.")
+def _pca(page: _Page, a: StoredAnalysis) -> None:
+    pca, d = a.pca, a.latent_dim
+    page.section("pca", "PCA", f"Eigen-decomposition of the covariance of the {pca.basis} set.")
     page.figure(
         "explained_variance",
-        explained_variance(
-            arrays["explained_variance_ratio"], arrays["cumulative_explained_variance_ratio"]
-        ),
+        explained_variance(pca.model.explained_variance_ratio, pca.model.cumulative_ratio),
         "Explained variance ratio (first 40) and cumulative ratio (first 120). Look for: "
         "where the cumulative curve crosses the 0.8/0.9/0.95 lines (components needed).",
     )
     shown = min(d, 32)
-    pca_fits = {k: arrays[f"pca_fit_{k}"][:shown] for k in ("amplitude", "mu", "sigma", "fwhm")}
+    pca_fits = pca.fits.first(shown)
     page.figure(
         "pca_histograms",
         histograms_overview(
-            arrays["pca_hist1d_edges"][:shown],
-            arrays["pca_hist1d_counts"][:shown],
+            pca.hist.edges[:shown],
+            pca.hist.counts[:shown],
             pca_fits,
             label="pc",
         ),
         f"The first {shown} PCA components with Gaussian fits. Look for: the same as above, "
         "now on uncorrelated axes.",
     )
-    _, largest, (i, j) = log_off_diagonal(arrays["pca_corr"])
+    _, largest, (i, j) = log_off_diagonal(pca.corr)
     page.figure(
         "pca_correlation",
-        off_diagonal_heatmap(arrays["pca_corr"], "Correlation in PCA coordinates"),
+        off_diagonal_heatmap(pca.corr, "Correlation in PCA coordinates"),
         f"log10 |off-diagonal correlation| in PCA coordinates (diagonal blank); the largest "
         f"is {largest:.2g} (pc{i}, pc{j}). Look for: everything dark, far below 0.01: PCA "
         "diagonalised the covariance; bright cells would be the diagonalisation error.",
     )
 
 
-def _least_elliptic(summary: dict, coordinates: str) -> dict[tuple[int, int], float]:
-    rows = summary.get("least_elliptic_pairs", {}).get(coordinates, [])
-    return {(p["i"], p["j"]): p["score"] for p in rows}
+def _least_elliptic(a: StoredAnalysis, system: str) -> dict[tuple[int, int], float]:
+    return {(p.i, p.j): p.score for p in a.least_elliptic(system)}
 
 
 def _panel(density: PairDensity, points, mean2, cov2, names, title: str) -> dict:
@@ -328,7 +321,7 @@ def _pairs_caption(densities: list[PairDensity], names: list[str], where: str) -
 class _Plane:
     """One coordinate system of the pair figures."""
 
-    prefix: str  # "" (original) or "pca_": the analysis arrays' prefix
+    pairs: StoredPairs | None  # the analysis's pair grids in these coordinates
     label: str  # "z" or "pc"
     where: str  # words for the captions
     points: np.ndarray  # sampled rows in these coordinates
@@ -336,16 +329,16 @@ class _Plane:
     cov: np.ndarray  # covariance of the ellipses
     scores: dict  # (i, j) -> non-ellipticity score of the least elliptic pairs
     source: str  # where the ellipses come from: fits, trimmed or moments
-    summary: dict  # the analysis's summary.json (which rows the pair counts hold)
+    all_cov: np.ndarray  # covariance of every analysed row here (KDE of sampled rows)
 
 
-def ellipse_coverage(arrays, prefix: str, i: int, j: int, mean2, cov2, points) -> list:
+def ellipse_coverage(pairs: StoredPairs | None, i: int, j: int, mean2, cov2, points) -> list:
     """`[(observed fractions inside the 1/2/3-sigma ellipses, what they were counted
     from)]`: from the stored pair counts when the analysis counted the pair (every counted
     row, binned: a bin the ellipse cuts counts in part), then from the sampled rows (exact
     point tests on a subset)."""
     found = []
-    stored = stored_counts(arrays, prefix, i, j)
+    stored = None if pairs is None else pairs.grid(i, j)
     if stored is not None:
         bins = len(stored[1]) - 1
         found.append((counts_coverage(*stored, mean2, cov2), f"stored pair counts ({bins} bins)"))
@@ -365,10 +358,10 @@ def _coverage_table(page: _Page, rows: list[list], source: str) -> None:
     )
 
 
-def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe, config):
+def _pair_figure(page: _Page, name: str, plane: _Plane, chosen, describe, config):
     panels, densities, labels, coverage = [], [], [], []
     for i, j in chosen:
-        density = pair_density(arrays, plane.prefix, i, j, plane.points, plane.summary)
+        density = pair_density(plane.pairs, i, j, plane.points, plane.all_cov)
         title = describe(i, j)
         if (i, j) in plane.scores:
             title += f", score {plane.scores[(i, j)]:.2f}"
@@ -379,7 +372,7 @@ def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe
         densities.append(density)
         labels.append(f"({names[0]}, {names[1]})")
         for observed, counted in ellipse_coverage(
-            arrays, plane.prefix, i, j, mean2, cov2, plane.points[:, [i, j]]
+            plane.pairs, i, j, mean2, cov2, plane.points[:, [i, j]]
         ):
             coverage.append([labels[-1], plane.source, *observed, counted])
     if not panels:
@@ -394,22 +387,26 @@ def _pair_figure(page: _Page, name: str, arrays, plane: _Plane, chosen, describe
     _coverage_table(page, coverage, plane.source)
 
 
-def _original_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
-    d = len(arrays["mean"])
-    scores = _least_elliptic(summary, "original")
-    chosen = _extend(
-        _pairs(config.pairs, d), top_correlated_pairs(arrays["corr"], config.top_pairs)
-    )
+def _original_pairs(page, a: StoredAnalysis, config: ReportConfig, rows) -> None:
+    d, corr = a.latent_dim, a.moments.corr
+    scores = _least_elliptic(a, "original")
+    chosen = _extend(_pairs(config.pairs, d), top_correlated_pairs(corr, config.top_pairs))
     chosen = _extend(chosen, list(scores)[: config.top_pairs])
-    mean, cov = ellipse_moments(arrays, "", config.ellipses)
+    mean, cov = ellipse_moments(a, "original", config.ellipses)
     plane = _Plane(
-        "", "z", "original coordinates", rows, mean, cov, scores, config.ellipses, summary
+        a.pairs("original"),
+        "z",
+        "original coordinates",
+        rows,
+        mean,
+        cov,
+        scores,
+        config.ellipses,
+        a.all_rows("original")[1],
     )
-    corr = arrays["corr"]
     _pair_figure(
         page,
         "pairs_original",
-        arrays,
         plane,
         chosen,
         lambda i, j: f"z{i}, z{j}: r = {corr[i, j]:.2f}",
@@ -417,28 +414,34 @@ def _original_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
     )
 
 
-def _pca_pairs(page, arrays, summary, config: ReportConfig, rows) -> None:
-    d = len(arrays["mean"])
-    scores = _least_elliptic(summary, "pca")
-    chosen = _extend(_pairs(config.pca_pairs, d), list(scores)[: config.top_pairs])
-    points = project(rows, arrays["pca_mean"], arrays["pca_components"])
-    mean, cov = ellipse_moments(arrays, "pca_", config.ellipses)
+def _pca_pairs(page, a: StoredAnalysis, config: ReportConfig, rows) -> None:
+    scores = _least_elliptic(a, "pca")
+    chosen = _extend(_pairs(config.pca_pairs, a.latent_dim), list(scores)[: config.top_pairs])
+    points = project(rows, a.pca.model.mean, a.pca.model.components)
+    mean, cov = ellipse_moments(a, "pca", config.ellipses)
     plane = _Plane(
-        "pca_", "pc", "PCA coordinates", points, mean, cov, scores, config.ellipses, summary
+        a.pairs("pca"),
+        "pc",
+        "PCA coordinates",
+        points,
+        mean,
+        cov,
+        scores,
+        config.ellipses,
+        a.all_rows("pca")[1],
     )
-    _pair_figure(
-        page, "pairs_pca", arrays, plane, chosen, lambda i, j: f"PCA components {i}, {j}", config
-    )
+    _pair_figure(page, "pairs_pca", plane, chosen, lambda i, j: f"PCA components {i}, {j}", config)
 
 
-def _pair_sections(page, arrays, summary, config: ReportConfig, rows) -> None:
+def _pair_sections(page, a: StoredAnalysis, config: ReportConfig, rows) -> None:
     page.section("pairs", "Pairs of components", PAIRS_TEXT)
-    _original_pairs(page, arrays, summary, config, rows)
-    _pca_pairs(page, arrays, summary, config, rows)
+    _original_pairs(page, a, config, rows)
+    _pca_pairs(page, a, config, rows)
 
 
-def _normality(page: _Page, arrays: dict, summary: dict) -> None:
-    dof = summary["normality"]["dof"]
+def _normality(page: _Page, a: StoredAnalysis) -> None:
+    normality = a.normality
+    dof = normality.dof
     page.section(
         "normality",
         "Multivariate normality",
@@ -447,30 +450,31 @@ def _normality(page: _Page, arrays: dict, summary: dict) -> None:
     )
     page.figure(
         "mahalanobis_qq",
-        mahalanobis_qq(
-            arrays["mahalanobis_chi2_quantiles"], arrays["mahalanobis_observed_quantiles"], dof
-        ),
+        mahalanobis_qq(normality.chi2_quantiles, normality.observed_quantiles, dof),
         "QQ plot of squared Mahalanobis distances. Left: the bulk (chi2 quantiles 1 % to 99 %) "
         "on linear axes; right: every quantile on log axes, so the tail shows beside the bulk. "
         "Look for: points on the dashed line; points above it on the right are latents "
         "further out than a normal would put them (heavy tails, outliers).",
     )
-    cover = summary["normality"]["coverage"]
+    cover = normality.coverage
     page.table(
         ["chi2 level", "radius^2", "observed fraction inside"],
-        [[k, v["radius_squared"], v["observed"]] for k, v in cover.items()],
+        [
+            [f"{level:g}", float(r), float(o)]
+            for level, r, o in zip(cover.levels, cover.radii_squared, cover.observed, strict=True)
+        ],
     )
-    mardia = summary["normality"]["mardia"]
+    mardia = normality.mardia
     page.table(
         ["Mardia test", "statistic", "p-value"],
         [
-            ["skewness", mardia["skewness_statistic"], mardia["skewness_p"]],
-            ["kurtosis (z)", mardia["kurtosis_z"], mardia["kurtosis_p"]],
+            ["skewness", mardia.skewness_statistic, mardia.skewness_p],
+            ["kurtosis (z)", mardia.kurtosis_z, mardia.kurtosis_p],
         ],
     )
 
 
-def _path_plane(path: dict, points, cloud, cloud_pca, arrays) -> tuple:
+def _path_plane(path: dict, points, cloud, cloud_pca, pca: PCA) -> tuple:
     """The pair plane a path is drawn in: its own components for a plane path, the PCA axis
     and the next for a PCA sweep, the first two PCA axes otherwise."""
     if path["kind"] == "plane":
@@ -478,7 +482,7 @@ def _path_plane(path: dict, points, cloud, cloud_pca, arrays) -> tuple:
         return points[:, [i, j]], cloud[:, [i, j]], (f"z{i}", f"z{j}")
     k = path.get("pca_axis", 0) if path["kind"] == "pca_axis" else 0
     k = min(k, points.shape[1] - 2)
-    scores = project(points, arrays["pca_mean"], arrays["pca_components"])
+    scores = project(points, pca.mean, pca.components)
     return scores[:, [k, k + 1]], cloud_pca[:, [k, k + 1]], (f"pc{k}", f"pc{k + 1}")
 
 
@@ -502,18 +506,18 @@ def _path_caption(path: dict) -> str:
     )
 
 
-def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> None:
+def _paths(page: _Page, samples: Path, metrics: dict, pca: PCA, cloud) -> None:
     paths = metrics.get("paths")
     if not paths:
         return
     page.section(
         "paths", "Latent paths", "Decoded strips and the path over the cloud of real latents."
     )
-    cloud_pca = project(cloud, arrays["pca_mean"], arrays["pca_components"])
+    cloud_pca = project(cloud, pca.mean, pca.components)
     for path in paths:
         points = np.load(samples / "paths" / path["npy"], allow_pickle=False).astype(np.float64)
         strip = np.asarray(Image.open(samples / "paths" / path["png"]))
-        path2, cloud2, names = _path_plane(path, points, cloud, cloud_pca, arrays)
+        path2, cloud2, names = _path_plane(path, points, cloud, cloud_pca, pca)
         page.figure(
             f"path_{path['name']}",
             path_projection(strip, path2, cloud2, names),
@@ -521,13 +525,13 @@ def _paths(page: _Page, samples: Path, metrics: dict, arrays: dict, cloud) -> No
         )
 
 
-def _samples_sections(page: _Page, samples: Path, arrays, config, rows) -> None:
+def _samples_sections(page: _Page, samples: Path, a: StoredAnalysis, config, rows) -> None:
     metrics = read_json(str(samples / "metrics.json"))
     sampler_sections.samplers(page, samples, metrics)
     study.faces(page, samples, metrics)
     study.gallery(page, samples, metrics)
-    _paths(page, samples, metrics, arrays, rows[: config.scatter_points])
-    study.study_paths(page, samples, metrics, arrays, rows[: config.scatter_points])
+    _paths(page, samples, metrics, a.pca.model, rows[: config.scatter_points])
+    study.study_paths(page, samples, metrics, a.moments, rows[: config.scatter_points])
 
 
 PAGE = "index.html"
@@ -538,11 +542,11 @@ def is_complete(out: str) -> bool:
     return exists(join(out, PAGE))
 
 
-def _document(page: _Page, summary: dict, analysis: str) -> str:
+def _document(page: _Page, a: StoredAnalysis, analysis: str) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>lsf report</title><style>{STYLE}</style></head><body>"
-        f"<h1>lsf: the latent space of {html.escape(str(summary['latents']['path']))}</h1>"
+        f"<h1>lsf: the latent space of {html.escape(a.latents_path)}</h1>"
         f"<p>lsf {__version__}; analysis <code>{html.escape(str(analysis))}</code>.</p>"
         + page.contents()
         + "\n".join(page.parts)
@@ -550,26 +554,25 @@ def _document(page: _Page, summary: dict, analysis: str) -> str:
     )
 
 
-def _analysis_sections(page: _Page, arrays: dict, summary: dict, config: ReportConfig, rows, where):
-    """`where`: `(analysis folder, local samples folder or None, its metrics or None)`."""
-    fragmentation.warnings(page, summary)
-    _headline(page, summary, len(arrays["mean"]))
-    fragmentation.fragmentation(page, where[0], summary, *where[1:])
-    study.study_comparison(page, summary)
-    study.row_sets(page, summary)
-    model = summary["latents"].get("model") or {}
-    run_folder = posixpath.dirname(str(model.get("path") or ""))
+def _analysis_sections(page: _Page, a: StoredAnalysis, config: ReportConfig, rows, where):
+    """`where`: `(local samples folder or None, its metrics or None)`."""
+    fragmentation.warnings(page, a)
+    _headline(page, a)
+    fragmentation.fragmentation(page, a, *where)
+    study.study_comparison(page, a.study_comparison)
+    study.row_sets(page, a)
+    run_folder = posixpath.dirname(str(a.model.get("path") or ""))
     if run_folder and exists(run_folder):
         _training(page, run_folder)
-    _histograms(page, arrays, summary, config)
-    _trimming(page, arrays)
-    _pca(page, arrays, summary)
-    study.pca_study(page, arrays, summary, config, rows)
-    _pair_sections(page, arrays, summary, config, rows)
-    study.pair_coverage(page, summary)
-    study.fact_sweep(page, arrays, summary)
-    _normality(page, arrays, summary)
-    study.origin(page, summary)
+    _histograms(page, a, config)
+    _trimming(page, a)
+    _pca(page, a)
+    study.pca_study(page, a, config, rows)
+    _pair_sections(page, a, config, rows)
+    study.pair_coverage(page, a.pair_coverage)
+    study.fact_sweep(page, a)
+    _normality(page, a)
+    study.origin(page, a.origin)
 
 
 @locks_output("out")
@@ -583,10 +586,10 @@ def report(
     progress: Progress = TERMINAL,
 ) -> ReportSummary:
     started = time.perf_counter()
-    arrays, summary = load_analysis(analysis)
+    a = read(analysis)
     if samples is not None and not exists(join(samples, "metrics.json")):
         raise LsfError(f"no samples at {samples}; run `lsf generate` first or leave out --samples")
-    _, rows = sample_rows(summary["latents"]["path"], config.density_rows, config.seed)
+    _, rows = sample_rows(a.latents_path, config.density_rows, config.seed)
     rows = rows.astype(np.float64)
     with staged_output_dir(out, overwrite) as tmp, ExitStack() as inputs:
         page = _Page(Path(tmp))
@@ -594,11 +597,10 @@ def report(
         if samples is not None:
             local_samples = Path(inputs.enter_context(local_copy(samples)))
             metrics = read_json(str(local_samples / "metrics.json"))
-        where = (analysis, local_samples, metrics)
-        _analysis_sections(page, arrays, summary, config, rows, where)
+        _analysis_sections(page, a, config, rows, (local_samples, metrics))
         if local_samples is not None:
-            _samples_sections(page, local_samples, arrays, config, rows)
+            _samples_sections(page, local_samples, a, config, rows)
         else:
-            study.decoder_note(page, summary)
-        (Path(tmp) / PAGE).write_text(_document(page, summary, analysis))
+            study.decoder_note(page, a.model)
+        (Path(tmp) / PAGE).write_text(_document(page, a, analysis))
     return ReportSummary(out, page.figures, time.perf_counter() - started)

@@ -9,7 +9,7 @@ import pytest
 import zarr
 from scipy import stats
 
-from lsf.analyze import analyze, load_analysis
+from lsf.analyze import analyze
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
 from lsf.core.outputs import zarr_location
@@ -18,6 +18,7 @@ from lsf.core.store import open_split
 from lsf.stats import analysis as analysis_module
 from lsf.stats import pair_analysis
 from lsf.stats.analysis import analyze_latents
+from lsf.stats.analysis_store import read
 from lsf.stats.histograms import chunk_histograms, robust_range
 from lsf.stats.provisional import provisional_grid, rebin, snap_edges
 from lsf.stats.selection import KeyBand, key_band, row_keys
@@ -51,17 +52,16 @@ def test_split_selection_matches_numpy_on_a_store_with_a_split_array(tmp_path, d
     np.testing.assert_array_equal(open_split(store).compute(), split)
     config = AnalyzeConfig(split="train", bins=32, pair_bins=8, pairs="first:4")
     analyze(config, store, str(tmp_path / "a"), progress=QUIET)
-    arrays, summary = load_analysis(str(tmp_path / "a"))
+    a = read(str(tmp_path / "a"))
+    summary, hist = a.summary, a.fits.hist
     train = data[split == 0].astype(np.float64)
-    assert_close_to_scale(arrays["mean"], train.mean(axis=0), rtol=1e-9)
-    np.testing.assert_allclose(arrays["cov"], np.cov(train.T), rtol=1e-9, atol=1e-12)
-    assert arrays["hist1d_counts"][0].sum() + arrays["hist1d_underflow"][0] + arrays[
-        "hist1d_overflow"
-    ][0] == len(train)
+    assert_close_to_scale(a.moments.mean, train.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(a.moments.cov, np.cov(train.T), rtol=1e-9, atol=1e-12)
+    assert hist.counts[0].sum() + hist.underflow[0] + hist.overflow[0] == len(train)
     assert summary["rows"] == {"split": "train", "selected": len(train), "total": len(data)}
     assert summary["row_sets"]["moments"] == f"train split, {len(train)} rows"
-    assert set(arrays["outlier_rows_d2"]) <= set(np.flatnonzero(split == 0))
-    np.testing.assert_array_equal(arrays["outlier_ids_d2"], arrays["outlier_rows_d2"])
+    assert set(a.outliers.rows_d2) <= set(np.flatnonzero(split == 0))
+    np.testing.assert_array_equal(a.outliers.ids_d2, a.outliers.rows_d2)
 
 
 def test_a_store_without_split_is_all_train(data):

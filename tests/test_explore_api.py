@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
 
-from lsf.analyze import analyze, load_analysis
+from lsf.analyze import analyze
 from lsf.cli import main
 from lsf.core.config import SAMPLERS, AnalyzeConfig
 from lsf.core.errors import LsfError
@@ -24,6 +24,7 @@ from lsf.explore import host_warning, listening_socket, url_of
 from lsf.nn.model import load_model
 from lsf.sampling.decode import decode, encode_images
 from lsf.sampling.samplers import sample, statistics_from_analysis
+from lsf.stats.analysis_store import read
 from lsf.stats.pairs import binned_kde
 from lsf.web import position as pos
 from lsf.web.app import build_app, finite
@@ -53,15 +54,15 @@ def generated_space(tmp_path_factory):
     store = write_latent_store(tmp / "l.zarr", x, 1000)
     config = AnalyzeConfig(bins=32, pairs="0,1", pca_pairs="0,1", pair_bins=8)
     analyze(config, store, str(tmp / "a"), progress=QUIET)
-    arrays, summary = load_analysis(str(tmp / "a"))
-    mu, fwhm = arrays["fit_mu"], arrays["fit_fwhm"]
+    a = read(str(tmp / "a"))
+    mu, fwhm = a.fits.gaussians.mu, a.fits.gaussians.fwhm
     radius = np.max(np.abs(x.astype(np.float64) - mu) / fwhm, axis=1)
-    core = x[radius < summary["config"]["trim_fact"]].astype(np.float64)
-    return pos.space_from_analysis(arrays, summary), x.astype(np.float64), core, arrays
+    core = x[radius < a.config.trim_fact].astype(np.float64)
+    return pos.space_from_analysis(a), x.astype(np.float64), core, a.fits.gaussians
 
 
 def test_position_matches_scipy_mahalanobis_chi2_and_trim_radius(generated_space):
-    space, x, core, arrays = generated_space
+    space, x, core, fits = generated_space
     centre, cov = core.mean(axis=0), np.cov(core, rowvar=False)
     inverse = np.linalg.inv(cov)
     rng = np.random.default_rng(0)
@@ -72,7 +73,7 @@ def test_position_matches_scipy_mahalanobis_chi2_and_trim_radius(generated_space
         assert p["d2"] == pytest.approx(d2, rel=1e-7)
         assert p["dof"] == 12
         assert p["chi2_percentile"] == pytest.approx(stats.chi2.cdf(d2, 12), abs=1e-9)
-        trim = max(abs(z[j] - arrays["fit_mu"][j]) / arrays["fit_fwhm"][j] for j in range(12))
+        trim = max(abs(z[j] - fits.mu[j]) / fits.fwhm[j] for j in range(12))
         assert p["trim_radius"] == pytest.approx(trim, rel=1e-12)
 
 
@@ -237,12 +238,12 @@ def test_concurrent_decodes_are_batched_and_each_gets_its_own_image(client, mode
 
 
 @pytest.fixture(scope="module")
-def arrays(inputs):
-    return load_analysis(inputs["analysis"])[0]
+def stored(inputs):
+    return read(inputs["analysis"])
 
 
-def test_samplers_decode_seeded_draws_of_lsf_samplers(client, model, arrays, explorer):
-    statistics = statistics_from_analysis(arrays)
+def test_samplers_decode_seeded_draws_of_lsf_samplers(client, model, stored, explorer):
+    statistics = statistics_from_analysis(stored)
     regions = None if explorer.regions is None else explorer.regions.mixture
     for name in explorer.samplers:
         body = client("POST", "/api/sample", json={"sampler": name, "n": 3, "seed": 5}).json()
@@ -288,12 +289,12 @@ def store_rows(inputs) -> np.ndarray:
 
 
 @pytest.mark.parametrize("i, j", [(1, 4), (4, 1)])
-def test_pair_panel_density_is_the_smoothed_histogram_of_the_pair(client, inputs, arrays, i, j):
+def test_pair_panel_density_is_the_smoothed_histogram_of_the_pair(client, inputs, stored, i, j):
     panel = client("GET", f"/api/pair?system=original&i={i}&j={j}").json()
-    ex, ey = arrays["pair_edges"][i], arrays["pair_edges"][j]
+    ex, ey = stored.pairs("original").edges[i], stored.pairs("original").edges[j]
     x = store_rows(inputs)
     counts, _, _ = np.histogram2d(x[:, i], x[:, j], bins=[ex, ey])
-    cov2 = arrays["cov"][np.ix_([i, j], [i, j])]
+    cov2 = np.cov(x[:, [i, j]], rowvar=False)  # every row: what the analysis scored with
     smooth = binned_kde(counts, (ex[1] - ex[0], ey[1] - ey[0]), cov2, len(x))
     assert panel["density_source"] == "analysis" and panel["names"] == [f"z{i}", f"z{j}"]
     np.testing.assert_allclose(panel["density"]["values"], smooth / smooth.max(), atol=6e-4)

@@ -78,7 +78,9 @@ def write_analysis(tmp_path, result):
 def test_fragmentation_reads_back_as_written(tmp_path):
     result = random_fragmentation(np.random.default_rng(0))
     write_analysis(tmp_path, result)
-    back = read_fragmentation(str(tmp_path))
+    root = zarr.open_group(str(tmp_path / "analysis.zarr"), mode="r")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    back = read_fragmentation(root, summary)
     for name in DIMENSIONS:
         np.testing.assert_array_equal(getattr(back, name), getattr(result, name), err_msg=name)
     for name in (
@@ -96,7 +98,7 @@ def test_fragmentation_reads_back_as_written(tmp_path):
     ):
         assert getattr(back, name) == getattr(result, name), name
     assert back.regions == 2 and back.dim == 6
-    assert read_labels(str(tmp_path))[...].tolist() == [0, 1, -1, 0, 0, 1, 1]
+    assert read_labels(root)[...].tolist() == [0, 1, -1, 0, 0, 1, 1]
 
 
 def test_arrays_carry_dimension_names(tmp_path):
@@ -114,7 +116,6 @@ def test_summary_block_names_nan_as_null():
 
 
 def test_an_analysis_without_regions_reads_none(tmp_path):
-    zarr.open_group(str(tmp_path / "analysis.zarr"), mode="w", zarr_format=3)
-    assert read_fragmentation(str(tmp_path)) is None
-    assert read_labels(str(tmp_path)) is None
-    assert read_fragmentation(str(tmp_path / "missing")) is None
+    root = zarr.open_group(str(tmp_path / "analysis.zarr"), mode="w", zarr_format=3)
+    assert read_fragmentation(root, {}) is None
+    assert read_labels(root) is None

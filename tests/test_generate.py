@@ -15,11 +15,13 @@ from lsf.sampling.metrics import (
 from lsf.sampling.samplers import (
     LatentStatistics,
     fit_gmm,
+    latent_statistics,
     regularised_covariance,
     sample,
     squared_radius,
-    statistics_from_analysis,
 )
+from lsf.stats.analysis_store import Histograms, StoredFits, StoredOutliers
+from lsf.stats.fits import GaussianFits
 from tests.helpers import ORACLE_BATCH, assert_close_to_scale, assert_same_images
 
 D = 5
@@ -117,16 +119,9 @@ def test_singular_covariance_is_regularised_with_a_reported_jitter():
 def test_statistics_from_analysis_take_ranges_from_non_empty_bins():
     counts = np.array([[0, 3, 5, 0], [1, 0, 0, 2]])
     edges = np.array([[0.0, 1, 2, 3, 4], [10.0, 11, 12, 13, 14]])
-    arrays = {
-        "hist1d_counts": counts,
-        "hist1d_edges": edges,
-        "mean": np.array([2.0, 12.0]),
-        "cov": np.eye(2),
-        "fit_ok": np.array([True, False]),
-        "fit_mu": np.array([1.9, 0.0]),
-        "fit_sigma": np.array([0.5, 0.0]),
-    }
-    s = statistics_from_analysis(arrays)
+    nan = np.full(2, np.nan)
+    fits = GaussianFits(nan, np.array([1.9, 0.0]), np.array([0.5, 0.0]), nan, nan, [True, False])
+    s = latent_statistics(np.array([2.0, 12.0]), np.eye(2), edges, counts, fits)
     assert s.low.tolist() == [1.0, 10.0] and s.high.tolist() == [3.0, 14.0]
     assert s.mu.tolist() == [1.9, 12.0] and s.sigma.tolist() == [0.5, 1.0]
 
@@ -210,12 +205,15 @@ def test_study_lines_cross_the_centre_and_the_last_plane_leaves_the_core(fitted)
     from lsf.core.config import GenerateConfig
     from lsf.sampling.study import study_path_specs
 
-    arrays = {"dominant": np.ones(D, dtype=bool), "fit_fwhm": np.arange(D, 0, -1.0)}
+    nan = np.full(D, np.nan)
+    fwhm = np.arange(D, 0, -1.0)
+    gaussians = GaussianFits(nan, nan, nan, fwhm, nan, np.ones(D, dtype=bool))
+    fits = StoredFits(Histograms(np.zeros((D, 2)), np.zeros((D, 1))), gaussians, np.ones(D, bool))
     config = GenerateConfig(
         study_planes=2, study_angles=[0.0, 60.0], path_steps=5, study_sigmas=1.0
     )
     config.beyond_sigmas = 4.0
-    specs = study_path_specs(config, fitted, arrays)
+    specs = study_path_specs(config, fitted, fits)
     assert [m["name"] for m, _ in specs] == [
         "study_0_1_0deg",
         "study_0_1_60deg",
@@ -306,24 +304,24 @@ def test_gallery_shows_the_source_images_of_the_outlier_ids_in_order(tmp_path):
     from lsf.sampling.study import write_gallery
 
     shards, images = _tiny_shards(tmp_path / "shards")
-    arrays = {
-        "outlier_ids_d2": np.array([7, 2, 99]),
-        "outlier_d2": np.array([50.0, 40.0, 30.0]),
-        "outlier_ids_trim": np.array([3]),
-        "outlier_trim_radius": np.array([2.5]),
-        "typical_ids": np.array([5, 6]),
-        "typical_d2": np.array([12.0, 11.5]),
-    }
-    entry = write_gallery(str(tmp_path / "out"), arrays, shards)
+    outliers = StoredOutliers(
+        rows_d2=np.array([7, 2, 99]),
+        ids_d2=np.array([7, 2, 99]),
+        d2=np.array([50.0, 40.0, 30.0]),
+        rows_trim=np.array([3]),
+        ids_trim=np.array([3]),
+        trim_radius=np.array([2.5]),
+        typical_rows=np.array([5, 6]),
+        typical_ids=np.array([5, 6]),
+        typical_d2=np.array([12.0, 11.5]),
+    )
+    entry = write_gallery(str(tmp_path / "out"), outliers, shards)
     d2 = entry["outliers_d2"]
     assert d2["ids"] == [7, 2] and d2["values"] == [50.0, 40.0] and d2["missing_ids"] == [99]
     strip = np.asarray(Image.open(tmp_path / "out" / d2["png"]))
     assert np.array_equal(strip, np.concatenate([images[7], images[2]], axis=1))
     assert entry["outliers_trim"]["measure"] == "trim radius"
     assert entry["typical"]["ids"] == [5, 6]
-    del arrays["typical_d2"]
-    missing = write_gallery(str(tmp_path / "old"), arrays, shards)
-    assert missing == {"missing": "not in this analysis (no typical_d2)"}
 
 
 def test_the_study_preset_sets_the_study_paths_and_the_fit_ellipses():
@@ -408,7 +406,7 @@ def test_gmm_takes_bic_from_the_regions_pass_where_the_analysis_has_one(monkeypa
     curve = np.array([250.0, 240.0, 230.0, 235.0, 228.0, np.nan, np.nan, np.nan])
     fragmentation = SimpleNamespace(bic=curve, components=5)
     config = GenerateConfig(gmm_max_components=4)
-    facts = sampler_rows.Mixtures(config, {}, "unused", fragmentation).bic_components()
+    facts = sampler_rows.Mixtures(config, None, "unused", fragmentation).bic_components()
     assert facts["bic_components"] == 3 and facts["bic_max_components"] == 4  # k = 5 not searched
     assert facts["gmm_max_components"] == 4 and facts["bic_pca_dims"] == 5
     assert facts["bic"] == [250.0, 240.0, 230.0, 235.0] and "regions pass" in facts["bic_source"]
@@ -420,13 +418,13 @@ def test_gmm_takes_bic_from_the_regions_pass_where_the_analysis_has_one(monkeypa
 def test_gmm_without_regions_fits_its_own_bic_search_on_pca_coordinates(monkeypatch):
     from lsf.core.config import GenerateConfig
     from lsf.sampling import rows as sampler_rows
+    from lsf.stats.pca import pca_from_covariance
 
     rng = np.random.default_rng(14)
     rows = np.concatenate([rng.normal(c, 0.5, (300, 6)) for c in (-4.0, 0.0, 4.0)])
     monkeypatch.setattr(sampler_rows, "sample_rows", lambda url, n, seed: (None, rows))
-    variance, vectors = np.linalg.eigh(np.cov(rows, rowvar=False))
-    arrays = {"pca_mean": rows.mean(0), "pca_components": vectors[:, ::-1].T}
+    pca = pca_from_covariance(rows.mean(0), np.cov(rows, rowvar=False))
     config = GenerateConfig(gmm_max_components=5, gmm_pca_dims=2)
-    facts = sampler_rows.Mixtures(config, arrays, "unused").bic_components()
+    facts = sampler_rows.Mixtures(config, pca, "unused").bic_components()
     assert facts["bic_components"] == 3 and facts["bic_pca_dims"] == 2
     assert facts["bic_max_components"] == 5 and "fitted here on 900" in facts["bic_source"]

@@ -10,7 +10,7 @@ from lsf.core.progress import QUIET
 from lsf.core.store import open_store
 from lsf.generate import generate
 from lsf.run import run_pipeline
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import read
 from tests.helpers import assert_model_close, latent_like, write_latent_store
 
 pytestmark = pytest.mark.timeout(600)
@@ -32,7 +32,7 @@ def test_tiny_pipeline_writes_every_stage(tiny_workdir):
     assert summary["latent_dim"] == 16 and summary["n_samples"] == 400
     metrics = json.loads((tiny_workdir / "samples" / "metrics.json").read_text())["samplers"]
     # the default samplers; regions only where the analysis found regions
-    regions = read_fragmentation(str(tiny_workdir / "analysis")) is not None
+    regions = read(str(tiny_workdir / "analysis")).fragmentation is not None
     expected = [s for s in GenerateConfig().samplers if regions or s != "regions"]
     references = {"real", "reconstruction", "interpolation-linear", "interpolation-spherical"}
     assert set(metrics) == references | set(expected)

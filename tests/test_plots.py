@@ -14,14 +14,23 @@ from lsf.plots.distributions import (
 )
 from lsf.plots.matrices import correlation_heatmap, explained_variance
 from lsf.plots.pairs import pair_panels, path_projection
-from lsf.stats.fits import fit_histograms
+from lsf.stats.analysis_store import (
+    Histograms,
+    StoredAnalysis,
+    StoredFits,
+    StoredPairs,
+    StoredPca,
+)
+from lsf.stats.fits import GaussianFits, fit_histograms
 from lsf.stats.histograms import chunk_histograms, robust_edges
+from lsf.stats.moments import Moments
 from lsf.stats.pairs import (
     confidence_ellipse,
     coverage_2d,
     density_levels,
     expected_coverage,
 )
+from lsf.stats.pca import PCA
 from tests.helpers import assert_close_to_scale
 
 
@@ -31,8 +40,7 @@ def histograms():
     edges = robust_edges(x, 20)
     counts = chunk_histograms(x, edges)["counts"]
     f = fit_histograms(edges, counts)
-    fits = {"amplitude": f.amplitude, "mu": f.mu, "sigma": f.sigma, "fwhm": f.fwhm}
-    return edges, counts, fits
+    return edges, counts, f
 
 
 def test_histogram_overview_has_one_panel_per_component_with_a_fit(histograms):
@@ -198,25 +206,14 @@ def test_mahalanobis_qq_shows_the_bulk_beside_a_log_scaled_tail():
     assert "largest observed 1.1e+04" in full.get_title()
 
 
-def _stored_analysis(x: np.ndarray, bins: int = 24) -> dict:
-    """The arrays `lsf analyze` stores for pairs (0, 1) and (0, 2), built with numpy."""
+def _stored_pairs(x: np.ndarray, kde_cov: np.ndarray, bins: int = 24) -> StoredPairs:
+    """The pair grids `lsf analyze` stores for pairs (0, 1) and (0, 2), built with numpy."""
     edges = robust_edges(x, bins)
     pairs = np.array([[0, 1], [0, 2]])
     counts = np.stack(
         [np.histogram2d(x[:, i], x[:, j], bins=[edges[i], edges[j]])[0] for i, j in pairs]
     ).astype(np.uint32)
-    components = np.linalg.eigh(np.cov(x, rowvar=False))[1].T[::-1]
-    return {
-        "count": np.array([len(x)]),
-        "cov": np.cov(x, rowvar=False),
-        "pairs": pairs,
-        "pair_counts": counts,
-        "pair_edges": edges,
-        "pca_components": components,
-        "pca_pairs": pairs,
-        "pca_pair_counts": counts,
-        "pca_pair_edges": edges,
-    }
+    return StoredPairs("original", pairs, edges, counts, len(x), kde_cov)
 
 
 def test_pair_density_is_the_analysis_kde_of_the_stored_counts_or_of_sampled_rows():
@@ -226,32 +223,32 @@ def test_pair_density_is_the_analysis_kde_of_the_stored_counts_or_of_sampled_row
     x = np.random.default_rng(4).multivariate_normal(
         [0, 1, 2], [[1, 0.5, 0.2], [0.5, 2, 0.1], [0.2, 0.1, 0.7]], size=4000
     )
-    arrays = _stored_analysis(x)
-    edges, n = arrays["pair_edges"], len(x)
+    cov = np.cov(x, rowvar=False)
+    kde_cov = cov * np.outer([1.0, 0.9, 1.1], [1.0, 0.9, 1.1])  # what it recorded, not `cov`
+    stored = _stored_pairs(x, kde_cov)
+    edges, n = stored.edges, len(x)
     widths = np.array([[edges[0, 1] - edges[0, 0], edges[2, 1] - edges[2, 0]]])
-    cov2 = arrays["cov"][np.ix_([0, 2], [0, 2])]
-    expected = binned_kde_batch(arrays["pair_counts"][1:2].astype(float), widths, cov2[None], n)[0]
-    density = pair_density(arrays, "", 0, 2, x)
+    cov2 = kde_cov[np.ix_([0, 2], [0, 2])]
+    expected = binned_kde_batch(stored.counts[1:2].astype(float), widths, cov2[None], n)[0]
+    density = pair_density(stored, 0, 2, x, cov)
     assert density.source == ANALYSIS and density.rows == n
     assert np.allclose(density.values, expected) and np.allclose(
         density.levels, hdr_levels(expected)
     )
     assert density.factor == scott_factor(n)
-    swapped = pair_density(arrays, "", 2, 0, x)  # stored as (0, 2): drawn transposed
+    swapped = pair_density(stored, 2, 0, x, cov)  # stored as (0, 2): drawn transposed
     assert np.allclose(swapped.values, expected.T) and np.allclose(swapped.x, density.y)
-    pca_cov = arrays["pca_components"] @ arrays["cov"] @ arrays["pca_components"].T
-    pca = pair_density(arrays, "pca_", 0, 1, x)
-    pca_widths = np.array([[edges[0, 1] - edges[0, 0], edges[1, 1] - edges[1, 0]]])
-    pca_expected = binned_kde_batch(
-        arrays["pair_counts"][:1].astype(float), pca_widths, pca_cov[None, :2, :2], n
-    )[0]
-    assert np.allclose(pca.values, pca_expected)
+    fewer = StoredPairs("pca", stored.pairs, edges, stored.counts, 1000, kde_cov)
+    recorded = pair_density(fewer, 0, 1, x, cov)  # the recorded rows, not len(x)
+    widths = np.array([[edges[0, 1] - edges[0, 0], edges[1, 1] - edges[1, 0]]])
+    own = binned_kde_batch(stored.counts[:1].astype(float), widths, kde_cov[None, :2, :2], 1000)
+    assert recorded.rows == 1000 and np.allclose(recorded.values, own[0])
     rows = x[:1500]
-    fallback = pair_density(arrays, "", 1, 2, rows)  # (1, 2) was not counted
+    fallback = pair_density(stored, 1, 2, rows, cov)  # (1, 2) was not counted
     grid = robust_edges(rows[:, [1, 2]], 24)
     counts = np.histogram2d(rows[:, 1], rows[:, 2], bins=[grid[0], grid[1]])[0]
     own = binned_kde_batch(
-        counts[None], np.diff(grid[:, :2]).T, arrays["cov"][np.ix_([1, 2], [1, 2])][None], 1500
+        counts[None], np.diff(grid[:, :2]).T, cov[np.ix_([1, 2], [1, 2])][None], 1500
     )[0]
     assert fallback.source == SAMPLE and fallback.rows == 1500 and np.allclose(fallback.values, own)
 
@@ -282,9 +279,9 @@ def test_counts_coverage_matches_counting_the_points():
     ).all()
 
 
-def _analysis_like(x: np.ndarray, trimmed: np.ndarray) -> dict:
-    """Arrays as `lsf analyze` names them, computed with numpy from rows `x` and the rows
-    `trimmed` of the PCA basis."""
+def _analysis_like(x: np.ndarray, trimmed: np.ndarray) -> StoredAnalysis:
+    """An analysis in memory, computed with numpy from rows `x` and the rows `trimmed` of
+    the PCA basis."""
     mean, cov = x.mean(axis=0), np.cov(x, rowvar=False)
     basis_mean, basis_cov = trimmed.mean(axis=0), np.cov(trimmed, rowvar=False)
     variance, vectors = np.linalg.eigh(basis_cov)
@@ -292,19 +289,29 @@ def _analysis_like(x: np.ndarray, trimmed: np.ndarray) -> dict:
     components, variance = vectors[:, order].T, variance[order]
     scores = (trimmed - basis_mean) @ components.T
     d = x.shape[1]
-    return {
-        "mean": mean,
-        "cov": cov,
-        "corr": np.corrcoef(x, rowvar=False),
-        "pca_mean": basis_mean,
-        "pca_components": components,
-        "explained_variance": variance,
-        "pca_corr": np.corrcoef(scores, rowvar=False),
-        "fit_mu": mean + 0.1,
-        "fit_sigma": np.sqrt(np.diag(cov)) * 0.9,
-        "pca_fit_mu": np.full(d, 0.05),
-        "pca_fit_sigma": np.sqrt(variance) * 1.1,
-    }
+    nan = np.full(d, np.nan)
+
+    def fits(mu, sigma):
+        return GaussianFits(nan, mu, sigma, 2.355 * sigma, nan, np.ones(d, dtype=bool))
+
+    ratio = variance / variance.sum()
+    model = PCA(basis_mean, components, variance, ratio, np.cumsum(ratio), d)
+    hist = Histograms(np.zeros((d, 2)), np.zeros((d, 1)))
+    return StoredAnalysis.from_views(
+        d,
+        moments=Moments(len(x), mean, cov, np.corrcoef(x, rowvar=False), nan, nan, nan, nan, 0),
+        fits=StoredFits(hist, fits(mean + 0.1, np.sqrt(np.diag(cov)) * 0.9), np.zeros(d, bool)),
+        pca=StoredPca(
+            model,
+            "trimmed",
+            len(trimmed),
+            np.corrcoef(scores, rowvar=False),
+            nan,
+            nan,
+            hist,
+            fits(np.full(d, 0.05), np.sqrt(variance) * 1.1),
+        ),
+    )
 
 
 def test_ellipse_sources_are_the_fits_the_trimmed_rows_or_all_rows():
@@ -314,30 +321,32 @@ def test_ellipse_sources_are_the_fits_the_trimmed_rows_or_all_rows():
     a = rng.normal(size=(4, 4))
     x = rng.normal(size=(5000, 4)) @ a + np.array([1.0, 2.0, -1.0, 0.5])
     trimmed = x[np.abs(x - x.mean(axis=0)).max(axis=1) < 2.5 * x.std(axis=0).max()]
-    arrays = _analysis_like(x, trimmed)
-    mean, cov = ellipse_moments(arrays, "", "moments")
+    stored = _analysis_like(x, trimmed)
+    mean, cov = ellipse_moments(stored, "original", "moments")
     assert_close_to_scale(mean, x.mean(axis=0), rtol=1e-7) and assert_close_to_scale(
         cov, np.cov(x, rowvar=False), rtol=1e-7
     )
-    mean, cov = ellipse_moments(arrays, "", "trimmed")
+    mean, cov = ellipse_moments(stored, "original", "trimmed")
     assert_close_to_scale(mean, trimmed.mean(axis=0), rtol=1e-7)
     np.testing.assert_allclose(cov, np.cov(trimmed, rowvar=False), atol=1e-10)
-    scores = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
-    mean, cov = ellipse_moments(arrays, "pca_", "moments")
+    model = stored.pca.model
+    scores = (x - model.mean) @ model.components.T
+    mean, cov = ellipse_moments(stored, "pca", "moments")
     np.testing.assert_allclose(mean, scores.mean(axis=0), atol=1e-10)
     np.testing.assert_allclose(cov, np.cov(scores, rowvar=False), atol=1e-10)
-    mean, cov = ellipse_moments(arrays, "pca_", "trimmed")
-    assert np.allclose(mean, 0) and np.allclose(cov, np.diag(arrays["explained_variance"]))
-    arrays["fit_mu"][2], arrays["fit_sigma"][2] = np.nan, np.nan  # a failed fit
-    mean, cov = ellipse_moments(arrays, "", "fits")
+    mean, cov = ellipse_moments(stored, "pca", "trimmed")
+    assert np.allclose(mean, 0) and np.allclose(cov, np.diag(model.explained_variance))
+    fitted = stored.fits.gaussians
+    fitted.mu[2], fitted.sigma[2] = np.nan, np.nan  # a failed fit
+    mean, cov = ellipse_moments(stored, "original", "fits")
     sigma = np.sqrt(np.diag(cov))
     assert_close_to_scale(mean[[0, 1, 3]], x.mean(axis=0)[[0, 1, 3]] + 0.1, rtol=1e-7)
-    assert_close_to_scale(sigma[[0, 1, 3]], arrays["fit_sigma"][[0, 1, 3]], rtol=1e-7)
-    np.testing.assert_allclose(cov / np.outer(sigma, sigma), arrays["corr"], atol=1e-12)
+    assert_close_to_scale(sigma[[0, 1, 3]], fitted.sigma[[0, 1, 3]], rtol=1e-7)
+    np.testing.assert_allclose(cov / np.outer(sigma, sigma), stored.moments.corr, atol=1e-12)
     assert mean[2] == pytest.approx(trimmed.mean(axis=0)[2])
     assert sigma[2] == pytest.approx(trimmed.std(axis=0, ddof=1)[2])
-    mean, cov = ellipse_moments(arrays, "pca_", "fits")
-    assert np.allclose(mean, 0.05) and np.allclose(np.sqrt(np.diag(cov)), arrays["pca_fit_sigma"])
+    mean, cov = ellipse_moments(stored, "pca", "fits")
+    assert np.allclose(mean, 0.05) and np.allclose(np.sqrt(np.diag(cov)), stored.pca.fits.sigma)
 
 
 def test_study_figures_have_their_panels():

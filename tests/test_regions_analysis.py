@@ -11,11 +11,11 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
-from lsf.analyze import analysis_arrays
 from lsf.core.config import AnalyzeConfig
 from lsf.core.errors import LsfError
 from lsf.core.progress import QUIET
 from lsf.stats.analysis import analyze_latents
+from lsf.stats.analysis_store import analysis_arrays
 from tests.helpers import latent_like
 
 D = 8

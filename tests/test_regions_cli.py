@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from lsf.analyze import load_analysis
 from lsf.cli import main
-from lsf.stats.fragmentation_store import read_fragmentation, read_labels
+from lsf.stats.analysis_store import read
 from tests.helpers import write_latent_store
 
 FEW_PAIRS = ["--pairs", "first:2", "--pca-pairs", "first:2", "--quiet"]
@@ -30,16 +29,16 @@ def test_three_normals_complete_with_defaults_and_say_what_they_did(tmp_path, ca
     printed = capsys.readouterr().out
     assert "fragmentation: 3 regions; the largest holds 33" in printed
     assert "warning: trim_fact 1.5 keeps 0 of 30000 rows" in printed
-    _, summary = load_analysis(out)
-    assert summary["fragmentation"]["regions"] == 3
-    assert summary["pca"]["basis"].startswith("all rows")
-    assert any("falls back to all rows" in w for w in summary["warnings"])
-    f = read_fragmentation(out)
+    a = read(out)
+    assert a.fragmentation.regions == 3
+    assert a.pca.basis.startswith("all rows")
+    assert any("falls back to all rows" in w for w in a.warnings)
+    f = read(out).fragmentation
     assert f.regions == 3 and f.counts.sum() + f.outside == 30_000
-    labels = read_labels(out)[...]
+    labels = read(out).region_labels()[...]
     assert len(labels) == 30_000 and (np.bincount(labels[labels >= 0]) == f.counts).all()
     assert f.nearest_ids[0, 0] == f.nearest_rows[0, 0]  # the test store's id of row k is k
-    json.dumps(summary, allow_nan=False)
+    json.dumps(a.summary, allow_nan=False)
 
 
 def test_three_normals_complete_with_the_study_preset(tmp_path, capsys):
@@ -50,8 +49,8 @@ def test_three_normals_complete_with_the_study_preset(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "fragmentation: 3 regions" in printed
     assert "warning: trim_fact 1.7 keeps" in printed
-    _, summary = load_analysis(out)
-    assert summary["pca"]["rows"] == 6000 and summary["fragmentation"]["regions"] == 3
+    a = read(out)
+    assert a.pca.rows == 6000 and a.fragmentation.regions == 3
 
 
 @pytest.mark.parametrize(

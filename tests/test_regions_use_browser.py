@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import zarr
 
-from lsf.analyze import load_analysis
+from lsf.stats.analysis_store import read
 from tests.explore_inputs import explore_inputs
 from tests.regions_inputs import add_regions, fragmentation_of
 from tests.test_explore_browser import CHROMIUM_ARGS, pytestmark  # noqa: F401
@@ -23,8 +23,8 @@ def server(tmp_path_factory):
     analysis = tmp_path_factory.mktemp("browser_regions") / "analysis"
     shutil.copytree(inputs["analysis"], analysis)
     z = zarr.open_group(inputs["latents"], mode="r")["z"][...].astype(np.float64)
-    arrays, _ = load_analysis(str(analysis))
-    pc0 = (z - arrays["pca_mean"]) @ arrays["pca_components"][0]
+    pca = read(str(analysis)).pca.model
+    pc0 = (z - pca.mean) @ pca.components[0]
     labels = (pc0 > np.median(pc0)).astype(np.int64)
     add_regions(analysis, fragmentation_of(z, labels, k=3), labels)
     command = [sys.executable, "-m", "lsf.cli", "explore", "--model", inputs["model"]]

@@ -10,11 +10,10 @@ import httpx
 import numpy as np
 import pytest
 
-from lsf.analyze import load_analysis
 from lsf.nn.model import load_model
 from lsf.sampling.regions import RegionMixture
 from lsf.sampling.samplers import sample, statistics_from_analysis
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import read
 from lsf.web.app import build_app
 from lsf.web.batching import LocalCodec
 from lsf.web.explorer import load_explorer
@@ -42,12 +41,12 @@ def regions_analysis(inputs, tmp_path_factory):
     folder = tmp_path_factory.mktemp("explore_regions") / "analysis"
     shutil.copytree(inputs["analysis"], folder)
     z = zarr.open_group(inputs["latents"], mode="r")["z"][...].astype(np.float64)
-    arrays, _ = load_analysis(str(folder))
-    pc0 = (z - arrays["pca_mean"]) @ arrays["pca_components"][0]
+    pca = read(str(folder)).pca.model
+    pc0 = (z - pca.mean) @ pca.components[0]
     labels = (pc0 > np.median(pc0)).astype(np.int64)
     result = fragmentation_of(z, labels, k=3, sample=200)
-    result.pca_mean = arrays["pca_mean"]  # the analysis's PCA, as the contract states
-    result.pca_components = arrays["pca_components"][:3]
+    result.pca_mean = pca.mean  # the analysis's PCA, as the contract states
+    result.pca_components = pca.components[:3]
     scores = (z - result.pca_mean) @ result.pca_components.T
     result.sample_scores = scores[result.sample_rows].astype(np.float32)
     result.score_means = np.stack([scores[labels == r].mean(axis=0) for r in (0, 1)])
@@ -97,7 +96,7 @@ def oracle_region(f, z):
 
 def test_info_lists_each_regions_share_colour_and_centre(client, regions_analysis):
     analysis, _ = regions_analysis
-    f = read_fragmentation(analysis)
+    f = read(analysis).fragmentation
     info = client("GET", "/api/info").json()
     assert [r["region"] for r in info["regions"]] == [0, 1]
     for region in info["regions"]:
@@ -113,7 +112,7 @@ def test_info_lists_each_regions_share_colour_and_centre(client, regions_analysi
 @pytest.mark.parametrize("where", ["centre 0", "centre 1", "far"])
 def test_decode_names_the_region_of_the_latent(client, regions_analysis, where):
     analysis, _ = regions_analysis
-    f = read_fragmentation(analysis)
+    f = read(analysis).fragmentation
     z = {"centre 0": f.means[0], "centre 1": f.means[1], "far": f.means[0] + 50.0}[where]
     body = client("POST", "/api/decode", json={"z": z.tolist()}).json()
     nearest, d2, region = oracle_region(f, z)
@@ -125,9 +124,8 @@ def test_decode_names_the_region_of_the_latent(client, regions_analysis, where):
 
 def test_regions_samplers_draw_the_region_mixture(client, regions_analysis):
     analysis, _ = regions_analysis
-    arrays, _ = load_analysis(analysis)
-    mixture = RegionMixture.from_fragmentation(read_fragmentation(analysis))
-    statistics = statistics_from_analysis(arrays)
+    mixture = RegionMixture.from_fragmentation(read(analysis).fragmentation)
+    statistics = statistics_from_analysis(read(analysis))
     for name in ("regions", "regions-ellipsoid"):
         body = client("POST", "/api/sample", json={"sampler": name, "n": 4, "seed": 3}).json()
         z = np.asarray([frame["z"] for frame in body["frames"]], dtype=np.float32)
@@ -142,7 +140,7 @@ def test_pair_panel_carries_the_store_rows_of_the_map_sample_by_region(
     client, regions_analysis, explorer, system, i, j
 ):
     analysis, z = regions_analysis
-    f = read_fragmentation(analysis)
+    f = read(analysis).fragmentation
     panel = client("GET", f"/api/pair?system={system}&i={i}&j={j}").json()
     rows = z[f.sample_rows]
     if system == "pca":
@@ -159,7 +157,7 @@ def test_without_the_store_points_are_reconstructed_and_marked_approximate(
     regions_analysis, model, explorer
 ):
     analysis, _ = regions_analysis
-    f = read_fragmentation(analysis)
+    f = read(analysis).fragmentation
     alone = load_explorer(analysis, LocalCodec(model))
     reconstructed = f.pca_mean + f.sample_scores.astype(np.float64) @ f.pca_components
     within = alone.pair("pca", 0, 2)["regions"]

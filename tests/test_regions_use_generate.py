@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import zarr
 
-from lsf.analyze import load_analysis
 from lsf.cli import main
 from lsf.core.config import GenerateConfig
 from lsf.core.progress import QUIET
 from lsf.generate import generate
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import read
 from tests.explore_inputs import explore_inputs
 from tests.regions_inputs import add_regions, fragmentation_of, remove_regions
 
@@ -32,8 +31,8 @@ def generated(inputs, tmp_path_factory):
     analysis = folder / "analysis"
     shutil.copytree(inputs["analysis"], analysis)
     z = zarr.open_group(inputs["latents"], mode="r")["z"][...].astype(np.float64)
-    arrays, _ = load_analysis(str(analysis))
-    pc0 = (z - arrays["pca_mean"]) @ arrays["pca_components"][0]
+    pca = read(str(analysis)).pca.model
+    pc0 = (z - pca.mean) @ pca.components[0]
     labels = (pc0 > np.quantile(pc0, 0.7)).astype(np.int64)
     add_regions(analysis, fragmentation_of(z, labels, k=3), labels)
     config = GenerateConfig(
@@ -54,7 +53,7 @@ def generated(inputs, tmp_path_factory):
 def test_regions_samplers_are_measured_like_mvn(generated):
     analysis, out, metrics = generated
     rows = metrics["samplers"]
-    f = read_fragmentation(str(analysis))
+    f = read(str(analysis)).fragmentation
     for name in ("regions", "regions-ellipsoid"):
         assert set(rows["mvn"]) <= set(rows[name]) | {"covariance_jitter"}
         assert np.isfinite(rows[name]["frechet_distance"])

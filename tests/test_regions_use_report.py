@@ -17,7 +17,7 @@ from lsf.core.progress import QUIET
 from lsf.plots.fragmentation import discriminant_directions, map_directions
 from lsf.report import report
 from lsf.sampling.region_images import write_region_images
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import read
 from tests.explore_inputs import write_shards
 from tests.helpers import write_latent_store
 from tests.regions_inputs import add_regions, fragmentation_of, remove_regions, separated_normals
@@ -126,10 +126,10 @@ def section(analysis, out):
 
     out.mkdir()
     page = _Page(out)
-    summary = json.loads((analysis / "summary.json").read_text())
+    stored = read(str(analysis))
 
     def run():
-        sections.fragmentation(page, str(analysis), summary, None, None)
+        sections.fragmentation(page, stored, None, None)
         return "\n".join(page.parts)
 
     return recording(run)
@@ -173,7 +173,7 @@ def test_every_fragmentation_figure_is_on_the_page_with_a_caption(page, built):
 def test_bic_and_merges_drawn_are_the_analysis(page, built):
     folder, _, _ = built
     _, recorded = page
-    f = read_fragmentation(str(folder / "analysis"))
+    f = read(str(folder / "analysis")).fragmentation
     ((bic, chosen, merges, threshold),) = recorded["bic_merges"]
     np.testing.assert_array_equal(bic, f.bic)
     assert chosen == 3 and merges == [(3, 1, 0.93)] and threshold == 0.5
@@ -182,7 +182,7 @@ def test_bic_and_merges_drawn_are_the_analysis(page, built):
 def test_region_maps_draw_the_labelled_sample_on_pca_and_lda_axes(page, built):
     folder, _, _ = built
     _, recorded = page
-    f = read_fragmentation(str(folder / "analysis"))
+    f = read(str(folder / "analysis")).fragmentation
     ((panels,),) = recorded["region_maps"]
     scores = f.sample_scores.astype(np.float64)
     np.testing.assert_array_equal(panels[0]["points"], scores[:, :2])
@@ -198,7 +198,7 @@ def test_region_maps_draw_the_labelled_sample_on_pca_and_lda_axes(page, built):
 def test_region_table_and_gap_table_hold_the_analysis_numbers(page, built):
     folder, _, _ = built
     html, _ = page
-    f = read_fragmentation(str(folder / "analysis"))
+    f = read(str(folder / "analysis")).fragmentation
     for r in range(3):
         share = f"{100 * f.shares[r]:.1f} %"
         assert f"<td>{r}</td><td>{f.counts[r]}</td><td>{share}</td>" in html
@@ -210,7 +210,7 @@ def test_region_table_and_gap_table_hold_the_analysis_numbers(page, built):
 def test_cards_and_gap_paths_label_each_image_with_its_id_density_and_d2(page, built):
     folder, _, _ = built
     _, recorded = page
-    f = read_fragmentation(str(folder / "analysis"))
+    f = read(str(folder / "analysis")).fragmentation
     metrics = json.loads((folder / "samples" / "metrics.json").read_text())["regions"]
     cards, gaps = [args[0] for args in recorded["labelled_rows"][:2]]
     for r, (title, images, labels) in enumerate(cards):

@@ -8,10 +8,11 @@ import pytest
 
 import lsf.plots.study_sections
 import lsf.report
-from lsf.analyze import analyze, load_analysis
+from lsf.analyze import analyze
 from lsf.core.config import AnalyzeConfig, ReportConfig
 from lsf.core.progress import QUIET
 from lsf.report import report, top_correlated_pairs
+from lsf.stats.analysis_store import read
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_counts import select_pairs
 from lsf.stats.pairs import binned_kde_batch, coverage_2d
@@ -66,13 +67,14 @@ def test_contents_link_every_section_and_every_caption_says_what_to_look_for(dra
 
 def test_drawn_pair_density_is_the_binned_kde_of_the_stored_counts(drawn):
     folder, figures = drawn
-    arrays, _ = load_analysis(str(folder / "analysis"))
+    a = read(str(folder / "analysis"))
     (original, title), (pca, pca_title) = figures
     assert "kernel covariance" in title and "PCA coordinates" in pca_title
-    edges, n = arrays["pair_edges"], int(arrays["count"][0])
+    edges, n = a.pairs("original").edges, a.moments.count
     widths = np.array([[edges[0, 1] - edges[0, 0], edges[1, 1] - edges[1, 0]]])
-    cov2 = arrays["cov"][:2, :2][None]
-    expected = binned_kde_batch(arrays["pair_counts"][:1].astype(np.float64), widths, cov2, n)[0]
+    cov2 = a.moments.cov[:2, :2][None]
+    counts = np.asarray(a.pairs("original").counts[:1], dtype=np.float64)
+    expected = binned_kde_batch(counts, widths, cov2, n)[0]
     first = original[0]
     assert first["names"] == ("z0", "z1") and np.allclose(first["density"][2], expected)
     missing = [p for p in original if "not in the analysis" in p["title"]]
@@ -114,15 +116,15 @@ def test_a_missing_latent_store_is_one_line_and_exit_2(drawn, tmp_path, capsys):
 STUDY_K, STUDY_BINS, WORST = 4, 16, (1, 3)
 
 
-def _survivors(x: np.ndarray, arrays: dict) -> list[np.ndarray]:
-    mu, fwhm = arrays["fit_mu"], arrays["fit_fwhm"]
-    return [(np.abs(x - mu) <= f * fwhm).all(axis=1) for f in arrays["trim_facts"]]
+def _survivors(x: np.ndarray, a) -> list[np.ndarray]:
+    mu, fwhm = a.fits.gaussians.mu, a.fits.gaussians.fwhm
+    return [(np.abs(x - mu) <= f * fwhm).all(axis=1) for f in a.trimming.facts]
 
 
-def _fact_arrays(x: np.ndarray, arrays: dict) -> dict:
+def _fact_arrays(x: np.ndarray, a) -> dict:
     """The fact-sweep arrays of the contract, computed with numpy from the rows `x`."""
-    keep = _survivors(x, arrays)
-    scores = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
+    keep = _survivors(x, a)
+    scores = (x - a.pca.model.mean) @ a.pca.model.components.T
     pairs = np.array([(i, j) for i in range(STUDY_K) for j in range(i + 1, STUDY_K)])
     edges = np.stack([robust_edges(scores[:, [i, j]], STUDY_BINS) for i, j in pairs])
     counts = [
@@ -147,10 +149,10 @@ def _fact_arrays(x: np.ndarray, arrays: dict) -> dict:
     }
 
 
-def _outlier_arrays(x: np.ndarray, arrays: dict, k: int = 3) -> dict:
-    centred = x - arrays["mean"]
-    d2 = np.einsum("ij,ij->i", centred @ np.linalg.inv(arrays["cov"]), centred)
-    radius = (np.abs(x - arrays["fit_mu"]) / arrays["fit_fwhm"]).max(axis=1)
+def _outlier_arrays(x: np.ndarray, a, k: int = 3) -> dict:
+    centred = x - a.moments.mean
+    d2 = np.einsum("ij,ij->i", centred @ np.linalg.inv(a.moments.cov), centred)
+    radius = (np.abs(x - a.fits.gaussians.mu) / a.fits.gaussians.fwhm).max(axis=1)
     by_d2, by_radius = np.argsort(-d2)[:k], np.argsort(-radius)[:k]
     typical = np.argsort(np.abs(d2 - np.median(d2)))[:k]
     d = x.shape[1]
@@ -223,14 +225,16 @@ def add_study_outputs(analysis, x: np.ndarray) -> None:
 
     import zarr
 
-    from lsf.analyze import ARRAYS, SUMMARY
+    from lsf.stats.analysis_store import ARRAYS, DIMENSIONS, SUMMARY
 
-    arrays, summary = load_analysis(str(analysis))
-    new = _fact_arrays(x, arrays) | _outlier_arrays(x, arrays)
+    a = read(str(analysis))
+    summary = a.summary
+    new = _fact_arrays(x, a) | _outlier_arrays(x, a)
     group = zarr.open_group(str(analysis / ARRAYS), mode="a")
     for name, values in new.items():
-        group.create_array(name, data=np.asarray(values), overwrite=True)
-    facts = [float(f) for f in arrays["trim_facts"]]
+        values = np.asarray(values)
+        group.create_array(name, data=values, overwrite=True, dimension_names=DIMENSIONS[name])
+    facts = [float(f) for f in a.trimming.facts]
     summary |= STUDY_SUMMARY
     summary["fact_sweep"] = {
         "facts": facts,
@@ -243,7 +247,7 @@ def add_study_outputs(analysis, x: np.ndarray) -> None:
     (analysis / SUMMARY).write_text(json.dumps(summary))
 
 
-def fake_samples(folder, arrays: dict, config) -> None:
+def fake_samples(folder, a, config) -> None:
     """A SAMPLES folder as `lsf generate` writes it, with random images instead of decoded
     ones (the report only reads the PNGs, the points and metrics.json)."""
     import json
@@ -255,7 +259,7 @@ def fake_samples(folder, arrays: dict, config) -> None:
     from lsf.sampling.samplers import squared_radius, statistics_from_analysis
     from lsf.sampling.study import study_path_specs
 
-    s = statistics_from_analysis(arrays)
+    s = statistics_from_analysis(a)
     (folder / "paths").mkdir(parents=True)
     (folder / "faces").mkdir()
     (folder / "gallery").mkdir()
@@ -283,7 +287,7 @@ def fake_samples(folder, arrays: dict, config) -> None:
         {"name": "origin_to_centre", "kind": "origin_to_centre"},
         latent_paths.origin_to_centre(s.mean, 6),
     )
-    specs = study_path_specs(config, s, arrays)
+    specs = study_path_specs(config, s, a.fits)
     gallery = {
         name: {
             "measure": "d2",
@@ -323,9 +327,8 @@ def study_drawn(drawn, tmp_path_factory):
     shutil.copytree(folder / "analysis", out / "analysis")
     x = correlated_latents(3000, 6).astype(np.float64)
     add_study_outputs(out / "analysis", x)
-    arrays, _ = load_analysis(str(out / "analysis"))
     generate = GenerateConfig(study_planes=2, study_angles=[0.0, 90.0], path_steps=5)
-    fake_samples(out / "samples", arrays, generate)
+    fake_samples(out / "samples", read(str(out / "analysis")), generate)
     recorded = {"rows": [], "panels": []}
     real_rows, real_panels = lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels
 
@@ -404,12 +407,12 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
     assert "asymmetric: pc1; heavy flanks: pc3" in page
     assert "<td>pca</td><td>3 sigma</td><td>0.975</td><td>0.987</td><td>0.99</td>" in page
     # pca_rows: basis and row_sets present: the PCA pair counts hold the PCA basis rows
-    _, summary = load_analysis(str(out / "analysis"))
-    n = summary["pca"]["rows"]
+    a = read(str(out / "analysis"))
+    n = a.pca.rows
     text = (
         f"kernel covariance = {n ** (-1 / 6):.3g}^2 x the pair&#x27;s covariance (Scott, n = {n} "
     )
-    assert summary["config"]["pca_rows"] == "basis" and n < 3000 and text in page
+    assert a.config.pca_rows == "basis" and n < 3000 and text in page
     assert "PCA pair (pc1, pc3)" in page  # the summary's worst pair
     assert "fraction of latents closer to the centre than the origin</td><td>0.97" in page
     assert "Planes running beyond the core: (z" in page and "report.ellipses: fits" in page
@@ -435,15 +438,15 @@ def test_study_strips_print_each_steps_squared_mahalanobis_distance(study_drawn)
 
 def test_drawn_ellipses_are_the_fits_and_their_coverage_counts_the_points(study_drawn):
     out, x, recorded = study_drawn
-    arrays, _ = load_analysis(str(out / "analysis"))
+    a = read(str(out / "analysis"))
     first = recorded["panels"][0][0]
     assert first["names"] == ("z0", "z1")
-    assert_close_to_scale(first["mean2"], arrays["fit_mu"][:2], rtol=1e-7)
-    sigma = arrays["fit_sigma"][:2]
+    assert_close_to_scale(first["mean2"], a.fits.gaussians.mu[:2], rtol=1e-7)
+    sigma = a.fits.gaussians.sigma[:2]
     assert_close_to_scale(np.sqrt(np.diag(first["cov2"])), sigma, rtol=1e-7)
-    assert first["cov2"][0, 1] == pytest.approx(arrays["corr"][0, 1] * sigma[0] * sigma[1])
+    assert first["cov2"][0, 1] == pytest.approx(a.moments.corr[0, 1] * sigma[0] * sigma[1])
     (binned, counted), (exact, sampled) = lsf.report.ellipse_coverage(
-        arrays, "", 0, 1, first["mean2"], first["cov2"], x[:, :2]
+        a.pairs("original"), 0, 1, first["mean2"], first["cov2"], x[:, :2]
     )
     assert counted == "stored pair counts (24 bins)" and sampled == "3000 sampled rows (exact)"
     expected = coverage_2d(x[:, :2], first["mean2"], first["cov2"])
@@ -456,69 +459,39 @@ def test_fact_sweep_panels_are_each_facts_own_survivors(study_drawn):
     from lsf.plots.study_sections import fact_pair_panels, worst_pair
 
     out, x, _ = study_drawn
-    arrays, summary = load_analysis(str(out / "analysis"))
-    p = worst_pair(summary, arrays["sweep_pairs"])
-    assert tuple(arrays["sweep_pairs"][p]) == WORST
-    assert worst_pair({}, arrays["sweep_pairs"]) == 5  # (2, 3) without a summary entry
-    facts = summary["fact_sweep"]["facts"]
-    panels = fact_pair_panels(arrays, facts, p)
-    scores = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
-    for keep, panel in zip(_survivors(x, arrays), panels, strict=True):
+    a = read(str(out / "analysis"))
+    sweep = a.fact_sweep
+    p = worst_pair(sweep.summary, sweep.pairs)
+    assert tuple(sweep.pairs[p]) == WORST
+    assert worst_pair({}, sweep.pairs) == 5  # (2, 3) without a summary entry
+    facts = sweep.summary["facts"]
+    panels = fact_pair_panels(sweep, a.trimming, a.pca.model, facts, p)
+    scores = (x - a.pca.model.mean) @ a.pca.model.components.T
+    for keep, panel in zip(_survivors(x, a), panels, strict=True):
         pair = scores[keep][:, list(WORST)]
         np.testing.assert_allclose(panel["mean2"], pair.mean(axis=0), atol=1e-9)
         np.testing.assert_allclose(panel["cov2"], np.cov(pair, rowvar=False), atol=1e-9)
         assert "core angle 45.0 deg" in panel["title"]
 
 
-STUDY_KEYS = ("rows", "row_sets", "fact_sweep", "origin", "pair_coverage", "study_comparison")
-
-
-def strip_study_outputs(analysis) -> None:
-    """Make an analysis folder look like one from before issue 15: no new arrays or keys."""
+def test_an_analysis_written_before_the_contract_is_refused_in_one_line(drawn, tmp_path, capsys):
     import json
-
-    import zarr
-
-    from lsf.analyze import ARRAYS, SUMMARY
-
-    group = zarr.open_group(str(analysis / ARRAYS), mode="a")
-    new = [n for n in group.array_keys() if n.startswith(("fact_", "outlier_", "typical_"))]
-    for name in [*new, "sweep_pairs", "core_alignment", "pca_skewness", "pca_flank_excess"]:
-        if name in group:
-            del group[name]
-    summary = json.loads((analysis / SUMMARY).read_text())
-    (analysis / SUMMARY).write_text(
-        json.dumps({k: v for k, v in summary.items() if k not in STUDY_KEYS})
-    )
-
-
-def test_an_older_analysis_says_which_study_sections_it_lacks(drawn, tmp_path):
     import shutil
+
+    from lsf.cli import main
+    from lsf.stats.analysis_store import ARRAYS, FORMAT_KEY
 
     folder, _ = drawn
     shutil.copytree(folder / "analysis", tmp_path / "analysis")
-    strip_study_outputs(tmp_path / "analysis")
-    config = ReportConfig(
-        pairs=[0, 1],
-        top_pairs=0,
-        pca_pairs=[0, 1],
-        scatter_points=100,
-        density_rows=300,
-        detail_components=1,
-        study_components=2,
-    )
-    report(config, str(tmp_path / "analysis"), str(tmp_path / "report"), progress=QUIET)
-    page = (tmp_path / "report" / "index.html").read_text()
-    for what in (
-        "the study comparison",
-        "the row sets",
-        "the fact sweep (no sweep_pairs",
-        "the origin&#x27;s position",
-        "the coverage range over all pairs",
-        "per-component skewness",
-    ):
-        assert what in page
-    assert page.count(": not in this analysis.</em>") >= 6
+    meta = tmp_path / "analysis" / ARRAYS / "zarr.json"
+    doc = json.loads(meta.read_text())
+    del doc["attributes"][FORMAT_KEY]
+    meta.write_text(json.dumps(doc))
+    args = ["report", "--analysis", str(tmp_path / "analysis"), "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lsf report") and "rerun `lsf analyze`" in err[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_current_analysis_renders_its_own_study_sections(drawn):
@@ -532,8 +505,9 @@ def test_a_fact_with_a_singular_survivor_covariance_still_draws(study_drawn):
     from lsf.plots.study_sections import fact_pair_panels
 
     out, _, _ = study_drawn
-    arrays, _ = load_analysis(str(out / "analysis"))
-    arrays["fact_cov"] = arrays["fact_cov"].copy()
-    arrays["fact_cov"][0] = 0.0  # a fact that kept a single row
-    panels = fact_pair_panels(arrays, [1.0, 1.1], 0)
+    a = read(str(out / "analysis"))
+    trimming = a.trimming
+    trimming.cov = trimming.cov.copy()
+    trimming.cov[0] = 0.0  # a fact that kept a single row
+    panels = fact_pair_panels(a.fact_sweep, trimming, a.pca.model, [1.0, 1.1], 0)
     assert np.isfinite(panels[0]["density"][2]).all() and panels[0]["density"][2].sum() > 0

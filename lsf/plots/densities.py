@@ -1,9 +1,9 @@
 """The pair densities the report draws, and their highest-density-region contour levels.
 
-`analysis_density` smooths a pair's stored 2D counts (`pair_counts` on the robust grid
-`pair_edges` of `analysis.zarr`, or the `pca_` arrays) with `binned_kde_batch`, the function
-and bandwidth `lsf analyze` scores pairs with (Scott factor of the counted rows times the
-pair's covariance over those rows, `counted_set`). A pair outside the analysis's pair set
+`analysis_density` smooths a pair's stored 2D counts (a `StoredPairs` of the analysis
+contract, `lsf.stats.analysis_store`) with `binned_kde_batch`, the function, rows and
+covariance `lsf analyze` scored the pair with (recorded by the analysis, not re-derived
+here). A pair outside the analysis's pair set
 falls back to `sample_density`: the same function on the counts of sampled rows on a robust
 grid of those rows. `hdr_levels` are the contour levels whose super-level sets hold the mass
 that the 1/2/3-sigma ellipses hold under a bivariate normal. Pure numpy; `lsf.report` calls it.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsf.stats.analysis_store import StoredPairs
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pairs import (
     SIGMAS,
@@ -23,7 +24,7 @@ from lsf.stats.pairs import (
     expected_coverage,
     scott_factor,
 )
-from lsf.stats.quadratic import pair_covariance, projected_covariance
+from lsf.stats.quadratic import pair_covariance
 
 ANALYSIS, SAMPLE = "analysis", "sampled rows"
 
@@ -66,57 +67,13 @@ def kde_on_grid(counts, edges_x, edges_y, cov2, rows: int, source: str) -> PairD
     )
 
 
-def stored_pair(pairs: np.ndarray | None, i: int, j: int) -> tuple[int, bool] | None:
-    """`(index into pairs, swapped)` of the pair {i, j} in the stored `[P, 2]` list (i < j
-    there), or None when it was not counted."""
-    if pairs is None or len(pairs) == 0:
+def analysis_density(pairs: StoredPairs | None, i: int, j: int) -> PairDensity | None:
+    """The analysis's binned KDE of pair (i, j) with the rows and covariance it scored the
+    pair with (`StoredPairs.rows`, `.kde_covariance`), or None when it was not counted."""
+    grid = None if pairs is None else pairs.grid(i, j)
+    if grid is None:
         return None
-    a, b = min(i, j), max(i, j)
-    hits = np.flatnonzero((pairs[:, 0] == a) & (pairs[:, 1] == b))
-    return (int(hits[0]), i > j) if len(hits) else None
-
-
-def full_covariance(arrays: dict, prefix: str) -> np.ndarray:
-    """The full-set covariance the analysis's KDE bandwidth uses, in original (prefix "")
-    or PCA ("pca_") coordinates."""
-    if not prefix:
-        return arrays["cov"]
-    return projected_covariance(arrays["cov"], arrays["pca_components"])
-
-
-def counted_set(arrays: dict, prefix: str, summary: dict | None = None) -> tuple[int, np.ndarray]:
-    """`(rows, covariance)` of the rows behind the stored pair counts, as the analysis's KDE
-    takes them: every selected row and its covariance, except PCA pairs of an analysis that
-    projects only the PCA basis rows (`pca_rows: basis` with `row_sets` in its summary):
-    those rows and their diagonal covariance in PCA coordinates."""
-    summary = summary or {}
-    basis_only = summary.get("config", {}).get("pca_rows") == "basis" and "row_sets" in summary
-    if prefix and basis_only:
-        return int(summary["pca"]["rows"]), np.diag(arrays["explained_variance"])
-    return int(arrays["count"][0]), full_covariance(arrays, prefix)
-
-
-def stored_counts(arrays: dict, prefix: str, i: int, j: int):
-    """`(counts [B, B] with i along axis 0, edges of i, edges of j)` of a counted pair, or
-    None when the analysis did not count it."""
-    found = stored_pair(arrays.get(f"{prefix}pairs"), i, j)
-    if found is None:
-        return None
-    k, swapped = found
-    counts = arrays[f"{prefix}pair_counts"][k]
-    edges = arrays[f"{prefix}pair_edges"]
-    return (counts.T if swapped else counts), edges[i], edges[j]
-
-
-def analysis_density(
-    arrays: dict, prefix: str, i: int, j: int, summary: dict | None = None
-) -> PairDensity | None:
-    """The analysis's binned KDE of pair (i, j), or None when the pair was not counted."""
-    stored = stored_counts(arrays, prefix, i, j)
-    if stored is None:
-        return None
-    rows, cov = counted_set(arrays, prefix, summary)
-    return kde_on_grid(*stored, pair_covariance(cov, i, j), rows, ANALYSIS)
+    return kde_on_grid(*grid, pairs.kde_covariance(i, j), pairs.rows, ANALYSIS)
 
 
 def sample_density(points: np.ndarray, cov2: np.ndarray, bins: int) -> PairDensity:
@@ -127,13 +84,13 @@ def sample_density(points: np.ndarray, cov2: np.ndarray, bins: int) -> PairDensi
 
 
 def pair_density(
-    arrays: dict, prefix: str, i: int, j: int, rows: np.ndarray, summary: dict | None = None
+    pairs: StoredPairs | None, i: int, j: int, rows: np.ndarray, cov: np.ndarray
 ) -> PairDensity:
-    """The analysis's density of (i, j) when stored, else the KDE of `rows[:, [i, j]]`."""
-    stored = analysis_density(arrays, prefix, i, j, summary)
+    """The analysis's density of (i, j) when it counted the pair, else the KDE of
+    `rows[:, [i, j]]` (sampled rows in the same coordinates) with the 2x2 blocks of `cov`
+    (their coordinate system's covariance of every analysed row) on the same number of bins."""
+    stored = analysis_density(pairs, i, j)
     if stored is not None:
         return stored
-    edges = arrays.get(f"{prefix}pair_edges")
-    bins = edges.shape[1] - 1 if edges is not None else 32
-    cov2 = pair_covariance(full_covariance(arrays, prefix), i, j)
-    return sample_density(rows[:, [i, j]].astype(np.float64), cov2, bins)
+    bins = pairs.edges.shape[1] - 1 if pairs is not None else 32
+    return sample_density(rows[:, [i, j]].astype(np.float64), pair_covariance(cov, i, j), bins)

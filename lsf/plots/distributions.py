@@ -9,7 +9,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from scipy import stats
 
 from lsf.plots import new_figure, panel_grid
-from lsf.stats.fits import gaussian
+from lsf.stats.fits import GaussianFits, gaussian
 
 
 def _fit_curve(axis, edges, amplitude, mu, sigma) -> None:
@@ -18,7 +18,7 @@ def _fit_curve(axis, edges, amplitude, mu, sigma) -> None:
         axis.plot(x, gaussian(x, amplitude, mu, sigma), color="crimson", lw=1)
 
 
-def histograms_overview(edges, counts, fits: dict, columns: int = 16, label="z") -> Figure:
+def histograms_overview(edges, counts, fits: GaussianFits, columns: int = 16, label="z") -> Figure:
     """Small panels for every component: histogram bars and the fitted Gaussian."""
     d = len(counts)
     rows = -(-d // columns)
@@ -29,14 +29,14 @@ def histograms_overview(edges, counts, fits: dict, columns: int = 16, label="z")
             axis.set_axis_off()
             continue
         axis.stairs(counts[k], edges[k], fill=True, color="steelblue")
-        _fit_curve(axis, edges[k], fits["amplitude"][k], fits["mu"][k], fits["sigma"][k])
+        _fit_curve(axis, edges[k], fits.amplitude[k], fits.mu[k], fits.sigma[k])
         axis.set_title(f"{label}{k}", fontsize=6, pad=1)
     figure.suptitle(f"All {d} component histograms with Gaussian fits", fontsize=10)
     return figure
 
 
 def histogram_details(
-    edges, counts, fits: dict, components, label="z", columns: int | None = None
+    edges, counts, fits: GaussianFits, components, label="z", columns: int | None = None
 ) -> Figure:
     """Larger panels for chosen components, with mu, sigma and FWHM in the legend; `columns`
     panels a row (all in one row by default)."""
@@ -45,10 +45,9 @@ def histogram_details(
     figure, axes = panel_grid(len(components), columns, width=3.2, height=2.8)
     for axis, k in zip(axes, components, strict=True):
         axis.stairs(counts[k], edges[k], fill=True, color="steelblue", label="counts")
-        _fit_curve(axis, edges[k], fits["amplitude"][k], fits["mu"][k], fits["sigma"][k])
+        _fit_curve(axis, edges[k], fits.amplitude[k], fits.mu[k], fits.sigma[k])
         axis.set_title(
-            f"{label}{k}: mu {fits['mu'][k]:.2f}, sigma {fits['sigma'][k]:.2f}, "
-            f"FWHM {fits['fwhm'][k]:.2f}",
+            f"{label}{k}: mu {fits.mu[k]:.2f}, sigma {fits.sigma[k]:.2f}, FWHM {fits.fwhm[k]:.2f}",
             fontsize=8,
         )
         axis.set_xlabel("value")

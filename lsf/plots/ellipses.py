@@ -1,7 +1,7 @@
 """Which confidence ellipses the report draws, and how many counted points each one holds.
 
 `ellipse_moments` gives the centre `[D]` and covariance `[D, D]` the pair ellipses are cut
-from, in original (prefix "") or PCA ("pca_") coordinates, for one of three sources:
+from, in original or PCA coordinates (of a `StoredAnalysis`), for one of three sources:
 `fits` (the study's: centre at the fitted Gaussian mu, widths from the fitted sigmas,
 correlation from the Pearson matrix), `trimmed` (moments of the PCA basis rows: the trimmed,
 possibly subsampled set) or `moments` (moments of every analysed row). `counts_coverage` is
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from lsf.stats.analysis_store import StoredAnalysis
 from lsf.stats.pairs import SIGMAS
-from lsf.stats.quadratic import basis_covariance, projected_covariance, quadratic_form_2d
+from lsf.stats.quadratic import quadratic_form_2d
 
 FITS, TRIMMED, MOMENTS = "fits", "trimmed", "moments"
 DESCRIPTIONS = {
@@ -24,47 +25,33 @@ DESCRIPTIONS = {
 }
 
 
-def _basis_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the PCA basis rows: `components.T diag(variance) components`
-    around `pca_mean` (diagonal, centred at 0, in PCA coordinates)."""
-    variance = np.asarray(arrays["explained_variance"], dtype=np.float64)
-    if prefix:
-        return np.zeros(len(variance)), np.diag(variance)
-    components = np.asarray(arrays["pca_components"], dtype=np.float64)
-    return np.asarray(arrays["pca_mean"], dtype=np.float64), basis_covariance(components, variance)
-
-
-def _all_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    mean, cov = (np.asarray(arrays[k], dtype=np.float64) for k in ("mean", "cov"))
-    if not prefix:
-        return mean, cov
-    components = np.asarray(arrays["pca_components"], dtype=np.float64)
-    return components @ (mean - arrays["pca_mean"]), projected_covariance(cov, components)
-
-
-def _fitted_moments(arrays: dict, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+def _fitted_moments(analysis: StoredAnalysis, system: str) -> tuple[np.ndarray, np.ndarray]:
     """Fitted mu and sigma with the Pearson correlation; a component whose fit failed takes
     the basis moments' centre and width instead."""
-    mean, cov = _basis_moments(arrays, prefix)
-    mu = np.asarray(arrays[f"{prefix}fit_mu"], dtype=np.float64)
-    sigma = np.asarray(arrays[f"{prefix}fit_sigma"], dtype=np.float64)
+    mean, cov = analysis.basis_rows(system)
+    fits = analysis.fits.gaussians if system == "original" else analysis.pca.fits
+    corr = analysis.moments.corr if system == "original" else analysis.pca.corr
+    mu = np.asarray(fits.mu, dtype=np.float64)
+    sigma = np.asarray(fits.sigma, dtype=np.float64)
     good = np.isfinite(mu) & np.isfinite(sigma) & (sigma > 0)
     mu = np.where(good, mu, mean)
     sigma = np.where(good, sigma, np.sqrt(np.maximum(np.diag(cov), 0.0)))
-    corr = np.nan_to_num(np.asarray(arrays[f"{prefix}corr"], dtype=np.float64))
+    corr = np.nan_to_num(np.asarray(corr, dtype=np.float64))
     np.fill_diagonal(corr, 1.0)
     return mu, corr * np.outer(sigma, sigma)
 
 
-def ellipse_moments(arrays: dict, prefix: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+def ellipse_moments(
+    analysis: StoredAnalysis, system: str, source: str
+) -> tuple[np.ndarray, np.ndarray]:
     """`(centre [D], covariance [D, D])` of the ellipses of `source` (FITS, TRIMMED or
-    MOMENTS) in original (`prefix=""`) or PCA (`prefix="pca_"`) coordinates."""
+    MOMENTS) in `system` ("original" or "pca") coordinates."""
     if source == FITS:
-        return _fitted_moments(arrays, prefix)
+        return _fitted_moments(analysis, system)
     if source == TRIMMED:
-        return _basis_moments(arrays, prefix)
+        return analysis.basis_rows(system)
     if source == MOMENTS:
-        return _all_moments(arrays, prefix)
+        return analysis.all_rows(system)
     raise ValueError(f"unknown ellipse source {source!r}")
 
 

@@ -5,7 +5,7 @@ per region (numbers from the analysis; centre face and nearest source images fro
 and the gaps between regions (table, decoded paths through each gap with each step's
 density and d2, the density profiles). With one region: one line and why (BIC, merges).
 
-Reads the analysis's `Fragmentation` (`lsf.stats.fragmentation_store.read_fragmentation`)
+Reads the analysis's `Fragmentation` (`StoredAnalysis.fragmentation`)
 and SAMPLES/metrics.json's `regions` entry (`lsf.sampling.region_images`). Called by
 `lsf.report.report`.
 """
@@ -20,7 +20,7 @@ import numpy as np
 from lsf.plots.fragmentation import bic_merges, gap_profiles, map_directions, region_maps
 from lsf.plots.study import labelled_rows
 from lsf.plots.study_sections import _strip, number
-from lsf.stats.fragmentation_store import read_fragmentation
+from lsf.stats.analysis_store import StoredAnalysis
 
 WARNING_STYLE = (
     "background:#fff4e5;border:1px solid #e6a23c;border-left:6px solid #e6a23c;"
@@ -28,16 +28,15 @@ WARNING_STYLE = (
 )
 
 
-def all_warnings(summary: dict) -> list[str]:
-    """summary.json's `warnings`, then the fragmentation block's (each once, in order)."""
-    found = list(summary.get("warnings") or [])
-    found += list((summary.get("fragmentation") or {}).get("warnings") or [])
+def all_warnings(a: StoredAnalysis) -> list[str]:
+    """The analysis's warnings, then its regions pass's (each once, in order)."""
+    found = a.warnings + (list(a.fragmentation.warnings) if a.fragmentation else [])
     return list(dict.fromkeys(str(w) for w in found))
 
 
-def warnings(page, summary: dict) -> None:
+def warnings(page, a: StoredAnalysis) -> None:
     """A highlighted list of the analysis's warnings (nothing when it has none)."""
-    found = all_warnings(summary)
+    found = all_warnings(a)
     if not found:
         return
     page.section("warnings", "Warnings", "The analysis flagged results to read with care.")
@@ -53,7 +52,7 @@ def _percent(value) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.1f} %"
 
 
-def _method_text(f, block: dict) -> str:
+def _method_text(f) -> str:
     inside = f.inside or {}
     parts = [
         f"Gaussian mixture on the first {f.components} PCA components, k = 1 to {len(f.bic)}; "
@@ -218,12 +217,9 @@ def _gap_paths(page, samples: Path | None, entry: dict | None) -> None:
     )
 
 
-def fragmentation(
-    page, analysis: str, summary: dict, samples: Path | None, metrics: dict | None
-) -> None:
+def fragmentation(page, a: StoredAnalysis, samples: Path | None, metrics: dict | None) -> None:
     """The "Fragmentation" section (see the module docstring)."""
-    f = read_fragmentation(analysis)
-    block = summary.get("fragmentation") or {}
+    f = a.fragmentation
     page.section(
         "fragmentation",
         "Fragmentation",
@@ -236,9 +232,8 @@ def fragmentation(
             "(rerun `lsf analyze` with analyze.regions: true).</em></p>"
         )
         return
-    verdict = block.get("verdict") or f.verdict
-    page.parts.append(f'<p class="verdict"><strong>{html.escape(verdict)}</strong></p>')
-    page.parts.append(f"<p>{_method_text(f, block)}</p>")
+    page.parts.append(f'<p class="verdict"><strong>{html.escape(f.verdict)}</strong></p>')
+    page.parts.append(f"<p>{_method_text(f)}</p>")
     if f.regions == 1:
         why = f"BIC chose {_count(f.chosen_k, 'component')}" + (
             f" and {_count(len(f.merges), 'merge')} joined them" if f.merges else ""

@@ -3,9 +3,9 @@ the study (details and pair grid of the first ten components, the first nine aga
 ones, the diagonalisation check, per-component shape), the fact sweep, the origin, and from
 SAMPLES the origin/centre faces, the outlier gallery and the study's plane paths.
 
-Each function takes the report's page and adds one section; a section whose inputs an older
-analysis or samples folder lacks says "not in this analysis" instead of failing. Called by
-`lsf.report.report`.
+Each function takes the report's page and the analysis (a `StoredAnalysis`, or the numbers
+of summary.json it renders) and adds one section; a section whose inputs an older samples
+folder lacks says "not in this analysis" instead of failing. Called by `lsf.report.report`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ from lsf.plots.study import (
     split_strip,
 )
 from lsf.sampling.study import STUDY_PATHS
-from lsf.stats.pca import project
+from lsf.stats.analysis_store import (
+    StoredAnalysis,
+    StoredFactSweep,
+    StoredPca,
+    StoredTrimming,
+    StudyClaim,
+)
+from lsf.stats.moments import Moments
+from lsf.stats.pca import PCA, project
 from lsf.stats.quadratic import pair_covariance, projected_covariance
 
 MISSING = "not in this analysis"
@@ -62,7 +70,7 @@ def _yes_no(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
-def study_comparison(page, summary: dict) -> None:
+def study_comparison(page, rows: list[StudyClaim]) -> None:
     """The table of the study's numeric claims beside this run's (`study_comparison`)."""
     page.section(
         "study",
@@ -70,38 +78,27 @@ def study_comparison(page, summary: dict) -> None:
         "Each numeric claim of the original study, this run's value and whether it agrees "
         "within the stated tolerance.",
     )
-    rows = summary.get("study_comparison")
     if not rows:
         _missing(page, "the study comparison")
         return
     page.table(
         ["claim", "study", "this run", "tolerance", "agrees"],
         [
-            [
-                r["claim"],
-                claim_value(r["study"]),
-                claim_value(r["this_run"]),
-                r["tolerance"],
-                _yes_no(r.get("agrees")),
-            ]
+            [r.claim, claim_value(r.study), claim_value(r.this_run), r.tolerance, _yes_no(r.agrees)]
             for r in rows
         ],
     )
 
 
-def row_sets(page, summary: dict) -> None:
+def row_sets(page, a: StoredAnalysis) -> None:
     """Which rows each number of the analysis used (`rows`, `row_sets`)."""
     page.section("rowsets", "Which rows each number used")
-    sets, rows = summary.get("row_sets"), summary.get("rows")
-    if rows:
-        page.parts.append(
-            f"<p>Split <code>{html.escape(str(rows.get('split')))}</code>: "
-            f"{rows.get('selected')} of {rows.get('total')} store rows selected.</p>"
-        )
-    if not sets:
-        _missing(page, "the row sets")
-        return
-    chosen = [[f"pairs_{k} (selection)", v] for k, v in summary.get("pair_selection", {}).items()]
+    sets, rows = a.row_sets, a.rows
+    page.parts.append(
+        f"<p>Split <code>{html.escape(str(rows.split))}</code>: "
+        f"{rows.selected} of {rows.total} store rows selected.</p>"
+    )
+    chosen = [[f"pairs_{k} (selection)", v] for k, v in a.pair_selection.items()]
     page.table(["numbers", "rows"], [[key, text] for key, text in sets.items()] + chosen)
 
 
@@ -129,11 +126,8 @@ def flagged_components(skewness, flank_excess, count: int) -> dict[str, list[int
     }
 
 
-def _component_table(page, arrays: dict, count: int) -> None:
-    if "pca_skewness" not in arrays or "pca_flank_excess" not in arrays:
-        _missing(page, "per-component skewness and flank excess")
-        return
-    skew, flank = arrays["pca_skewness"], arrays["pca_flank_excess"]
+def _component_table(page, pca: StoredPca, count: int) -> None:
+    skew, flank = pca.skewness, pca.flank_excess
     flags = flagged_components(skew, flank, count)
     named = "; ".join(
         f"{what}: {', '.join(f'pc{k}' for k in ks) or 'none'}" for what, ks in flags.items()
@@ -148,8 +142,8 @@ def _component_table(page, arrays: dict, count: int) -> None:
         rows.append(
             [
                 f"pc{k}",
-                float(arrays["pca_fit_mu"][k]),
-                float(arrays["pca_fit_sigma"][k]),
+                float(pca.fits.mu[k]),
+                float(pca.fits.sigma[k]),
                 float(skew[k]),
                 float(flank[k]),
                 ", ".join(marks) or "-",
@@ -169,10 +163,11 @@ def bandwidth_text(densities) -> str:
     )
 
 
-def _grid_panels(arrays, summary, pairs, points, mean, cov) -> tuple[list[dict], str]:
+def _grid_panels(a: StoredAnalysis, pairs, points, mean, cov) -> tuple[list[dict], str]:
     panels, densities = [], []
+    stored, all_cov = a.pairs("pca"), a.all_rows("pca")[1]
     for i, j in pairs:
-        density = pair_density(arrays, "pca_", i, j, points, summary)
+        density = pair_density(stored, i, j, points, all_cov)
         densities.append(density)
         title = f"pc{i}, pc{j}" + ("" if density.source == ANALYSIS else " (sampled)")
         panels.append(
@@ -186,10 +181,10 @@ def _grid_panels(arrays, summary, pairs, points, mean, cov) -> tuple[list[dict],
     return panels, bandwidth_text(densities)
 
 
-def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.ndarray) -> None:
+def pca_study(page, a: StoredAnalysis, config: ReportConfig, rows: np.ndarray) -> None:
     """Detail histograms and the pair grid of the first components, the first nine against
     a spread of later ones, the diagonalisation check and the per-component shape table."""
-    d = len(arrays["mean"])
+    d, pca = a.latent_dim, a.pca
     k = min(config.study_components, d)
     page.section(
         "pcastudy",
@@ -197,21 +192,18 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
         f"The first {k} PCA components as the study shows them; ellipses from "
         f"{html.escape(DESCRIPTIONS[config.ellipses])}.",
     )
-    fits = {name: arrays[f"pca_fit_{name}"] for name in ("amplitude", "mu", "sigma", "fwhm")}
     page.figure(
         "pca_details",
-        histogram_details(
-            arrays["pca_hist1d_edges"], arrays["pca_hist1d_counts"], fits, range(k), "pc", 5
-        ),
+        histogram_details(pca.hist.edges, pca.hist.counts, pca.fits, range(k), "pc", 5),
         f"PCA components 0 to {k - 1}: histograms with Gaussian fits. Look for: centres near 0, "
         "flanks the red curve misses (heavy tails) and lopsided bars (asymmetry).",
     )
-    _diagonalisation(page, arrays["pca_corr"])
-    _component_table(page, arrays, k)
-    points = project(rows, arrays["pca_mean"], arrays["pca_components"])
-    mean, cov = ellipse_moments(arrays, "pca_", config.ellipses)
+    _diagonalisation(page, pca.corr)
+    _component_table(page, pca, k)
+    points = project(rows, pca.model.mean, pca.model.components)
+    mean, cov = ellipse_moments(a, "pca", config.ellipses)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    panels, bandwidth = _grid_panels(arrays, summary, pairs, points, mean, cov)
+    panels, bandwidth = _grid_panels(a, pairs, points, mean, cov)
     page.figure(
         "pca_pair_grid",
         density_grid(panels, max(1, k - 1)),
@@ -226,7 +218,7 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
         _missing(page, f"components beyond {k - 1} (latent dimension {d})")
         return
     pairs = [(i, j) for i in first for j in spread]
-    panels, bandwidth = _grid_panels(arrays, summary, pairs, points, mean, cov)
+    panels, bandwidth = _grid_panels(a, pairs, points, mean, cov)
     page.figure(
         "pca_spread_grid",
         density_grid(panels, len(spread)),
@@ -236,10 +228,10 @@ def pca_study(page, arrays: dict, summary: dict, config: ReportConfig, rows: np.
     )
 
 
-def pair_coverage(page, summary: dict) -> None:
+def pair_coverage(page, coverage: dict) -> None:
     """Range over all counted pairs of the fraction inside each pair's 1/2/3-sigma ellipse
-    (`pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma 70-90 %)."""
-    coverage = summary.get("pair_coverage")
+    (`StoredAnalysis.pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma
+    70-90 %)."""
     if not coverage:
         _missing(page, "the coverage range over all pairs")
         return
@@ -254,12 +246,9 @@ def pair_coverage(page, summary: dict) -> None:
     )
 
 
-SWEEP_ARRAYS = ("sweep_pairs", "fact_pair_counts", "fact_pair_edges", "fact_mean", "fact_cov")
-
-
-def worst_pair(summary: dict, sweep_pairs: np.ndarray) -> int:
-    """Index into `sweep_pairs` of summary `fact_sweep.worst_pair`, else of (2, 3), else 0."""
-    for pair in ((summary.get("fact_sweep") or {}).get("worst_pair"), (2, 3)):
+def worst_pair(sweep_summary: dict, sweep_pairs: np.ndarray) -> int:
+    """Index into `sweep_pairs` of the sweep's `worst_pair`, else of (2, 3), else 0."""
+    for pair in (sweep_summary.get("worst_pair"), (2, 3)):
         if pair is not None:
             hits = np.flatnonzero((sweep_pairs[:, 0] == pair[0]) & (sweep_pairs[:, 1] == pair[1]))
             if len(hits):
@@ -267,25 +256,23 @@ def worst_pair(summary: dict, sweep_pairs: np.ndarray) -> int:
     return 0
 
 
-def fact_pair_panels(arrays: dict, facts, p: int) -> list[dict]:
+def fact_pair_panels(sweep: StoredFactSweep, trimming: StoredTrimming, pca: PCA, facts, p: int):
     """Per fact: the KDE of pair `p`'s counts of that fact's survivors (chosen-basis PCA
     coordinates) and the survivors' own mean and covariance there (their 1-sigma ellipse)."""
-    i, j = (int(v) for v in arrays["sweep_pairs"][p])
-    components = np.asarray(arrays["pca_components"], dtype=np.float64)[[i, j]]
-    edges = arrays["fact_pair_edges"][p]
+    i, j = (int(v) for v in sweep.pairs[p])
+    components = np.asarray(pca.components, dtype=np.float64)[[i, j]]
+    edges = sweep.pair_edges[p]
     panels = []
     for f, fact in enumerate(facts):
-        counts = arrays["fact_pair_counts"][f, p]
-        mean2 = components @ (arrays["fact_mean"][f] - arrays["pca_mean"])
-        cov2 = projected_covariance(arrays["fact_cov"][f], components)
+        counts = np.asarray(sweep.pair_counts[f, p])
+        mean2 = components @ (trimming.mean[f] - pca.mean)
+        cov2 = projected_covariance(trimming.cov[f], components)
         rows = max(int(np.asarray(counts).sum()), 2)
         bandwidth = cov2
         if not np.isfinite(cov2).all() or np.linalg.det(cov2) <= 0:  # too few survivors
             bandwidth = np.diag([np.diff(edges[0])[0] ** 2, np.diff(edges[1])[0] ** 2])
         density = kde_on_grid(counts, edges[0], edges[1], bandwidth, rows, "")
-        title = f"fact {fact:g}"
-        if "core_alignment" in arrays:
-            title += f": core angle {arrays['core_alignment'][f, p]:.1f} deg"
+        title = f"fact {fact:g}: core angle {sweep.core_alignment[f, p]:.1f} deg"
         panels.append({"density": density.contour(), "mean2": mean2, "cov2": cov2, "title": title})
     return panels
 
@@ -300,7 +287,7 @@ def _sweep_table(page, sweep: dict) -> None:
     )
 
 
-def fact_sweep(page, arrays: dict, summary: dict) -> None:
+def fact_sweep(page, a: StoredAnalysis) -> None:
     """The worst pair (or (2, 3)) across the facts, and the core-alignment heatmap."""
     page.section(
         "factsweep",
@@ -309,47 +296,39 @@ def fact_sweep(page, arrays: dict, summary: dict) -> None:
         "points: the core alignment angle is the principal-axis angle of the points inside a "
         "pair's 1-sigma ellipse against the PCA axes (0 for a normal).",
     )
-    absent = [k for k in SWEEP_ARRAYS if k not in arrays]
-    if absent:
-        _missing(page, f"the fact sweep (no {', '.join(absent)})")
-        return
-    sweep = summary.get("fact_sweep") or {}
-    facts = sweep.get("facts") or [float(f) for f in arrays["trim_facts"]]
-    facts = facts[: len(arrays["fact_mean"])]
-    p = worst_pair(summary, arrays["sweep_pairs"])
-    i, j = (int(v) for v in arrays["sweep_pairs"][p])
+    sweep, trimming = a.fact_sweep, a.trimming
+    facts = [float(f) for f in sweep.facts]
+    p = worst_pair(sweep.summary, sweep.pairs)
+    i, j = (int(v) for v in sweep.pairs[p])
+    panels = fact_pair_panels(sweep, trimming, a.pca.model, facts, p)
     page.figure(
         "fact_sweep_pair",
-        density_grid(fact_pair_panels(arrays, facts, p), len(facts), sigmas=(1,)),
+        density_grid(panels, len(facts), sigmas=(1,)),
         f"PCA pair (pc{i}, pc{j}) for the survivors of each fact: binned KDE (Scott bandwidth "
         "of each fact's survivors and their covariance) with highest-density-region contours, "
         "and the 1-sigma ellipse of those survivors' own moments. Look for: the ellipse and "
         "the inner "
         "contours turning as the fact grows (outer points steering the core).",
     )
-    if "core_alignment" in arrays:
-        labels = [f"({a},{b})" for a, b in arrays["sweep_pairs"]]
-        page.figure(
-            "core_alignment",
-            alignment_heatmap(
-                arrays["core_alignment"], facts, labels, arrays.get("fact_axis_angles")
-            ),
-            "Core alignment angle per PCA pair (rows) and fact (columns), and the angle between "
-            "each fact's PCA axes and the chosen basis's. Look for: dark cells (aligned core); "
-            "bright rows are pairs whose core stays tilted whatever is trimmed.",
-        )
-    if sweep:
-        _sweep_table(page, sweep)
+    labels = [f"({i},{j})" for i, j in sweep.pairs]
+    page.figure(
+        "core_alignment",
+        alignment_heatmap(sweep.core_alignment, facts, labels, sweep.axis_angles),
+        "Core alignment angle per PCA pair (rows) and fact (columns), and the angle between "
+        "each fact's PCA axes and the chosen basis's. Look for: dark cells (aligned core); "
+        "bright rows are pairs whose core stays tilted whatever is trimmed.",
+    )
+    if sweep.summary:
+        _sweep_table(page, sweep.summary)
 
 
-def origin(page, summary: dict) -> None:
+def origin(page, measures: dict) -> None:
     """Where the origin of the latent space sits relative to the bulk."""
     page.section(
         "origin",
         "The origin",
         "The study found the origin at the border of the bulk, not at its centre.",
     )
-    measures = summary.get("origin")
     if not measures:
         _missing(page, "the origin's position")
         return
@@ -485,7 +464,7 @@ def _plane_figures(page, samples: Path, rows, cloud, mean, cov) -> None:
     )
 
 
-def study_paths(page, samples: Path, metrics: dict, arrays: dict, cloud: np.ndarray) -> None:
+def study_paths(page, samples: Path, metrics: dict, moments: Moments, cloud: np.ndarray) -> None:
     """Origin to centre over several planes, and the rotated lines of each study plane."""
     page.section(
         "studypaths",
@@ -506,17 +485,16 @@ def study_paths(page, samples: Path, metrics: dict, arrays: dict, cloud: np.ndar
         "<p>Planes running beyond the core: "
         f"{html.escape(', '.join(f'(z{i}, z{j})' for i, j in beyond) or 'none')}.</p>"
     )
-    mean, cov = np.asarray(arrays["mean"]), np.asarray(arrays["cov"])
+    mean, cov = np.asarray(moments.mean), np.asarray(moments.cov)
     for plane in planes:
         rows = [p for p in paths if p["components"] == list(plane)]
         if rows:
             _plane_figures(page, samples, rows, cloud, mean, cov)
 
 
-def decoder_note(page, summary: dict) -> None:
+def decoder_note(page, model: dict) -> None:
     """Without samples: which parts of the study need a decoder, and which model made the
-    latents (`none` for latents brought by `lsf import`)."""
-    model = (summary.get("latents") or {}).get("model") or {}
+    latents (`model`: the store's model record; kind `none` for latents from `lsf import`)."""
     kind = model.get("kind") or "lsf"
     made = "imported latents, no model recorded" if kind == "none" else f"a {kind} model"
     page.section("decoder", "What needs a decoder")

@@ -6,7 +6,7 @@ regions            each region's latent mean and covariance (`Fragmentation.mean
                    the region shares to 1/n), shuffled
 regions-ellipsoid  the same, each region's draws restricted to its own confidence ellipsoid
                    d^2 <= chi2(D).ppf(level) (rejection, `--level` as for mvn-ellipsoid)
-`RegionMixture.from_fragmentation(read_fragmentation(ANALYSIS))` builds it; `sample()` in
+`RegionMixture.from_fragmentation(read(ANALYSIS).fragmentation)` builds it; `sample()` in
 `lsf.sampling.samplers` draws from it like the fitted `gmm`. `resolve_samplers` decides
 which samplers `lsf generate` runs when the analysis has no regions.
 """

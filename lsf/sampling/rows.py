@@ -38,7 +38,7 @@ from lsf.sampling.samplers import (
     sample,
 )
 from lsf.sampling.table import ordered_names
-from lsf.stats.pca import project
+from lsf.stats.pca import PCA, project
 
 MEMORISED = "memorised.png"
 
@@ -88,8 +88,8 @@ class Mixtures:
     curve, so where it exists (`fragmentation`) that curve is used, up to
     `gmm_max_components`; otherwise mixtures are fitted here on `gmm_pca_dims` coordinates."""
 
-    def __init__(self, config: GenerateConfig, arrays: dict, store_url: str, fragmentation=None):
-        self.config, self.arrays, self.store_url = config, arrays, store_url
+    def __init__(self, config: GenerateConfig, pca: PCA, store_url: str, fragmentation=None):
+        self.config, self.pca, self.store_url = config, pca, store_url
         self.fragmentation = fragmentation
         self.rows, self.fits, self.bic = None, {}, None
 
@@ -108,11 +108,9 @@ class Mixtures:
         return self.bic
 
     def _own_bic_choice(self) -> dict:
-        config, arrays = self.config, self.arrays
-        dims = min(config.gmm_pca_dims, len(arrays["pca_components"]))
-        coordinates = project(
-            self._store_rows(), arrays["pca_mean"], arrays["pca_components"][:dims]
-        )
+        config, pca = self.config, self.pca
+        dims = min(config.gmm_pca_dims, len(pca.components))
+        coordinates = project(self._store_rows(), pca.mean, pca.components[:dims])
         k, bic = choose_gmm_components(coordinates, config.gmm_max_components, config.seed)
         return {
             "components_by": "bic",
@@ -193,7 +191,7 @@ def measure_samplers(
     regions=None,
 ) -> dict:
     """Sample, decode and measure each sampler R times; write its first draw. `fit_inputs`:
-    `(analysis arrays, store url, fragmentation or None)` for the mixtures; `regions`: the
+    `(the analysis's PCA, store url, fragmentation or None)` for the mixtures; `regions`: the
     analysis's `RegionMixture` (None without regions)."""
     mixtures = Mixtures(config, *fit_inputs)
     seeds = draw_seeds(config.seed, config.repeats)

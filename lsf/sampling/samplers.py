@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
@@ -25,6 +26,10 @@ from scipy import stats
 from lsf.core.config import SAMPLERS as SAMPLER_NAMES
 from lsf.core.errors import LsfError
 from lsf.stats.quadratic import covariance_whitening, squared_mahalanobis
+
+if TYPE_CHECKING:
+    from lsf.stats.analysis_store import StoredAnalysis
+    from lsf.stats.fits import GaussianFits
 
 
 @dataclass
@@ -57,25 +62,33 @@ def regularised_covariance(cov: np.ndarray) -> tuple[np.ndarray, float]:
     raise LsfError("the latent covariance cannot be regularised to positive definite")
 
 
-def statistics_from_analysis(arrays: dict) -> LatentStatistics:
-    """The sampler inputs from `load_analysis` arrays."""
-    counts, edges = arrays["hist1d_counts"], arrays["hist1d_edges"]
+def latent_statistics(mean, cov, edges, counts, fits: GaussianFits) -> LatentStatistics:
+    """The sampler inputs from the moments `mean [D]`, `cov [D, D]`, the 1D histograms
+    `edges [D, B+1]`, `counts [D, B]` and their Gaussian `fits`."""
     nonempty = counts > 0
     first = nonempty.argmax(axis=1)
     last = counts.shape[1] - 1 - nonempty[:, ::-1].argmax(axis=1)
     rows = np.arange(len(counts))
     low, high = edges[rows, first], edges[rows, last + 1]
-    std = np.sqrt(np.clip(np.diag(arrays["cov"]), 0, None))
-    ok = arrays["fit_ok"].astype(bool)
-    cov, jitter = regularised_covariance(arrays["cov"])
+    std = np.sqrt(np.clip(np.diag(cov), 0, None))
+    ok = np.asarray(fits.ok).astype(bool)
+    regular, jitter = regularised_covariance(cov)
     return LatentStatistics(
-        mean=arrays["mean"],
-        cov=cov,
-        mu=np.where(ok, arrays["fit_mu"], arrays["mean"]),
-        sigma=np.where(ok, arrays["fit_sigma"], std),
+        mean=mean,
+        cov=regular,
+        mu=np.where(ok, fits.mu, mean),
+        sigma=np.where(ok, fits.sigma, std),
         low=low,
         high=high,
         jitter=jitter,
+    )
+
+
+def statistics_from_analysis(a: StoredAnalysis) -> LatentStatistics:
+    """The sampler inputs of an analysis folder (`lsf.stats.analysis_store.read`)."""
+    hist = a.fits.hist
+    return latent_statistics(
+        a.moments.mean, a.moments.cov, hist.edges, hist.counts, a.fits.gaussians
     )
 
 

@@ -22,13 +22,14 @@ from lsf.data.images import image_grid
 from lsf.data.shards import read_images
 from lsf.sampling.paths import pair_squared_mahalanobis, plane_line, study_planes
 from lsf.sampling.samplers import LatentStatistics, squared_radius
+from lsf.stats.analysis_store import StoredFits, StoredOutliers
 
 FACES, GALLERY, STUDY_PATHS = "faces", "gallery", "study_paths"
 CORE = 9.0  # squared 2D Mahalanobis radius of a pair's 3-sigma ellipse: the core's border
-# (gallery set, id array, value array, what the value is)
+# (gallery set, its ids and values in `StoredOutliers`, what the value is)
 GALLERY_SETS = (
-    ("outliers_d2", "outlier_ids_d2", "outlier_d2", "squared Mahalanobis distance"),
-    ("outliers_trim", "outlier_ids_trim", "outlier_trim_radius", "trim radius"),
+    ("outliers_d2", "ids_d2", "d2", "squared Mahalanobis distance"),
+    ("outliers_trim", "ids_trim", "trim_radius", "trim radius"),
     ("typical", "typical_ids", "typical_d2", "squared Mahalanobis distance"),
 )
 
@@ -54,23 +55,19 @@ def write_faces(folder: str, model, s: LatentStatistics) -> dict:
     }
 
 
-def write_gallery(folder: str, arrays: dict, shards: str) -> dict:
-    """One PNG row per gallery set with its ids and values, or `{"missing": reason}` when
-    the analysis holds no outlier arrays (an analysis from before they existed)."""
-    needed = [key for _, ids, values, _ in GALLERY_SETS for key in (ids, values)]
-    absent = [key for key in needed if key not in arrays]
-    if absent:
-        return {"missing": f"not in this analysis (no {', '.join(absent)})"}
-    wanted = np.unique(np.concatenate([arrays[ids] for _, ids, _, _ in GALLERY_SETS]))
+def write_gallery(folder: str, outliers: StoredOutliers, shards: str) -> dict:
+    """One PNG row per gallery set (the analysis's `outliers`) with its ids and values."""
+    sets = [(name, getattr(outliers, i), getattr(outliers, v), m) for name, i, v, m in GALLERY_SETS]
+    wanted = np.unique(np.concatenate([ids for _, ids, _, _ in sets]))
     found_ids, images = read_images(shards, wanted.astype(np.int64))
     by_id = {int(v): k for k, v in enumerate(found_ids)}
     makedirs(join(folder, GALLERY))
     entry = {}
-    for name, id_key, value_key, measure in GALLERY_SETS:
-        ids = [int(v) for v in arrays[id_key]]
+    for name, set_ids, values, measure in sets:
+        ids = [int(v) for v in set_ids]
         keep = [k for k, v in enumerate(ids) if v in by_id]
         row = {"measure": measure, "ids": [ids[k] for k in keep], "png": None}
-        row["values"] = [float(arrays[value_key][k]) for k in keep]
+        row["values"] = [float(values[k]) for k in keep]
         row["missing_ids"] = [v for v in ids if v not in by_id]
         if keep:
             row["png"] = f"{GALLERY}/{name}.png"
@@ -79,12 +76,12 @@ def write_gallery(folder: str, arrays: dict, shards: str) -> dict:
     return entry
 
 
-def study_path_specs(config: GenerateConfig, s: LatentStatistics, arrays: dict) -> list:
+def study_path_specs(config: GenerateConfig, s: LatentStatistics, fits: StoredFits) -> list:
     """`(metadata, points)` of every study line: for each plane of `study_planes`, one line
     per angle of `study_angles` through the centre, `study_sigmas` long each way (the last
     plane `beyond_sigmas`); the metadata carries each step's squared 2D Mahalanobis distance
     in the plane and whether the line leaves the pair's 3-sigma ellipse (`beyond_core`)."""
-    planes = study_planes(arrays["dominant"], arrays["fit_fwhm"], config.study_planes)
+    planes = study_planes(fits.dominant, fits.gaussians.fwhm, config.study_planes)
     specs = []
     for index, (i, j) in enumerate(planes):
         last = index == len(planes) - 1

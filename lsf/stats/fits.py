@@ -8,6 +8,7 @@ variance) gets NaN parameters and `ok=False` instead of an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ class GaussianFits:
     fwhm: np.ndarray
     residual: np.ndarray  # RMS of (counts - fit) / peak count
     ok: np.ndarray  # bool: the fit converged on a non-degenerate histogram
+
+    def first(self, k: int) -> GaussianFits:
+        """The fits of the first `k` components."""
+        return GaussianFits(*(getattr(self, f.name)[:k] for f in dataclasses.fields(self)))
 
 
 def fit_gaussian(centres: np.ndarray, counts: np.ndarray) -> tuple[float, float, float, float]:

@@ -1,6 +1,6 @@
 """The typed result of `lsf analyze`'s regions pass: how many regions the latents fill, their
 sizes, shapes and the gaps between them (the fragmentation contract, read back by generate,
-report and explore through `lsf.stats.fragmentation_store.read_fragmentation`).
+report and explore as `StoredAnalysis.fragmentation` of `lsf.stats.analysis_store`).
 
 R regions, M mixture components, K PCA components the regions live in, D latent dim, S map
 sample rows. A row is in region r when its squared Mahalanobis distance to region r

@@ -1,8 +1,9 @@
 """Writes and reads the fragmentation contract: the `regions/` group of ANALYSIS/analysis.zarr
 (arrays with `dimension_names`, the row labels `regions/label`) and summary.json's
-`fragmentation` block. `lsf.analyze` writes; generate, report and explore read
-`read_fragmentation(ANALYSIS)` (None for an analysis without regions) and, when they need
-the row labels, `read_labels(ANALYSIS)` (a lazy zarr array).
+`fragmentation` block, as part of the analysis folder contract (`lsf.stats.analysis_store`
+writes it with the rest, and its `StoredAnalysis.fragmentation` / `.region_labels()` are how
+generate, report and explore read it: `read_fragmentation(group, summary)` and
+`read_labels(group)` of the analysis.zarr root group).
 """
 
 from __future__ import annotations
@@ -11,15 +12,11 @@ import json
 import math
 
 import numpy as np
-import zarr
 
-from lsf.core.outputs import exists, join, read_json, zarr_location
 from lsf.stats.fragmentation import Fragmentation
 
 GROUP = "regions"
 LABEL = "label"
-ARRAYS_FILE = "analysis.zarr"  # lsf.analyze.ARRAYS (not imported: analyze imports this module)
-SUMMARY_FILE = "summary.json"
 
 # array field -> dimension names (R regions, M components, K PCA components, D latent dim)
 DIMENSIONS = {
@@ -128,27 +125,22 @@ def write_labels(group, n: int, chunk_rows: int):
     )
 
 
-def _group(path: str):
-    url = join(path, ARRAYS_FILE)
-    if not exists(url):
-        return None
-    group = zarr.open_group(zarr_location(url), mode="r")
-    return group[GROUP] if GROUP in group.group_keys() else None
+def _group(root):
+    return root[GROUP] if GROUP in root.group_keys() else None
 
 
 def _none_if_nan(value):
     return math.nan if value is None else float(value)
 
 
-def read_fragmentation(path: str) -> Fragmentation | None:
-    """The `Fragmentation` of the analysis folder `path`; None when it has no regions (the
-    pass was off, skipped, or the analysis was written before it). Row labels: `read_labels`."""
-    sub = _group(path)
+def read_fragmentation(root, summary: dict) -> Fragmentation | None:
+    """The `Fragmentation` under the analysis.zarr group `root` (with summary.json's content
+    `summary`); None when it has no regions (the pass was off or skipped)."""
+    sub = _group(root)
     if sub is None or "counts" not in sub.array_keys():
         return None
     attrs = dict(sub.attrs)
     arrays = {name: sub[name][...] for name in DIMENSIONS if name in sub.array_keys()}
-    summary = read_json(join(path, SUMMARY_FILE)) if exists(join(path, SUMMARY_FILE)) else {}
     block = summary.get("fragmentation") or {}
     return Fragmentation(
         **{name: arrays.get(name) for name in DIMENSIONS},
@@ -162,7 +154,7 @@ def read_fragmentation(path: str) -> Fragmentation | None:
     )
 
 
-def read_labels(path: str):
-    """The lazy `regions/label` int16 [n] zarr array of an analysis (None without regions)."""
-    sub = _group(path)
+def read_labels(root):
+    """The lazy `regions/label` int16 [n] zarr array under `root` (None without regions)."""
+    sub = _group(root)
     return sub[LABEL] if sub is not None and LABEL in sub.array_keys() else None

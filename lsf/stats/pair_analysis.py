@@ -35,9 +35,10 @@ class PairResults:
     pairs: np.ndarray  # [P, 2]
     edges: np.ndarray  # [D, B+1] per-component grid
     counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
-    rows: int  # finite rows counted
+    rows: int  # finite rows counted (the KDE's n)
     table: dict  # column name -> [P] values (the rows of pairs.parquet)
     selection: str = ""  # which pairs and why (`lsf.stats.selection.choose_pairs`)
+    kde_cov: np.ndarray | None = None  # [D, D] whose 2x2 blocks shape the KDE kernels
 
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
@@ -160,7 +161,7 @@ class PairSystem:
     pairs: np.ndarray
     mean: np.ndarray  # basis (trimmed) mean and covariance: ellipses and shapes
     cov: np.ndarray
-    full_cov: np.ndarray  # full-set covariance: KDE bandwidth
+    full_cov: np.ndarray  # the KDE's covariance (original: every row; PCA: its rows)
     selection: str = ""  # which pairs and why
 
 
@@ -265,7 +266,14 @@ def analyse_pairs(
                 tables[system.name].setdefault(key, []).extend(column)
     results = [
         PairResults(
-            s.name, s.pairs, s.edges, sink.counts(s.name), rows[s.name], tables[s.name], s.selection
+            s.name,
+            s.pairs,
+            s.edges,
+            sink.counts(s.name),
+            rows[s.name],
+            tables[s.name],
+            s.selection,
+            s.full_cov,
         )
         for s in systems
     ]

@@ -113,11 +113,11 @@ def choose_components(config, pca: PCA, rows: int, warnings: list) -> int:
     return k
 
 
-def sampler_inside(arrays: dict, pca: PCA, normals, k: int, draws: int, seed: int) -> dict:
-    """Share of `uniform-box` and `mvn` draws inside some region's INSIDE_LEVEL radius."""
-    from lsf.sampling.samplers import sample, statistics_from_analysis
+def sampler_inside(statistics, pca: PCA, normals, k: int, draws: int, seed: int) -> dict:
+    """Share of `uniform-box` and `mvn` draws (from `statistics`, a `LatentStatistics`)
+    inside some region's INSIDE_LEVEL radius."""
+    from lsf.sampling.samplers import sample
 
-    statistics = statistics_from_analysis(arrays)
     limit = stats.chi2.ppf(INSIDE_LEVEL, k)
     out = {}
     for name in ("uniform-box", "mvn"):
@@ -127,7 +127,7 @@ def sampler_inside(arrays: dict, pca: PCA, normals, k: int, draws: int, seed: in
     return out
 
 
-def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> RegionsFit:
+def fit_regions(sample: dict, pca: PCA, config, shift, code, statistics) -> RegionsFit:
     """The mixture, regions and cross-checks of the row sample (`sample["x"]`, store rows
     `sample["rows"]`; at least `min_rows_per_dim` rows, see `too_few_rows`)."""
     warnings: list[str] = []
@@ -167,7 +167,7 @@ def fit_regions(sample: dict, pca: PCA, config, shift, code, arrays: dict) -> Re
         shift=shift,
         nearest=config.regions_nearest,
     )
-    inside = sampler_inside(arrays, pca, normals, k, config.regions_inside_draws, config.seed)
+    inside = sampler_inside(statistics, pca, normals, k, config.regions_inside_draws, config.seed)
     parameters = {
         "space": f"first {k} PCA components of the analysis PCA",
         "components": k,
@@ -264,20 +264,16 @@ def regions_of(chunks, sample, pca, config, shift, fits, moments, code) -> Regio
     if not config.regions:
         return None
     started = time.perf_counter()
-    arrays = {
-        "hist1d_counts": fits.hist["counts"],
-        "hist1d_edges": fits.edges,
-        "cov": moments.cov,
-        "mean": moments.mean,
-        "fit_ok": fits.gaussians.ok,
-        "fit_mu": fits.gaussians.mu,
-        "fit_sigma": fits.gaussians.sigma,
-    }
+    from lsf.sampling.samplers import latent_statistics
+
+    statistics = latent_statistics(
+        moments.mean, moments.cov, fits.edges, fits.hist["counts"], fits.gaussians
+    )
     reason = too_few_rows(sample, config)
     if reason is not None:
         chunks.warn(reason)
         return None
-    fit = fit_regions(sample, pca, config, shift, code, arrays)
+    fit = fit_regions(sample, pca, config, shift, code, statistics)
     regions = int(fit.plan.regions)
     chunks.log(
         f"[analyze] regions: BIC chose {fit.chosen_k} mixture component(s) in {fit.components} "

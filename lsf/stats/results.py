@@ -1,7 +1,8 @@
 """The result types of `lsf analyze` (`lsf.stats.analysis.analyze_latents` returns an
 `Analysis`): fits, trimming, PCA basis and result, normality, outliers, the fact sweep and
 the row selection, each as computed from the store's three reads. Plain dataclasses of NumPy
-arrays; `lsf.stats.summary` and `lsf.analyze` turn them into summary.json and analysis.zarr.
+arrays; `lsf.stats.summary` and `lsf.stats.analysis_store` turn them into summary.json and
+analysis.zarr.
 """
 
 from __future__ import annotations

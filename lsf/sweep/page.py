@@ -138,7 +138,7 @@ def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str,
     save(
         "explained_variance",
         explained_variance_curves(
-            {n: o.arrays["cumulative_explained_variance_ratio"] for n, o in outputs.items()},
+            {n: o.analysis.pca.model.cumulative_ratio for n, o in outputs.items()},
             groups,
         ),
         "Cumulative explained variance of the PCA components (log axis): one colour per seed "
@@ -149,9 +149,9 @@ def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str,
         qq_curves(
             {
                 n: (
-                    o.arrays["mahalanobis_chi2_quantiles"],
-                    o.arrays["mahalanobis_observed_quantiles"],
-                    o.summary["normality"]["dof"],
+                    o.analysis.normality.chi2_quantiles,
+                    o.analysis.normality.observed_quantiles,
+                    o.analysis.normality.dof,
                 )
                 for n, o in outputs.items()
             },

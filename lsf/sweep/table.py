@@ -13,12 +13,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import zarr
 
-from lsf.analyze import ARRAYS, PAIRS, SUMMARY
-from lsf.core.outputs import exists, join, read_json, zarr_location
-from lsf.data.shards import read_table
+from lsf.core.outputs import exists, join, read_json
 from lsf.run import StagePaths
+from lsf.stats.analysis_store import StoredAnalysis, StoredPairs, read
 from lsf.stats.core_alignment import pca_core_alignment_angles
 
 ALIGNMENT_COMPONENTS = 10  # core alignment over the PCA pairs among the first 10 components
@@ -54,49 +52,36 @@ SAMPLER_MEASURES = {
 class VariantOutputs:
     """What one finished variant wrote, as far as the comparison needs it."""
 
-    summary: dict  # analysis/summary.json
+    analysis: StoredAnalysis  # the variant's analysis folder
     model: dict  # run/model.json
     metrics: dict  # samples/metrics.json
     pairs: dict  # pairs.parquet as columns
-    arrays: dict[str, np.ndarray]  # the analysis arrays the comparison uses
     core_angles: dict = field(default_factory=dict)  # (i, j) -> degrees
     worst_pair: dict | None = None  # the least elliptic component pair and its counts
     mvn_grid: str | None = None  # samples/mvn/grid.png
 
 
-SMALL_ARRAYS = (
-    "fit_residual",
-    "fit_ok",
-    "explained_variance",
-    "cumulative_explained_variance_ratio",
-    "mahalanobis_chi2_quantiles",
-    "mahalanobis_observed_quantiles",
-)
-
-
-def _worst_pair(group, pairs: dict) -> dict | None:
+def _worst_pair(stored: StoredPairs | None, pairs: dict) -> dict | None:
     """The original-coordinate pair of highest score, its 2D counts and 1-sigma ellipse."""
     rows = [
         k
         for k, (c, s) in enumerate(zip(pairs["coordinates"], pairs["score"], strict=True))
         if c == "original" and s is not None and math.isfinite(s)
     ]
-    if not rows or "pairs" not in group:
+    if not rows or stored is None:
         return None
     k = max(rows, key=lambda r: pairs["score"][r])
-    i, j = pairs["i"][k], pairs["j"][k]
-    stored = group["pairs"][...]
-    index = np.flatnonzero((stored[:, 0] == i) & (stored[:, 1] == j))
-    if not len(index):
+    i, j = int(pairs["i"][k]), int(pairs["j"][k])
+    grid = stored.grid(i, j)
+    if grid is None:
         return None
-    edges = group["pair_edges"]
     return {
-        "i": int(i),
-        "j": int(j),
+        "i": i,
+        "j": j,
         "score": float(pairs["score"][k]),
-        "counts": group["pair_counts"][int(index[0])],
-        "x_edges": edges[int(i)],
-        "y_edges": edges[int(j)],
+        "counts": grid[0],
+        "x_edges": grid[1],
+        "y_edges": grid[2],
         "centre": (pairs["centre_x"][k], pairs["centre_y"][k]),
         "semi_major": pairs["semi_major_1sigma"][k],
         "semi_minor": pairs["semi_minor_1sigma"][k],
@@ -106,36 +91,29 @@ def _worst_pair(group, pairs: dict) -> dict | None:
 
 def read_outputs(paths: StagePaths) -> VariantOutputs:
     """Read a finished variant's outputs (local paths or fsspec URLs)."""
-    summary = read_json(join(paths.analysis, SUMMARY))
-    group = zarr.open_group(zarr_location(join(paths.analysis, ARRAYS)), mode="r")
-    arrays = {name: group[name][...] for name in SMALL_ARRAYS}
-    pairs = (
-        read_table(join(paths.analysis, PAIRS)).to_pydict()
-        if exists(join(paths.analysis, PAIRS))
-        else {"coordinates": [], "score": [], "i": [], "j": []}
-    )
+    a = read(paths.analysis)
+    pairs = a.pairs_table() or {"coordinates": [], "score": [], "i": [], "j": []}
     angles = {}
-    if "pca_pairs" in group:
-        stored = group["pca_pairs"][...]
-        among = np.flatnonzero((stored < ALIGNMENT_COMPONENTS).all(axis=1))
+    pca_pairs = a.pairs("pca")
+    if pca_pairs is not None:
+        among = np.flatnonzero((pca_pairs.pairs < ALIGNMENT_COMPONENTS).all(axis=1))
         if len(among):
-            counts = group["pca_pair_counts"].get_orthogonal_selection((among,))
+            counts = pca_pairs.counts.get_orthogonal_selection((among,))
             angles = pca_core_alignment_angles(
                 counts,
-                stored[among],
-                group["pca_pair_edges"][...],
-                arrays["explained_variance"],
+                pca_pairs.pairs[among],
+                pca_pairs.edges,
+                a.pca.model.explained_variance,
                 ALIGNMENT_COMPONENTS,
             )
     grid = join(paths.samples, "mvn", "grid.png")
     return VariantOutputs(
-        summary=summary,
+        analysis=a,
         model=read_json(join(paths.run, "model.json")),
         metrics=read_json(join(paths.samples, "metrics.json")),
         pairs=pairs,
-        arrays=arrays,
         core_angles=angles,
-        worst_pair=_worst_pair(group, pairs),
+        worst_pair=_worst_pair(a.pairs("original"), pairs),
         mvn_grid=grid if exists(grid) else None,
     )
 
@@ -149,23 +127,24 @@ def _median(values) -> float:
 def measures(outputs: VariantOutputs) -> dict:
     """The row of one variant: every measure of MEASURES, then FD/precision/recall per
     sampler (`fd.mvn`, `precision.mvn`, ...; `real` and `reconstruction` are the bounds)."""
-    s, arrays = outputs.summary, outputs.arrays
-    pca, normality = s["pca"], s["normality"]
-    fitted = arrays["fit_residual"][arrays["fit_ok"].astype(bool)]
+    a = outputs.analysis
+    h, fits, normality = a.headline, a.fits.gaussians, a.normality
+    fitted = fits.residual[fits.ok]
+    coverage = dict(zip(normality.coverage.levels, normality.coverage.observed, strict=True))
     scores = list(zip(outputs.pairs["coordinates"], outputs.pairs["score"], strict=True))
     row = {
-        "latent_dim": int(s["latent_dim"]),
+        "latent_dim": a.latent_dim,
         "reconstruction_loss": float(outputs.model["summary"]["val_loss"]),
-        "pca_components_80": int(pca["components_for"]["0.8"]),
-        "pca_components_90": int(pca["components_for"]["0.9"]),
-        "max_abs_correlation": float(s["max_abs_correlation"]),
-        "dominant_components": len(s["fits"]["dominant_components"]),
+        "pca_components_80": h.components_for["0.8"],
+        "pca_components_90": h.components_for["0.9"],
+        "max_abs_correlation": h.max_abs_correlation,
+        "dominant_components": len(h.dominant_components),
         "gaussian_fit_residual": _median(fitted),
-        "mardia_skewness": float(normality["mardia"]["skewness"]),
-        "mardia_kurtosis": float(normality["mardia"]["kurtosis"]),
-        "mardia_kurtosis_z": float(normality["mardia"]["kurtosis_z"]),
-        "chi2_coverage_0.5": float(normality["coverage"]["0.5"]["observed"]),
-        "chi2_coverage_0.9": float(normality["coverage"]["0.9"]["observed"]),
+        "mardia_skewness": float(normality.mardia.skewness),
+        "mardia_kurtosis": float(normality.mardia.kurtosis),
+        "mardia_kurtosis_z": float(normality.mardia.kurtosis_z),
+        "chi2_coverage_0.5": float(coverage[0.5]),
+        "chi2_coverage_0.9": float(coverage[0.9]),
         "pair_score_median": _median(v for c, v in scores if c == "original"),
         "pca_pair_score_median": _median(v for c, v in scores if c == "pca"),
         "core_alignment_deg": _median(outputs.core_angles.values()),

@@ -17,19 +17,16 @@ import posixpath
 from functools import lru_cache
 
 import numpy as np
-import zarr
 from PIL import Image
 
 from lsf import __version__
-from lsf.analyze import ARRAYS, PAIRS, SUMMARY
 from lsf.core.config import SAMPLERS, GenerateConfig
 from lsf.core.errors import LsfError
-from lsf.core.outputs import exists, join, read_json, zarr_location
 from lsf.sampling import paths as latent_paths
 from lsf.sampling.regions import REGION_SAMPLERS
 from lsf.sampling.samplers import fit_gmm, sample, statistics_from_analysis
-from lsf.stats.fragmentation_store import read_fragmentation
-from lsf.web.panels import PairPanels, pair_grid, pairs_table
+from lsf.stats.analysis_store import StoredAnalysis, read
+from lsf.web.panels import SYSTEMS, PairPanels, pairs_table
 from lsf.web.position import LatentSpace, position, space_from_analysis
 from lsf.web.regions import RegionView
 from lsf.web.sources import ImageSource
@@ -37,26 +34,6 @@ from lsf.web.sources import ImageSource
 MAX_SAMPLES = 64  # images per sampler request
 MAX_STEPS = 32  # frames per path request
 SAMPLE_ROWS = 20000  # store rows behind pairs the analysis did not histogram, and gmm
-
-
-def read_analysis(path: str) -> tuple[dict, dict, dict, dict]:
-    """`(arrays, lazy pair counts, summary, pairs.parquet columns)` of an analysis folder;
-    the `*pair_counts` arrays stay on disk (134 MB each for all pairs of D = 256)."""
-    if not exists(join(path, SUMMARY)) or not exists(join(path, ARRAYS)):
-        raise LsfError(f"no analysis at {path}; run `lsf analyze` first")
-    group = zarr.open_group(zarr_location(join(path, ARRAYS)), mode="r")
-    arrays, lazy = {}, {}
-    for name in group.array_keys():
-        if name.endswith("pair_counts"):
-            lazy[name] = group[name]
-        else:
-            arrays[name] = group[name][...]
-    rows = {}
-    if exists(join(path, PAIRS)):
-        from lsf.data.shards import read_table
-
-        rows = read_table(join(path, PAIRS)).to_pydict()
-    return arrays, lazy, read_json(join(path, SUMMARY)), rows
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -72,8 +49,7 @@ class Explorer:
         self,
         space: LatentSpace,
         panels: PairPanels,
-        arrays: dict,
-        summary: dict,
+        analysis: StoredAnalysis,
         images: ImageSource,
         codec,
         *,
@@ -82,9 +58,9 @@ class Explorer:
         regions: RegionView | None = None,
     ):
         self.space, self.panels, self.images, self.codec = space, panels, images, codec
-        self.summary, self.name, self.regions = summary, name, regions
+        self.analysis, self.name, self.regions = analysis, name, regions
         self.components = min(components, space.dim)
-        self.statistics = statistics_from_analysis(arrays)
+        self.statistics = statistics_from_analysis(analysis)
         self.generate_config = GenerateConfig()
         self._gmm = None
         self.pair = lru_cache(maxsize=256)(self._pair)
@@ -106,26 +82,25 @@ class Explorer:
 
     def info(self) -> dict:
         k = self.components
-        least = self.summary.get("least_elliptic_pairs", {})
+        a = self.analysis
         suggestions = [
-            {"system": system, "i": p["i"], "j": p["j"], "score": p["score"]}
+            {"system": system, "i": p.i, "j": p.j, "score": p.score}
             for system in ("pca", "original")
-            for p in least.get(system, [])[:5]
-            if p["score"] is not None and np.isfinite(p["score"])
+            for p in a.least_elliptic(system)[:5]
+            if p.score is not None and np.isfinite(p.score)
         ]
-        pca = self.summary.get("pca", {})
         return {
             "lsf_version": __version__,
             "name": self.name,
             "dim": self.dim,
             "dof": self.space.dof,
-            "n_latents": self.summary.get("n_samples"),
+            "n_latents": a.n_samples,
             "components": k,
             "centre": self.space.centre.tolist(),
             "pca_axes": self.space.pca.components[:k].tolist(),
             "pca_sigma": self.space.sigma[:k].tolist(),
             "explained_variance_ratio": self.space.pca.explained_variance_ratio[:k].tolist(),
-            "components_for_90": pca.get("components_for", {}).get("0.9"),
+            "components_for_90": a.headline.components_for.get("0.9"),
             "samplers": self.samplers,
             "ids": self.images.n,
             "source_images": self.images.manifest is not None,
@@ -133,7 +108,7 @@ class Explorer:
             "pairs": suggestions,
             "limits": {"samples": MAX_SAMPLES, "steps": MAX_STEPS},
             "regions": [] if self.regions is None else self.regions.info(),
-            "fragmentation": (self.summary.get("fragmentation") or {}).get("verdict"),
+            "fragmentation": None if a.fragmentation is None else a.fragmentation.verdict,
         }
 
     async def _decode_rows(self, latents: np.ndarray) -> list[dict]:
@@ -238,8 +213,8 @@ def load_explorer(
     components: int = 8,
 ) -> Explorer:
     """Read everything the app serves; refuse inputs that do not fit together."""
-    arrays, lazy, summary, rows = read_analysis(analysis)
-    d = len(arrays["mean"])
+    a = read(analysis)
+    d = a.latent_dim
     if d != codec.latent_dim:
         raise LsfError(
             f"the analysis has latent dim {d} but the model {codec.latent_dim}: "
@@ -254,22 +229,17 @@ def load_explorer(
         raise LsfError(
             f"the shards hold {images.image_shape} images but the model makes {image_shape}"
         )
-    space = space_from_analysis(arrays, summary)
-    count = int(np.asarray(arrays["count"]).ravel()[0])
-    grids = {
-        "original": pair_grid(arrays, lazy, "", count),
-        "pca": pair_grid(arrays, lazy, "pca_", count),
-    }
+    space = space_from_analysis(a)
+    grids = {system: a.pairs(system) for system in SYSTEMS}
     sample_rows = images.sample_rows(SAMPLE_ROWS) if images.z is not None else None
-    panels = PairPanels(space, arrays["cov"], grids, pairs_table(rows), sample_rows)
+    panels = PairPanels(space, a.moments.cov, grids, pairs_table(a.pairs_table()), sample_rows)
     name = posixpath.basename(str(analysis).rstrip("/")) or str(analysis)
-    fragmentation = read_fragmentation(analysis)
+    fragmentation = a.fragmentation
     regions = fragmentation and RegionView.from_fragmentation(fragmentation, images.z)
     return Explorer(
         space,
         panels,
-        arrays,
-        summary,
+        a,
         images,
         codec,
         components=components,

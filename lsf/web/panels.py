@@ -1,7 +1,8 @@
 """Pair-panel data for `lsf explore`: what the page draws for two components.
 
 For a pair (i, j) in original or PCA coordinates: the analysis's smoothed density on its
-pair grid (`binned_kde` of the stored 2D histogram, as `lsf analyze` smooths it), the
+pair grid (`binned_kde` of the stored 2D histogram with the rows and covariance `lsf analyze`
+scored it with, from its `StoredPairs`), the
 density contours enclosing the mass of 1/2/3 sigma of a bivariate normal (`density_levels`,
 traced with contourpy), the 1/2/3-sigma ellipses of the basis covariance
 (`confidence_ellipse`), and the pair's row of pairs.parquet. A pair the analysis did not
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsf.stats.analysis_store import StoredPairs
 from lsf.stats.pairs import (
     SIGMAS,
     binned_kde,
@@ -29,21 +31,15 @@ SYSTEMS = ("original", "pca")
 
 
 @dataclass
-class PairGrid:
-    """One coordinate system's pair histograms from analysis.zarr (counts read lazily)."""
+class KdeInputs:
+    """What a panel's density smooths (`binned_kde(counts, widths, cov2, rows)`)."""
 
-    edges: np.ndarray  # [D, B+1] per-component grid
-    index: dict  # (i, j) with i < j -> row of `counts`
-    counts: object  # [P, B, B] uint32, a zarr array (one pair is read at a time)
-    rows: int  # finite rows counted
-
-
-def pair_grid(arrays: dict, lazy: dict, prefix: str, rows: int) -> PairGrid | None:
-    if f"{prefix}pair_edges" not in arrays:
-        return None
-    pairs = np.asarray(arrays[f"{prefix}pairs"]).reshape(-1, 2)
-    index = {(int(i), int(j)): k for k, (i, j) in enumerate(pairs)}
-    return PairGrid(arrays[f"{prefix}pair_edges"], index, lazy[f"{prefix}pair_counts"], rows)
+    counts: np.ndarray | None  # [B, B], first component along axis 0 (None: no data)
+    edges_x: np.ndarray  # [B+1]
+    edges_y: np.ndarray  # [B+1]
+    cov2: np.ndarray  # [2, 2] kernel covariance / Scott factor^2
+    rows: int  # the KDE's n
+    source: str  # "analysis", "latent sample" or "none"
 
 
 def _round(values, digits: int = 5) -> list:
@@ -66,7 +62,7 @@ class PairPanels:
         self,
         space: LatentSpace,
         full_cov: np.ndarray,
-        grids: dict[str, PairGrid | None],
+        grids: dict[str, StoredPairs | None],
         table: dict,
         sample: np.ndarray | None = None,
     ):
@@ -75,7 +71,7 @@ class PairPanels:
         self.basis_cov = space.basis_covariance()
 
     def _frame(self, system: str, i: int, j: int):
-        """`(origin [D], axes [2, D], mean2, basis cov2, full cov2)` of the pair."""
+        """`(origin [D], axes [2, D], mean2, basis cov2, every row's cov2)` of the pair."""
         d = self.space.dim
         if system == "original":
             axes = np.zeros((2, d))
@@ -91,25 +87,32 @@ class PairPanels:
         full2 = projected_covariance(self.full_cov, axes)
         return origin, axes, mean2, cov2, full2
 
-    def _counts(self, system: str, i: int, j: int, origin, axes):
-        """`(counts [B, B], rows, source)` on the grid of (i, j); counts None without data."""
+    def kde_inputs(self, system: str, i: int, j: int) -> KdeInputs | None:
+        """What the panel's density of (i, j) smooths: the analysis's counts with the rows
+        and 2x2 covariance it scored the pair with, or (a pair it did not count) the counts
+        of the latent sample on the same grid with the covariance of every analysed row;
+        None without a grid, edges only without data."""
         grid = self.grids.get(system)
         if grid is None:
-            return None, 0, "none", None
+            return None
         ex, ey = grid.edges[i], grid.edges[j]
-        key = (min(i, j), max(i, j))
-        if key in grid.index:
-            counts = np.asarray(grid.counts[grid.index[key]], dtype=np.float64)
-            return (counts if i < j else counts.T), grid.rows, "analysis", (ex, ey)
+        stored = grid.grid(i, j)
+        if stored is not None:
+            counts = np.asarray(stored[0], dtype=np.float64)
+            return KdeInputs(counts, ex, ey, grid.kde_covariance(i, j), grid.rows, "analysis")
+        origin, axes, _, _, full2 = self._frame(system, i, j)
         if self.sample is not None and len(self.sample):
             xy = (self.sample - origin) @ axes.T
             counts, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=[ex, ey])
-            return counts, len(self.sample), "latent sample", (ex, ey)
-        return None, 0, "none", (ex, ey)
+            return KdeInputs(counts, ex, ey, full2, len(self.sample), "latent sample")
+        return KdeInputs(None, ex, ey, full2, 0, "none")
 
     def panel(self, system: str, i: int, j: int) -> dict:
-        origin, axes, mean2, cov2, full2 = self._frame(system, i, j)
-        counts, rows, source, edges = self._counts(system, i, j, origin, axes)
+        origin, axes, mean2, cov2, _ = self._frame(system, i, j)
+        kde = self.kde_inputs(system, i, j)
+        counts, rows = (None, 0) if kde is None else (kde.counts, kde.rows)
+        source = "none" if kde is None else kde.source
+        edges = None if kde is None else (kde.edges_x, kde.edges_y)
         ellipses = [
             {"sigma": n, "points": _round(confidence_ellipse(mean2, cov2, n).outline(120))}
             for n in SIGMAS
@@ -121,9 +124,9 @@ class PairPanels:
             ex, ey = edges
             lo = np.minimum(lo, [ex[0], ey[0]])
             hi = np.maximum(hi, [ex[-1], ey[-1]])
-        if counts is not None and rows > 1 and counts.sum() > 0 and np.linalg.det(full2) > 0:
+        if counts is not None and rows > 1 and counts.sum() > 0 and np.linalg.det(kde.cov2) > 0:
             widths = (ex[1] - ex[0], ey[1] - ey[0])
-            smooth = binned_kde(counts, widths, full2, rows)
+            smooth = binned_kde(counts, widths, kde.cov2, rows)
             peak = smooth.max()
             masses = [expected_coverage(n) for n in SIGMAS]
             levels = density_levels(smooth, masses)

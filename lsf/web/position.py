@@ -4,7 +4,7 @@ For a latent z: the squared Mahalanobis distance d2 to the centre of the analysi
 basis set (the trimmed core), its chi2(dof) percentile, its percentile among the real
 latents (the analysis's d2 quantile table), the trim radius max_j |z_j - mu_j| / FWHM_j
 with the fitted Gaussians, and a verdict: inside the core, in the tail, outside the data.
-Pure numpy/scipy on `lsf analyze` arrays; `lsf explore` evaluates it for every decoded point.
+Pure numpy/scipy on a `StoredAnalysis`; `lsf explore` evaluates it for every decoded point.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from lsf.stats.analysis_store import StoredAnalysis
 from lsf.stats.normality import whitening
 from lsf.stats.pca import PCA
 from lsf.stats.quadratic import basis_covariance, squared_mahalanobis
@@ -60,28 +61,18 @@ class LatentSpace:
         return basis_covariance(self.pca.components, self.pca.explained_variance)
 
 
-def space_from_analysis(arrays: dict, summary: dict) -> LatentSpace:
-    """A `LatentSpace` from `lsf analyze` arrays and summary.json."""
-    variance = np.asarray(arrays["explained_variance"], dtype=np.float64)
-    total = variance.sum()
-    ratio = variance / total if total > 0 else np.zeros_like(variance)
-    pca = PCA(
-        mean=np.asarray(arrays["pca_mean"], dtype=np.float64),
-        components=np.asarray(arrays["pca_components"], dtype=np.float64),
-        explained_variance=variance,
-        explained_variance_ratio=ratio,
-        cumulative_ratio=np.cumsum(ratio),
-        rank=int(summary["normality"]["dof"]),
-    )
-    quantiles = np.asarray(arrays["mahalanobis_observed_quantiles"], dtype=np.float64)
+def space_from_analysis(a: StoredAnalysis) -> LatentSpace:
+    """A `LatentSpace` from an analysis folder (`lsf.stats.analysis_store.read`)."""
+    quantiles = np.asarray(a.normality.observed_quantiles, dtype=np.float64)
     points = len(quantiles)
+    m, fits = a.moments, a.fits.gaussians
     return LatentSpace(
-        pca=pca,
-        fit_mu=np.asarray(arrays["fit_mu"], dtype=np.float64),
-        fit_fwhm=np.asarray(arrays["fit_fwhm"], dtype=np.float64),
-        low=np.asarray(arrays["min"], dtype=np.float64),
-        high=np.asarray(arrays["max"], dtype=np.float64),
-        trim_fact=summary.get("config", {}).get("trim_fact"),
+        pca=a.pca.model,
+        fit_mu=np.asarray(fits.mu, dtype=np.float64),
+        fit_fwhm=np.asarray(fits.fwhm, dtype=np.float64),
+        low=np.asarray(m.min, dtype=np.float64),
+        high=np.asarray(m.max, dtype=np.float64),
+        trim_fact=a.trimming.trim_fact,
         d2_probabilities=(np.arange(points) + 0.5) / points,  # as `qq_table` wrote them
         d2_quantiles=quantiles,
     )

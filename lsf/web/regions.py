@@ -2,7 +2,7 @@
 region's centre to jump to, and the analysis's labelled map sample projected onto a pair
 panel so the page colours its points by region.
 
-`RegionView.from_fragmentation(read_fragmentation(ANALYSIS), store_z)`: the map sample's
+`RegionView.from_fragmentation(read(ANALYSIS).fragmentation, store_z)`: the map sample's
 latents are the store rows it was drawn from when the store is given and the analysis
 recorded them (`sample_rows`), else their reconstruction from the K PCA coordinates the
 regions live in (exact on PCA pairs within the first K components, marked approximate
