@@ -101,7 +101,8 @@ def analyze_estimate(n: int, d: int, config, pairs: int) -> Estimate:
     k = min(config.sweep_components, d)
     sweep = facts * (k * (k - 1) // 2) * (config.pair_bins**2 * 4 + 8 * 8)
     matrices = (6 + 2 * facts) * d * d * 8 + 4 * d * config.bins * 8
-    disk = grids + matrices + sweep + pairs * 64 + 64 * 1024
+    kde = 2 * d * d * 8  # each pair system's KDE covariance (`pair_kde_cov`, `pca_pair_kde_cov`)
+    disk = grids + matrices + kde + sweep + pairs * 64 + 64 * 1024
     workers = os.cpu_count() or 1
     in_flight = workers + 8  # tree partial sums: one per worker, one per level (<= 2^8 chunks)
     regions = config.regions_max_k if config.regions else 0
