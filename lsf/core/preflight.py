@@ -131,6 +131,33 @@ def report_estimate(figures: int = 40) -> Estimate:
     return Estimate("report", figures * 250 * 1024, 512 * 1024 * 1024, f"~{figures} figures")
 
 
+# The interpreter with NumPy, Zarr and scikit-learn loaded (Dask too for `randomized`).
+PCA_BASE = 400 * 2**20
+
+
+def pca_estimate(
+    rows: int, d: int, k: int, rows_per_chunk: int, config, workers: int | None = None
+) -> Estimate:
+    """`lsf pca`: writes the mean and K components (float64). Memory, incremental: the
+    buffered float32 rows (a batch of up to `batch_rows + K` plus a store chunk read ahead),
+    two float64 copies of the batch and the SVD of `[K + batch, D]` (its input, `Vt` and
+    LAPACK's work, ~3 more); randomized: each worker's chunk in float64 (read, centred,
+    product) and the `[rows, K + oversamples]` float64 projections (three alive at a time)
+    with the `[D, K + oversamples]` partial sums in flight."""
+    disk = (k + 1) * d * 8 + 64 * 1024
+    if config.method == "incremental":
+        batch = config.batch_rows + k
+        buffered = (batch + 2 * rows_per_chunk) * d * 4
+        memory = PCA_BASE + buffered + (2 + 3) * batch * d * 8 + 4 * k * d * 8
+    else:
+        workers = workers or os.cpu_count() or 1
+        width = k + config.oversamples
+        chunks = workers * 3 * rows_per_chunk * d * 8
+        memory = PCA_BASE + chunks + 3 * rows * width * 8 + (workers + 8) * d * width * 8
+    detail = f"{rows} x {d} rows, {k} components, {config.method}"
+    return Estimate("pca", disk, memory, detail)
+
+
 def free_bytes(url: str) -> int | None:
     """Free bytes on the file system of `url` (its nearest existing folder); None when not
     local (object stores have no fixed capacity)."""
