@@ -383,7 +383,7 @@ def cmd_compare(args) -> int:
 PCA_EXAMPLES = """examples:
   lsf pca --latents work/latents.zarr --out work/pca --components 64
   lsf pca --latents work/latents.zarr --out work/pca --components 256 --split train \\
-          --batch-rows 2048                       # one pass, memory O(K x D + batch)
+          --batch-rows 512                        # one pass, memory O(K x D + batch)
   lsf pca --latents s3://b/latents.zarr --out s3://b/pca --components 100 \\
           --method randomized --address auto      # Dask svd_compressed, Dask-on-Ray
 outputs: OUT/pca.zarr (mean, components [K, D], explained_variance, explained_variance_ratio)
@@ -399,7 +399,7 @@ def cmd_pca(args) -> int:
     config = with_overrides(PcaConfig(), "pca", **flags)
     plan = plan_pca(config, args.latents)
     estimate = pca_estimate(
-        plan.rows, plan.latent_dim, plan.components, plan.rows_per_chunk, config
+        plan.rows, plan.latent_dim, plan.components, plan.rows_per_chunk, plan.batch_rows, config
     )
     _preflight(args, estimate, args.out)
     summary = pca(

@@ -49,6 +49,11 @@ from lsf.stats.streamed_pca import (
 
 ARRAYS = "pca.zarr"
 SUMMARY = "pca.json"
+# The default batch is 4 K rows, at least 256: IncrementalPCA's SVD of `[K + batch, D]` costs
+# ~D (K + batch)^2 / batch per row (least near batch = K) plus a fixed cost per call; measured
+# at D = 4,096, K = 64, one BLAS thread: 0.95 ms of CPU per row at 128 and 1.1 at 256, 1.7 at
+# 512, 2.4 at 1,024.
+MIN_BATCH_ROWS = 256
 SPLIT_CODES = {"all": None, **{name: code for code, name in enumerate(SPLIT_NAMES)}}
 
 
@@ -63,6 +68,7 @@ class PcaPlan:
     chunk_counts: list[int]  # selected rows per store chunk
     rows_per_chunk: int
     components: int
+    batch_rows: int  # incremental: rows per partial_fit
     store: dict  # what identifies the store: url, fingerprint, sizes, model
 
     @property
@@ -129,10 +135,11 @@ def plan_pca(config: PcaConfig, latents: str) -> PcaPlan:
         raise LsfError(f"--components {k} is more than the latent dimension D = {d}")
     if k > rows:
         raise LsfError(f"--components {k} is more than the {rows} rows of {where}")
-    if config.method == "incremental" and config.batch_rows < k:
+    batch_rows = config.batch_rows or max(4 * k, MIN_BATCH_ROWS)
+    if config.method == "incremental" and batch_rows < k:
         raise LsfError(
-            f"--batch-rows {config.batch_rows} is below --components {k}: IncrementalPCA needs "
-            "at least K rows per batch; raise --batch-rows"
+            f"--batch-rows {batch_rows} is below --components {k}: IncrementalPCA needs at "
+            "least K rows per batch; raise --batch-rows"
         )
     store = {
         "url": str(latents),
@@ -142,16 +149,30 @@ def plan_pca(config: PcaConfig, latents: str) -> PcaPlan:
         "rows_per_chunk": rows_per_chunk,
         "model": attrs.get("model"),
     }
-    return PcaPlan(latents, group[Z], config.split, values, counts, rows_per_chunk, k, store)
+    return PcaPlan(
+        latents, group[Z], config.split, values, counts, rows_per_chunk, k, batch_rows, store
+    )
+
+
+def chunk_task(plan: PcaPlan, index: int) -> tuple:
+    """What reading chunk `index` needs: the array, url, rows and the split's row mask (None:
+    every row), small enough to travel with a Dask-on-Ray task."""
+    start, stop = chunk_rows(index, plan.z.shape[0], plan.rows_per_chunk)
+    keep = None
+    if plan.split_values is not None:
+        keep = plan.split_values[start:stop] == SPLIT_CODES[plan.split]
+    return plan.z, plan.latents, start, stop, keep
+
+
+def read_selected(z: zarr.Array, url: str, start: int, stop: int, keep) -> np.ndarray:
+    """Rows `start:stop` of the store (`read_rows`), those of `keep` only: float32 `[m, D]`."""
+    block = read_rows(z, url, start, stop)
+    return block if keep is None else block[keep]
 
 
 def selected_rows(plan: PcaPlan, index: int) -> np.ndarray:
-    """The split's rows of store chunk `index`, float32 `[m, D]` (read by `read_rows`)."""
-    start, stop = chunk_rows(index, plan.z.shape[0], plan.rows_per_chunk)
-    block = read_rows(plan.z, plan.latents, start, stop)
-    if plan.split_values is None:
-        return block
-    return block[plan.split_values[start:stop] == SPLIT_CODES[plan.split]]
+    """The split's rows of store chunk `index`."""
+    return read_selected(*chunk_task(plan, index))
 
 
 def selected_blocks(plan: PcaPlan) -> Iterator[np.ndarray]:
@@ -166,11 +187,11 @@ def selected_blocks(plan: PcaPlan) -> Iterator[np.ndarray]:
             yield block
 
 
-def fit_incremental(plan: PcaPlan, config: PcaConfig, progress: Progress) -> PrincipalComponents:
+def fit_incremental(plan: PcaPlan, progress: Progress) -> PrincipalComponents:
     """One pass: batches of `batch_rows` rows through `IncrementalPCA.partial_fit`."""
     fit = IncrementalComponents(plan.components)
     with progress.bar(plan.rows, "[pca] incremental", "rows") as bar:
-        for batch in rebatch(selected_blocks(plan), config.batch_rows, plan.components):
+        for batch in rebatch(selected_blocks(plan), plan.batch_rows, plan.components):
             fit.update(batch)
             bar.update(len(batch))
     return fit.result()
@@ -198,7 +219,9 @@ def fit_randomized(
     d = plan.latent_dim
     parts = [
         da.from_delayed(
-            dask.delayed(selected_rows, pure=True)(plan, index), shape=(count, d), dtype=np.float32
+            dask.delayed(read_selected, pure=True)(*chunk_task(plan, index)),
+            shape=(count, d),
+            dtype=np.float32,
         )
         for index, count in enumerate(plan.chunk_counts)
         if count
@@ -285,14 +308,14 @@ def pca(
         # with two spinning OpenBLAS threads and 0.02 s with one (as in analyze, generate)
         with threadpool_limits(limits=config.blas_threads or None, user_api="blas"):
             if config.method == "incremental":
-                result = fit_incremental(plan, config, progress)
+                result = fit_incremental(plan, progress)
             else:
                 result = fit_randomized(plan, config, progress, address)
         info = {
             "method": config.method,
             "split": plan.split,
             "store": plan.store,
-            "batch_rows": config.batch_rows if config.method == "incremental" else None,
+            "batch_rows": plan.batch_rows if config.method == "incremental" else None,
             "power_iterations": config.power_iterations if config.method == "randomized" else None,
             "oversamples": config.oversamples if config.method == "randomized" else None,
             "seed": config.seed if config.method == "randomized" else None,

@@ -151,7 +151,9 @@ class PcaConfig:
         choices=("incremental", "randomized"),
         help="incremental: sklearn IncrementalPCA, one pass; randomized: Dask svd_compressed",
     )
-    batch_rows: int = _opt(1024, min=1, help="incremental: rows per partial_fit (at least K)")
+    batch_rows: int | None = _opt(
+        None, min=1, help="incremental: rows per partial_fit, at least K (default 4 K, >= 256)"
+    )
     power_iterations: int = _opt(4, min=0, max=20, help="randomized: power iterations")
     oversamples: int = _opt(10, min=0, help="randomized: extra columns of the random projection")
     seed: int = _opt(0, min=0, help="randomized: seed of the random projection")

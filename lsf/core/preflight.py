@@ -136,7 +136,7 @@ PCA_BASE = 400 * 2**20
 
 
 def pca_estimate(
-    rows: int, d: int, k: int, rows_per_chunk: int, config, workers: int | None = None
+    rows: int, d: int, k: int, rows_per_chunk: int, batch_rows: int, config, workers=None
 ) -> Estimate:
     """`lsf pca`: writes the mean and K components (float64). Memory, incremental: the
     buffered float32 rows (a batch of up to `batch_rows + K` plus a store chunk read ahead),
@@ -146,7 +146,7 @@ def pca_estimate(
     with the `[D, K + oversamples]` partial sums in flight."""
     disk = (k + 1) * d * 8 + 64 * 1024
     if config.method == "incremental":
-        batch = config.batch_rows + k
+        batch = batch_rows + k
         buffered = (batch + 2 * rows_per_chunk) * d * 4
         memory = PCA_BASE + buffered + (2 + 3) * batch * d * 8 + 4 * k * d * 8
     else:
