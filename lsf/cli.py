@@ -380,6 +380,60 @@ def cmd_compare(args) -> int:
     return 0
 
 
+PCA_EXAMPLES = """examples:
+  lsf pca --latents work/latents.zarr --out work/pca --components 64
+  lsf pca --latents work/latents.zarr --out work/pca --components 256 --split train \\
+          --batch-rows 512                        # one pass, memory O(K x D + batch)
+  lsf pca --latents s3://b/latents.zarr --out s3://b/pca --components 100 \\
+          --method randomized --address auto      # Dask svd_compressed, Dask-on-Ray
+outputs: OUT/pca.zarr (mean, components [K, D], explained_variance, explained_variance_ratio)
+and OUT/pca.json (rows, method, K, total variance, the store's fingerprint)."""
+
+
+def cmd_pca(args) -> int:
+    from lsf.core.config import PcaConfig
+    from lsf.core.preflight import pca_estimate
+    from lsf.pca import pca, plan_pca
+
+    flags = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith("pca.")}
+    config = with_overrides(PcaConfig(), "pca", **flags)
+    plan = plan_pca(config, args.latents)
+    estimate = pca_estimate(
+        plan.rows, plan.latent_dim, plan.components, plan.rows_per_chunk, plan.batch_rows, config
+    )
+    _preflight(args, estimate, args.out)
+    summary = pca(
+        config,
+        plan,
+        args.out,
+        overwrite=args.overwrite,
+        address=args.address,
+        progress=_progress(args),
+    )
+    print(summary)
+    return 0
+
+
+def _add_pca(sub) -> None:
+    p = _verb(sub, "pca", "top K principal components of very wide latents, streamed", cmd_pca)
+    p.epilog = PCA_EXAMPLES
+    p.add_argument("--latents", required=True, help="complete latent store")
+    p.add_argument("--out", required=True, help="output folder (pca.zarr, pca.json)")
+    _config_flags(
+        p,
+        "pca",
+        "components",
+        "split",
+        "batch_rows",
+        "method",
+        "power_iterations",
+        "oversamples",
+        "seed",
+        "blas_threads",
+    )
+    _overwrite(p, "an existing output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lsf",
@@ -441,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-regions", action="store_true", help="skip the regions (fragmentation) pass"
     )
     _overwrite(p, "an existing analysis")
+
+    _add_pca(sub)
 
     p = _verb(sub, "generate", "faces from statistical latent vectors, measured", cmd_generate)
     p.add_argument("--model", help=MODEL_HELP)

@@ -25,6 +25,7 @@ VERBS = (
     "explore",
     "compare",
     "import",
+    "pca",
 )
 STAGES = VERBS[:6]  # the verbs `lsf run` chains; each says when its output is complete
 MODULES = {"import": "import_latents"}  # `import` is a Python keyword
@@ -135,6 +136,15 @@ def test_core_imports_nothing_above_it():
 def test_the_graph_module_imports_no_statistics():
     graph = import_graph()
     assert not {m for m in graph["lsf.stats.graph"] if m.startswith("lsf.stats.")}
+
+
+def test_the_verb_list_is_the_cli_s():
+    import argparse
+
+    from lsf.cli import build_parser
+
+    (verbs,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sorted(verbs.choices) == sorted(VERBS)
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -141,6 +141,28 @@ class ImportConfig:
 
 
 @dataclass
+class PcaConfig:
+    components: int | None = _opt(None, min=1, help="K: principal components to compute")
+    split: str = _opt(
+        "all", choices=SPLITS, help="rows used, by the store's split (stores without one: train)"
+    )
+    method: str = _opt(
+        "incremental",
+        choices=("incremental", "randomized"),
+        help="incremental: sklearn IncrementalPCA, one pass; randomized: Dask svd_compressed",
+    )
+    batch_rows: int | None = _opt(
+        None, min=1, help="incremental: rows per partial_fit, at least K (default 4 K, >= 256)"
+    )
+    power_iterations: int = _opt(4, min=0, max=20, help="randomized: power iterations")
+    oversamples: int = _opt(10, min=0, help="randomized: extra columns of the random projection")
+    seed: int = _opt(0, min=0, help="randomized: seed of the random projection")
+    blas_threads: int = _opt(
+        1, min=0, help="BLAS threads per SVD (0: BLAS's own default; 1 suits a shared machine)"
+    )
+
+
+@dataclass
 class AnalyzeConfig:
     bins: int = _opt(64, min=4, max=4096, help="histogram bins over the robust range")
     bin_width: float | None = _opt(None, min=1e-9, help="fixed bin width instead of bins")
@@ -378,7 +400,10 @@ class PipelineConfig:
     report: ReportConfig = field(default_factory=ReportConfig)
 
 
-STANDALONE_SECTIONS = {"import": ImportConfig}  # verbs outside the pipeline: flags only
+STANDALONE_SECTIONS = {
+    "import": ImportConfig,
+    "pca": PcaConfig,
+}  # verbs outside the pipeline: flags only
 
 
 def _check_value(value, annotation, key: str):
