@@ -1,7 +1,8 @@
 """Isolation from other Ray on the machine: this session's Ray lives in its own temp folder,
 and a local instance started by `init_ray` answers its own processes' state-API calls even
 where Ray's default temp folder names another cluster (a `ray start` left running). A local
-instance started from a thread outlives the thread."""
+instance started from a thread outlives the thread. (`tests/foreign_ray.py` runs whole test
+modules beside another user's live cluster.)"""
 
 import json
 import os
