@@ -7,7 +7,12 @@ driver but its own user's ever joined it. The exit status is non-zero when the t
 or the cluster was touched.
 
     python tests/foreign_ray.py -- tests/test_faults.py -x   # one pytest beside it
+    python tests/foreign_ray.py --default-ports -- ...       # on Ray's default ports
     python tests/run_suite.py --beside-foreign-ray            # `make test`'s lanes beside it
+
+By default the cluster takes free ports; `--default-ports` gives it the ports of a plain
+`ray start --head` (6379, dashboard 8265, client server 10001, dashboard agent 52365), where
+those are free, as a user's cluster holds them.
 """
 
 from __future__ import annotations
@@ -91,6 +96,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+        return True
+
+
 def _running(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -105,6 +119,8 @@ class ForeignCluster:
     root: Path
     port: int = field(default_factory=_free_port)
     dashboard: int = field(default_factory=_free_port)
+    client_server: int = field(default_factory=_free_port)
+    agent: int = field(default_factory=_free_port)
     user: subprocess.Popen | None = None
     own_drivers: set[int] = field(default_factory=set)  # the pids of that user's drivers
     problems: list[str] = field(default_factory=list)  # what the tests changed on it
@@ -148,8 +164,8 @@ class ForeignCluster:
             f"--port={self.port}",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.dashboard}",
-            f"--ray-client-server-port={_free_port()}",
-            f"--dashboard-agent-listen-port={_free_port()}",
+            f"--ray-client-server-port={self.client_server}",
+            f"--dashboard-agent-listen-port={self.agent}",
             "--num-cpus=1",
             "--disable-usage-stats",
         ]
@@ -264,10 +280,16 @@ def untouched(before: dict, after: dict, own_drivers: set[int]) -> list[str]:
 
 
 @contextlib.contextmanager
-def foreign_cluster():
+def foreign_cluster(default_ports: bool = False):
     """Start a foreign cluster, yield it (run tests with `cluster.env()`), and check at the
     end that it was left as it was; the outcome is in `cluster.problems`."""
-    cluster = ForeignCluster(Path(tempfile.mkdtemp(prefix="lsf-foreign-", dir="/tmp")))
+    ports = {}
+    if default_ports:
+        ports = {"port": 6379, "dashboard": 8265, "client_server": 10001, "agent": 52365}
+        taken = [p for p in ports.values() if not _port_is_free(p)]
+        if taken:
+            raise RuntimeError(f"Ray's default ports {taken} are taken on this machine")
+    cluster = ForeignCluster(Path(tempfile.mkdtemp(prefix="lsf-foreign-", dir="/tmp")), **ports)
     try:
         cluster.start()
         before = cluster.check()
@@ -293,9 +315,11 @@ def describe(report: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    default_ports = argv[:1] == ["--default-ports"]
+    argv = argv[1:] if default_ports else argv
     if argv[:1] == ["--"]:
         argv = argv[1:]
-    with foreign_cluster() as cluster:
+    with foreign_cluster(default_ports) as cluster:
         command = [sys.executable, "-m", "pytest", *argv]
         print(f"[foreign] {' '.join(command[1:])}", flush=True)
         tests = subprocess.run(command, cwd=ROOT, env=cluster.env()).returncode
