@@ -185,17 +185,20 @@ class ForeignCluster:
             time.sleep(0.2)
 
     def head_processes(self) -> dict[int, str]:
-        """pid -> name of the cluster's daemons: their command lines name its temp folder
-        (a worker's does too while it starts, until it renames itself `ray::...`)."""
-        mark = f"{self.temp_dir}/"
+        """pid -> name of the cluster's daemons: their command lines name its temp folder or
+        (the client server) its GCS address; a worker's names the folder too while it starts,
+        until it renames itself `ray::...`."""
+        mark, gcs_port = f"{self.temp_dir}/", f":{self.port}"
         found = {}
         for proc in psutil.process_iter(["pid", "name", "cmdline"]):
             args = proc.info["cmdline"] or []
-            script = next((a for a in args[1:3] if a.endswith(".py")), "")
-            if any(mark in a for a in args) and not script.endswith("_worker.py"):
-                # python daemons by their script: dashboard.py, monitor.py, log_monitor.py
-                name = proc.info["name"]
-                found[proc.info["pid"]] = Path(script).stem if name.startswith("python") else name
+            # python daemons by their script or module: dashboard.py, ray.util.client.server
+            script = next((a for a in args[1:3] if a.endswith(".py") or a.startswith("ray.")), "")
+            named = any(mark in a for a in args)
+            joined = any(a.startswith("--address=") and a.endswith(gcs_port) for a in args)
+            if (named or joined) and not script.endswith("_worker.py"):
+                label = Path(script).stem if script.endswith(".py") else script
+                found[proc.info["pid"]] = label or proc.info["name"]
         return found
 
     def check(self) -> dict:
@@ -284,11 +287,11 @@ def foreign_cluster(default_ports: bool = False):
     """Start a foreign cluster, yield it (run tests with `cluster.env()`), and check at the
     end that it was left as it was; the outcome is in `cluster.problems`."""
     ports = {}
-    if default_ports:
-        ports = {"port": 6379, "dashboard": 8265, "client_server": 10001, "agent": 52365}
-        taken = [p for p in ports.values() if not _port_is_free(p)]
-        if taken:
-            raise RuntimeError(f"Ray's default ports {taken} are taken on this machine")
+    if default_ports:  # those that are free (another Ray on the machine may hold some)
+        defaults = {"port": 6379, "dashboard": 8265, "client_server": 10001, "agent": 52365}
+        ports = {name: port for name, port in defaults.items() if _port_is_free(port)}
+        taken = sorted(defaults.keys() - ports.keys())
+        print(f"[foreign] on Ray's default ports, but for {taken or 'none'} (taken here)")
     cluster = ForeignCluster(Path(tempfile.mkdtemp(prefix="lsf-foreign-", dir="/tmp")), **ports)
     try:
         cluster.start()
