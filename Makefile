@@ -30,7 +30,7 @@ test: $(VENV)/.installed
 
 # The fast tier for daily work (tests/tiers.py says what is slow): under 5 minutes here.
 test-fast: $(VENV)/.installed
-	$(PYTEST) -m "not slow" --ignore=tests/test_compare.py
+	$(PYTEST) -m "not slow"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

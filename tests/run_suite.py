@@ -4,12 +4,13 @@ Most of the suite's time is spent waiting on Ray (process start-ups, actor and w
 set-up, job submission), not computing: a tiny pipeline run uses about half of one core. So
 two lanes on a 2-core machine finish well before one process would. Lane 1 runs the tests
 that share the session's trained model and long encodes (`trained_run`, `long_shards`, built
-once per process) and every module not named below; lane 2 runs `tests/test_compare.py` in a
-process of its own (Ray Tune's teardown has taken down the shared local Ray instance of a
-session, so compare never shares one), then the modules of `LANE_2`.
+once per process) and every module not named below; lane 2 runs the modules of `LANE_2`, the
+compare sweep first (the longest module).
 
 Each process has its own Ray instance, temp folder and ports (tests/conftest.py), which is the
-suite holding beside another Ray user, tested on every run. Each process writes a log and a
+suite holding beside another Ray user, tested on every run; `--beside-foreign-ray` also runs
+it beside another user's `ray start --head` cluster and checks that cluster was left as it
+was (tests/foreign_ray.py). Each process writes a log and a
 JUnit XML under `.test-results/`; the logs are printed in full when all have ended, then one
 closing line over all of them (`tests/suite_total.py`). The exit status is non-zero when any
 process failed.
@@ -22,6 +23,7 @@ every pytest (`-- -x`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,14 +31,15 @@ import sys
 import time
 from pathlib import Path
 
+from foreign_ray import foreign_cluster
 from suite_total import totals
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".test-results"
-COMPARE = "tests/test_compare.py"
-# The second lane after compare: modules with no use for the shared trained model, chosen so
-# the lanes take about as long (times of each module in a run are in its JUnit XML).
+# The second lane: modules with no use for the shared trained model, chosen so the lanes take
+# about as long (times of each module in a run are in its JUnit XML).
 LANE_2 = [
+    "tests/test_compare.py",
     "tests/test_job_submit.py",
     "tests/test_pipeline.py",
     "tests/test_analysis_memory.py",
@@ -51,20 +54,22 @@ LANE_2 = [
 
 def lane_1() -> list[str]:
     """Every test module not in lane 2, in name order (new modules land here)."""
-    taken = {COMPARE, *LANE_2}
+    taken = set(LANE_2)
     modules = sorted(f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py"))
     return [m for m in modules if m not in taken]
 
 
 def plan() -> list[list[tuple[str, list[str]]]]:
     """The lanes: each a list of `(name, pytest arguments)` run one after another."""
-    return [[("suite-1", lane_1())], [("compare", [COMPARE]), ("suite-2", LANE_2)]]
+    return [[("suite-1", lane_1())], [("suite-2", LANE_2)]]
 
 
-def start(name: str, modules: list[str], extra: list[str]) -> tuple[subprocess.Popen, Path]:
+def start(
+    name: str, modules: list[str], extra: list[str], env: dict[str, str]
+) -> tuple[subprocess.Popen, Path]:
     log = RESULTS / f"{name}.log"
     command = [sys.executable, "-m", "pytest", *modules, f"--junitxml={RESULTS / name}.xml"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    env = {**env, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     with log.open("w") as out:
         process = subprocess.Popen(
             [*command, *extra],
@@ -77,8 +82,8 @@ def start(name: str, modules: list[str], extra: list[str]) -> tuple[subprocess.P
     return process, log
 
 
-def run_lanes(lanes, extra: list[str], serial: bool) -> dict[str, int]:
-    """Run the lanes (side by side unless `serial`); the exit status of each process."""
+def run_lanes(lanes, extra: list[str], serial: bool, env: dict[str, str]) -> dict[str, int]:
+    """Run the lanes (side by side unless `serial`) in `env`; the exit status of each process."""
     status: dict[str, int] = {}
     queues = [list(lane) for lane in lanes]
     if serial:
@@ -90,7 +95,7 @@ def run_lanes(lanes, extra: list[str], serial: bool) -> dict[str, int]:
             for index, queue in enumerate(queues):
                 if index not in running and queue:
                     name, modules = queue.pop(0)
-                    process, log = start(name, modules, extra)
+                    process, log = start(name, modules, extra, env)
                     print(
                         f"[test] {name}: {len(modules)} modules, log {log.relative_to(ROOT)}",
                         flush=True,
@@ -120,23 +125,38 @@ def run_lanes(lanes, extra: list[str], serial: bool) -> dict[str, int]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serial", action="store_true", help="one process after another")
+    parser.add_argument(
+        "--beside-foreign-ray",
+        action="store_true",
+        help="run beside another user's `ray start --head` cluster (tests/foreign_ray.py) and "
+        "fail if the suite touched it",
+    )
     parser.add_argument("extra", nargs="*", help="arguments for every pytest (after --)")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     for old in RESULTS.glob("*"):
         old.unlink()
     lanes = plan()
-    try:
-        status = run_lanes(lanes, args.extra, args.serial)
-    except KeyboardInterrupt:
-        print("[test] interrupted", file=sys.stderr)
-        return 130
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        if args.beside_foreign_ray:
+            foreign = stack.enter_context(foreign_cluster())
+            env = foreign.env()
+        try:
+            status = run_lanes(lanes, args.extra, args.serial, env)
+        except KeyboardInterrupt:
+            print("[test] interrupted", file=sys.stderr)
+            return 130
     names = [name for lane in lanes for name, _ in lane]
     for name in names:
         print(f"\n{'=' * 30} {name} {'=' * 30}")
         print((RESULTS / f"{name}.log").read_text(errors="replace"), end="")
     passed, failed, skipped = totals([str(RESULTS / f"{name}.xml") for name in names])
     print(f"make test: {passed} passed, {failed} failed, {skipped} skipped")
+    if args.beside_foreign_ray:
+        print(f"the foreign Ray cluster: {'; '.join(foreign.problems) or 'untouched'}")
+        if foreign.problems:
+            return 1
     return 0 if all(status.get(name) == 0 for name in names) else 1
 
 

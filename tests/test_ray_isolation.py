@@ -1,6 +1,8 @@
 """Isolation from other Ray on the machine: this session's Ray lives in its own temp folder,
 and a local instance started by `init_ray` answers its own processes' state-API calls even
-where Ray's default temp folder names another cluster (a `ray start` left running)."""
+where Ray's default temp folder names another cluster (a `ray start` left running). A local
+instance started from a thread outlives the thread. (`tests/foreign_ray.py` runs whole test
+modules beside another user's live cluster.)"""
 
 import json
 import os
@@ -65,3 +67,34 @@ def test_a_local_instance_answers_its_own_state_api_beside_another_cluster():
     assert report["seen"] == report["own"], report
     assert report["gcs"] != "127.0.0.1:9" and report["env"] is None  # the driver's env is as it was
     assert (default / "ray" / "ray_current_cluster").read_text() == "127.0.0.1:9"
+
+
+# `init_ray` from a thread that then ends, as a test's `Background` job or a web handler does.
+THREAD = """\
+import threading, time
+import ray
+from lsf.core.runtime import init_ray
+
+thread = threading.Thread(target=lambda: init_ray(num_cpus=1))
+thread.start()
+thread.join()
+time.sleep(2)  # Ray's processes would be SIGKILLed now (tests/repro/ray_init_in_thread.py)
+raylet = ray._private.worker._global_node.all_processes["raylet"][0].process
+print("ANSWER", ray.get(ray.remote(lambda: 42).remote(), timeout=60), raylet.poll())
+ray.shutdown()
+deadline = time.time() + 30
+while any(t.name == "lsf-ray-keeper" for t in threading.enumerate()) and time.time() < deadline:
+    time.sleep(0.1)
+print("KEEPERS", [t.name for t in threading.enumerate() if t.name == "lsf-ray-keeper"])
+"""
+
+
+def test_a_local_instance_started_from_a_thread_outlives_the_thread():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", THREAD], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "ANSWER 42 None" in result.stdout, output[-3000:]  # the raylet still runs
+    assert "KEEPERS []" in result.stdout, output[-3000:]  # and its keeper ends with it

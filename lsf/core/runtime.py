@@ -187,15 +187,22 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         # Ray's processes inherit the environment at start: name this instance's state API
         # to them, and only to them.
         api = f"http://127.0.0.1:{local['dashboard_port']}" if local else None
-        with _environment(RAY_API_SERVER_ADDRESS_ENV, api):
-            ray.init(
-                address=address,
-                num_cpus=local.get("num_cpus"),
-                dashboard_port=local.get("dashboard_port"),
-                logging_level=level,
-                log_to_driver=loud,
-                logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
-            )
+
+        def start() -> None:
+            with _environment(RAY_API_SERVER_ADDRESS_ENV, api):
+                ray.init(
+                    address=address,
+                    num_cpus=local.get("num_cpus"),
+                    dashboard_port=local.get("dashboard_port"),
+                    logging_level=level,
+                    log_to_driver=loud,
+                    logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
+                )
+
+        if local and not main_thread:
+            _start_in_keeper_thread(start)
+        else:
+            start()
         if main_thread and sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
     data_logger = logging.getLogger("ray.data")
@@ -205,6 +212,37 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     context.print_on_execution_start = False
     # Ray Data logs a failed task as an ERROR with a stack trace; lsf reports it in one line.
     data_logger.setLevel(logging.INFO if loud else logging.CRITICAL)
+
+
+def _start_in_keeper_thread(start) -> None:
+    """Run `start` (a `ray.init` that starts a local instance) in a thread that lives as long
+    as the instance's processes. Ray forks them with PR_SET_PDEATHSIG=SIGKILL, and Linux sends
+    that signal when the *thread* that forked them ends, not the process: a local instance
+    started from a worker thread (a background job, a web handler) was killed, without a log
+    line, the moment that thread returned, while the driver still believed it was connected
+    (tests/repro/ray_init_in_thread.py). The keeper ends once `ray.shutdown` has stopped them."""
+    import ray
+
+    started = threading.Event()
+    failure: list[BaseException] = []
+
+    def keep() -> None:
+        try:
+            start()
+            node = ray._private.worker._global_node  # the processes this thread forked
+            forked = [info.process for infos in node.all_processes.values() for info in infos]
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+            return
+        finally:
+            started.set()
+        for process in forked:
+            process.wait()  # until ray.shutdown ends it (SIGKILL after 1 s)
+
+    threading.Thread(target=keep, name="lsf-ray-keeper", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
 
 
 def uses_gpus(gpus: float) -> bool:
