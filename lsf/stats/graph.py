@@ -1,5 +1,6 @@
 """Dask task graphs for the analysis: map a pure per-chunk function over the store's row
-chunks, tree-reduce the partial results, and pick the scheduler (threads or Dask-on-Ray).
+chunks, reduce the partial results (a balanced tree, or a fixed number of chains where the
+partials are large), and pick the scheduler (threads or Dask-on-Ray).
 
 The statistics never import this module and it never imports them: a pass hands in its
 per-chunk function and its combine function (see `lsf.stats.analysis`).
