@@ -4,8 +4,12 @@ Most of the suite's time is spent waiting on Ray (process start-ups, actor and w
 set-up, job submission), not computing: a tiny pipeline run uses about half of one core. So
 two lanes on a 2-core machine finish well before one process would. Lane 1 runs the tests
 that share the session's trained model and long encodes (`trained_run`, `long_shards`, built
-once per process) and every module not named below; lane 2 runs the modules of `LANE_2`, the
-compare sweep first (the longest module).
+once per process) and every module not named below; lane 2 runs `tests/test_compare.py` in a
+process of its own, then the modules of `LANE_2`. The "Tune teardown" that first kept compare
+apart is understood and fixed (Ray started from a thread, `lsf.core.runtime`), but with compare
+first in lane 2's process that process ended with SIGSEGV (exit -11) after all its 148 tests
+had passed, on a fresh clone on 2026-12-03 (compare alone exits 0): until that is understood,
+compare keeps its process.
 
 Each process has its own Ray instance, temp folder and ports (tests/conftest.py), which is the
 suite holding beside another Ray user, tested on every run; `--beside-foreign-ray` also runs
@@ -36,10 +40,10 @@ from suite_total import totals
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".test-results"
+COMPARE = "tests/test_compare.py"
 # The second lane: modules with no use for the shared trained model, chosen so the lanes take
 # about as long (times of each module in a run are in its JUnit XML).
 LANE_2 = [
-    "tests/test_compare.py",
     "tests/test_job_submit.py",
     "tests/test_pipeline.py",
     "tests/test_analysis_memory.py",
@@ -54,14 +58,14 @@ LANE_2 = [
 
 def lane_1() -> list[str]:
     """Every test module not in lane 2, in name order (new modules land here)."""
-    taken = set(LANE_2)
+    taken = {COMPARE, *LANE_2}
     modules = sorted(f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py"))
     return [m for m in modules if m not in taken]
 
 
 def plan() -> list[list[tuple[str, list[str]]]]:
     """The lanes: each a list of `(name, pytest arguments)` run one after another."""
-    return [[("suite-1", lane_1())], [("suite-2", LANE_2)]]
+    return [[("suite-1", lane_1())], [("compare", [COMPARE]), ("suite-2", LANE_2)]]
 
 
 def start(
