@@ -98,3 +98,74 @@ def test_a_local_instance_started_from_a_thread_outlives_the_thread():
     assert result.returncode == 0, output[-3000:]
     assert "ANSWER 42 None" in result.stdout, output[-3000:]  # the raylet still runs
     assert "KEEPERS []" in result.stdout, output[-3000:]  # and its keeper ends with it
+
+
+# Ray gives up on its raylet after a fixed 30 s. Here its clock jumps past that while the GCS
+# does not yet answer for the new node, once: the first start times out as on a loaded machine.
+TIMED_OUT_ONCE = """\
+import time, types
+import psutil, ray
+import ray._private.node as node_module
+import ray._private.services as services
+from lsf.core.runtime import init_ray
+
+real_get_node, attempts = services.get_node, []
+
+def get_node(gcs_address, node_id):
+    if len(attempts) == 1:
+        raise RuntimeError("not registered yet")
+    return real_get_node(gcs_address, node_id)
+
+def monotonic():
+    return time.monotonic() + 40 * len(attempts)
+
+clock = types.SimpleNamespace(sleep=time.sleep, monotonic=monotonic)
+real_init = ray._private.node.Node.__init__
+
+def counting_init(self, *args, **kwargs):
+    attempts.append(1)
+    return real_init(self, *args, **kwargs)
+
+services.get_node, node_module.time = get_node, clock
+node_module.Node.__init__ = counting_init
+init_ray(num_cpus=1)
+gcs = [p for p in psutil.Process().children(recursive=True) if "gcs_server" in p.name()]
+print("ATTEMPTS", len(attempts), "ANSWER", ray.get(ray.remote(lambda: 42).remote(), timeout=60),
+      "GCS", len(gcs))
+ray.shutdown()
+"""
+
+
+def test_a_local_start_that_timed_out_is_cleaned_up_and_tried_once_more():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", TIMED_OUT_ONCE], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # two starts, the second answers, and only its GCS is left (the first one's was killed)
+    assert "ATTEMPTS 2 ANSWER 42 GCS 1" in result.stdout, output[-3000:]
+    assert "starting Ray once more" in result.stderr, output[-3000:]
+
+
+def test_only_a_start_that_timed_out_is_tried_again():
+    from lsf.core.runtime import start_with_one_retry
+
+    calls, shutdowns = [], []
+
+    def fails_otherwise():
+        calls.append(1)
+        raise ValueError("bad address")
+
+    with pytest.raises(ValueError, match="bad address"):
+        start_with_one_retry(fails_otherwise, lambda: shutdowns.append(1))
+    assert calls == [1] and shutdowns == []
+
+    def always_times_out():
+        calls.append(1)
+        raise Exception("The current node timed out during startup. This could happen ...")
+
+    calls.clear()
+    with pytest.raises(Exception, match="timed out during startup"):
+        start_with_one_retry(always_times_out, lambda: shutdowns.append(1))
+    assert calls == [1, 1] and shutdowns == [1]  # once more, not again and again

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import signal
+import sys
 import threading
 import warnings
 
@@ -106,7 +108,6 @@ def divert_native_stderr() -> str | None:
     the like) to a log file, while Python's `sys.stderr` (lsf's errors, progress lines)
     keeps the terminal. For the `lsf` program only (not for library callers or tests); a
     no-op when `verbose()`. Returns the log file's path."""
-    import sys
     import tempfile
 
     if verbose():
@@ -178,29 +179,31 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         main_thread = threading.current_thread() is threading.main_thread()
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         level = logging.INFO if loud else logging.ERROR
-        local = {}
-        if address is None and not os.environ.get("RAY_ADDRESS"):
-            # A fresh local instance, even where `ray start` left a cluster running (Ray
-            # would join it); `--address auto` joins one on purpose.
-            address = "local"
-            local = {"num_cpus": num_cpus, "dashboard_port": free_port()}
-        # Ray's processes inherit the environment at start: name this instance's state API
-        # to them, and only to them.
-        api = f"http://127.0.0.1:{local['dashboard_port']}" if local else None
+        # A fresh local instance, even where `ray start` left a cluster running (Ray would
+        # join it); `--address auto` joins one on purpose.
+        local = address is None and not os.environ.get("RAY_ADDRESS")
 
         def start() -> None:
+            port = free_port() if local else None
+            # Ray's processes inherit the environment at start: name this instance's state
+            # API to them, and only to them.
+            api = f"http://127.0.0.1:{port}" if local else None
             with _environment(RAY_API_SERVER_ADDRESS_ENV, api):
                 ray.init(
-                    address=address,
-                    num_cpus=local.get("num_cpus"),
-                    dashboard_port=local.get("dashboard_port"),
+                    address="local" if local else address,
+                    num_cpus=num_cpus if local else None,
+                    dashboard_port=port,
                     logging_level=level,
                     log_to_driver=loud,
                     logging_config=ray.LoggingConfig(log_level="INFO" if loud else "ERROR"),
                 )
 
-        if local and not main_thread:
-            _start_in_keeper_thread(start)
+        if local:
+            start_local = functools.partial(start_with_one_retry, start, ray.shutdown)
+            if main_thread:
+                start_local()
+            else:
+                _start_in_keeper_thread(start_local)
         else:
             start()
         if main_thread and sigterm is not None:
@@ -212,6 +215,55 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     context.print_on_execution_start = False
     # Ray Data logs a failed task as an ERROR with a stack trace; lsf reports it in one line.
     data_logger.setLevel(logging.INFO if loud else logging.CRITICAL)
+
+
+STARTUP_TIMED_OUT = "timed out during startup"
+
+
+def start_with_one_retry(start, shutdown) -> None:
+    """`start()` (a `ray.init` that starts a local instance), once more if Ray gave up waiting
+    for its raylet to register. Ray waits a fixed 30 s; on a loaded machine (two cores, other
+    processes starting Ray and importing torch at the same moment) that is not always enough,
+    and every later Ray call of the process failed with it. The first attempt's processes
+    (GCS, raylet, agents: Ray leaves them running when it gives up) are killed, the tails of
+    its logs go to stderr, then a second attempt starts on fresh ports."""
+    import psutil
+
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    try:
+        start()
+        return
+    except Exception as exc:
+        if STARTUP_TIMED_OUT not in str(exc):
+            raise
+        logs = _startup_log_tails()
+        leftovers = [c for c in psutil.Process().children(recursive=True) if c.pid not in before]
+    for process in leftovers:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(leftovers, timeout=10)
+    shutdown()
+    print(
+        f"[ray] the raylet did not register within Ray's 30 s; starting Ray once more ({logs})",
+        file=sys.stderr,
+        flush=True,
+    )
+    start()
+
+
+def _startup_log_tails(lines: int = 5) -> str:
+    """The last lines of the newest local session's raylet and GCS logs (for the warning of a
+    start that timed out)."""
+    from ray._common.utils import get_default_ray_temp_dir
+
+    folder = os.path.join(get_default_ray_temp_dir(), "session_latest", "logs")
+    tails = []
+    for name in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err"):
+        path = os.path.join(folder, name)
+        with contextlib.suppress(OSError), open(path, errors="replace") as log:
+            tail = log.readlines()[-lines:]
+            tails.append(f"{name}: " + " | ".join(line.strip() for line in tail))
+    return "; ".join(tails) or f"(no logs under {folder})"
 
 
 def _start_in_keeper_thread(start) -> None:
