@@ -6,7 +6,7 @@ processes, its actor and task the same processes and still beating, a new task r
 driver but its own user's ever joined it. The exit status is non-zero when the tests failed
 or the cluster was touched.
 
-    python tests/foreign_ray.py -- tests/test_faults.py -x   # one pytest beside it
+    python tests/foreign_ray.py -- tests/pipeline/test_faults.py -x   # one pytest beside it
     python tests/foreign_ray.py --default-ports -- ...       # on Ray's default ports
     python tests/run_suite.py --beside-foreign-ray            # `make test`'s lanes beside it
 

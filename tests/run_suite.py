@@ -4,7 +4,7 @@ Most of the suite's time is spent waiting on Ray (process start-ups, actor and w
 set-up, job submission), not computing: a tiny pipeline run uses about half of one core. So
 two lanes on a 2-core machine finish well before one process would. Lane 1 runs the tests
 that share the session's trained model and long encodes (`trained_run`, `long_shards`, built
-once per process) and every module not named below; lane 2 runs `tests/test_compare.py` in a
+once per process) and every module not named below; lane 2 runs `tests/sweep/test_compare.py` in a
 process of its own, then the modules of `LANE_2`. The "Tune teardown" that first kept compare
 apart is understood and fixed (Ray started from a thread, `lsf.core.runtime`), but with compare
 first in lane 2's process that process ended with SIGSEGV (exit -11) after all its 148 tests
@@ -40,26 +40,26 @@ from suite_total import totals
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".test-results"
-COMPARE = "tests/test_compare.py"
+COMPARE = "tests/sweep/test_compare.py"
 # The second lane: modules with no use for the shared trained model, chosen so the lanes take
 # about as long (times of each module in a run are in its JUnit XML).
 LANE_2 = [
-    "tests/test_job_submit.py",
-    "tests/test_pipeline.py",
-    "tests/test_analysis_memory.py",
-    "tests/test_explore_api.py",
-    "tests/test_import.py",
-    "tests/test_report.py",
-    "tests/test_explore_browser.py",
-    "tests/test_regions_use_browser.py",
-    "tests/test_regions_use_explore.py",
+    "tests/pipeline/test_job_submit.py",
+    "tests/pipeline/test_pipeline.py",
+    "tests/stats/test_analysis_memory.py",
+    "tests/web/test_explore_api.py",
+    "tests/data/test_import.py",
+    "tests/pages/test_report.py",
+    "tests/web/test_explore_browser.py",
+    "tests/web/test_explore_regions_browser.py",
+    "tests/web/test_explore_regions.py",
 ]
 
 
 def lane_1() -> list[str]:
     """Every test module not in lane 2, in name order (new modules land here)."""
     taken = {COMPARE, *LANE_2}
-    modules = sorted(f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py"))
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py"))
     return [m for m in modules if m not in taken]
 
 

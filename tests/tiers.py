@@ -25,7 +25,7 @@ SLOW_MODULES = {
     "test_cluster",  # a two-node Ray cluster
     "test_compare",  # Ray Tune sweeps
     "test_explore_browser",  # headless chromium against a served explorer
-    "test_regions_use_browser",
+    "test_explore_regions_browser",
     "test_ray_isolation",  # Ray instances beside another cluster
     "test_faults",  # killed workers and actors
     "test_interrupts",  # SIGINT/SIGTERM of whole `lsf` runs
@@ -44,7 +44,7 @@ SLOW_FIXTURES = {
     "tiny_workdir",  # the whole tiny pipeline
     "two_node_cluster",
     "inputs",  # tests/explore_inputs.py: a model trained in process
-    "table_run",  # tests/test_quality_rows.py: a model trained in process, generate twice
+    "table_run",  # tests/sampling/test_quality_rows.py: a model trained in process, generate twice
 }
 
 

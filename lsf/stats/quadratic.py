@@ -5,7 +5,7 @@ covariance in other coordinates (`axes @ cov @ axes.T`), and `basis_covariance` 
 covariance a PCA describes (`C^T diag(variance) C`). `squared_mahalanobis` measures rows
 through a whitening of their covariance (`covariance_whitening`, or a PCA's on its rank);
 `quadratic_form_2d` evaluates the 2D form of a precision matrix on a grid of offsets.
-Pure numpy; tests/test_quadratic.py checks each against scipy, numpy.linalg or a loop.
+Pure numpy; tests/stats/test_quadratic.py checks each against scipy, numpy.linalg or a loop.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from lsf.core.progress import QUIET
 from lsf.core.store import chunks_done, open_store
 from lsf.import_latents import SOURCE_ID, import_latents
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def latents(n=1000, d=7, seed=0) -> np.ndarray:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "cluster" / "local-cluster.sh"
 WORKERS = 1  # a head and one worker node: the fewest that share (or not) a temp folder
 pytestmark = pytest.mark.timeout(600)

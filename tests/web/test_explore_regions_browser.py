@@ -1,5 +1,5 @@
 """`lsf explore` with two regions in a real browser (headless Chromium, as
-tests/test_explore_browser.py): the region menu jumps to a region's centre, the readout names
+tests/web/test_explore_browser.py): the region menu jumps to a region's centre, the readout names
 that region, and the pair panel's legend lists the regions."""
 
 import shutil
@@ -14,7 +14,7 @@ import zarr
 from lsf.stats.analysis_store import read
 from tests.explore_inputs import explore_inputs
 from tests.regions_inputs import add_regions, fragmentation_of
-from tests.test_explore_browser import CHROMIUM_ARGS, pytestmark  # noqa: F401
+from tests.web.test_explore_browser import CHROMIUM_ARGS, pytestmark  # noqa: F401
 
 
 @pytest.fixture(scope="module")

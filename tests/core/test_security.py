@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
     p for folder in ("lsf", "jobs", "benchmarks") for p in (ROOT / folder).rglob("*.py")
 )
