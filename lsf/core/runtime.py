@@ -199,7 +199,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
                 )
 
         if local:
-            start_local = functools.partial(start_with_one_retry, start, ray.shutdown)
+            start_local = functools.partial(start_with_retries, start, ray.shutdown)
             if main_thread:
                 start_local()
             else:
@@ -218,52 +218,62 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 STARTUP_TIMED_OUT = "timed out during startup"
+STARTUP_ATTEMPTS = 3
 
 
-def start_with_one_retry(start, shutdown) -> None:
-    """`start()` (a `ray.init` that starts a local instance), once more if Ray gave up waiting
-    for its raylet to register. Ray waits a fixed 30 s; on a loaded machine (two cores, other
-    processes starting Ray and importing torch at the same moment) that is not always enough,
-    and every later Ray call of the process failed with it. The first attempt's processes
-    (GCS, raylet, agents: Ray leaves them running when it gives up) are killed, the tails of
-    its logs go to stderr, then a second attempt starts on fresh ports."""
+def start_with_retries(start, shutdown, attempts: int = STARTUP_ATTEMPTS) -> None:
+    """`start()` (a `ray.init` that starts a local instance), again if Ray gave up on its new
+    raylet, at most `attempts` times. The raylet waits a fixed 15 s for Ray's dashboard agent
+    (a Python process) to write its ports and aborts past that; on a loaded machine (two cores,
+    other processes starting Ray and importing torch) the agent's start-up can take longer,
+    and every later Ray call of the process failed with it. Each failed attempt's processes
+    (GCS, raylet, agents: Ray leaves them running) are killed and its reason goes to stderr
+    before the next attempt starts on fresh ports."""
     import psutil
 
-    before = {child.pid for child in psutil.Process().children(recursive=True)}
-    try:
-        start()
-        return
-    except Exception as exc:
-        if STARTUP_TIMED_OUT not in str(exc):
-            raise
-        logs = _startup_log_tails()
-        leftovers = [c for c in psutil.Process().children(recursive=True) if c.pid not in before]
-    for process in leftovers:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(leftovers, timeout=10)
-    shutdown()
-    print(
-        f"[ray] the raylet did not register within Ray's 30 s; starting Ray once more ({logs})",
-        file=sys.stderr,
-        flush=True,
-    )
-    start()
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in psutil.Process().children(recursive=True)}
+        try:
+            start()
+            return
+        except Exception as exc:
+            if STARTUP_TIMED_OUT not in str(exc):
+                raise
+            reason = raylet_failure()
+            if attempt == attempts:
+                raise RuntimeError(
+                    f"Ray did not start in {attempts} attempts; the last raylet said: {reason}"
+                ) from exc
+            leftovers = [
+                c for c in psutil.Process().children(recursive=True) if c.pid not in before
+            ]
+        for process in leftovers:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(leftovers, timeout=10)
+        shutdown()
+        print(
+            f"[ray] start {attempt} of {attempts} failed (raylet: {reason}); starting Ray again",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
-def _startup_log_tails(lines: int = 5) -> str:
-    """The last lines of the newest local session's raylet and GCS logs (for the warning of a
-    start that timed out)."""
+def raylet_failure() -> str:
+    """Why the newest local session's raylet stopped: its fatal line (`Check failed: ...`), or
+    the last line of raylet.err."""
     from ray._common.utils import get_default_ray_temp_dir
 
-    folder = os.path.join(get_default_ray_temp_dir(), "session_latest", "logs")
-    tails = []
-    for name in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err"):
-        path = os.path.join(folder, name)
-        with contextlib.suppress(OSError), open(path, errors="replace") as log:
-            tail = log.readlines()[-lines:]
-            tails.append(f"{name}: " + " | ".join(line.strip() for line in tail))
-    return "; ".join(tails) or f"(no logs under {folder})"
+    path = os.path.join(get_default_ray_temp_dir(), "session_latest", "logs", "raylet.err")
+    try:
+        with open(path, errors="replace") as log:
+            lines = [line.strip() for line in log if line.strip()]
+    except OSError:
+        return "no raylet.err"
+    fatal = [line for line in lines if "Check failed:" in line]
+    if fatal:
+        return fatal[-1].split("Check failed:", 1)[1].strip()
+    return lines[-1] if lines else "raylet.err is empty"
 
 
 def _start_in_keeper_thread(start) -> None:

@@ -37,6 +37,17 @@ print("PROBE " + json.dumps(report))
 """
 
 
+def run_script(code: str, env: dict) -> tuple[str, str, str]:
+    """Run `code` in a fresh interpreter (it must exit 0): its stdout, its stderr and, for
+    assertion messages, the tail of both."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = (result.stdout + result.stderr)[-3000:]
+    assert result.returncode == 0, output
+    return result.stdout, result.stderr, output
+
+
 def test_the_sessions_ray_keeps_its_files_in_a_folder_of_its_own(ray_local):
     import ray
 
@@ -57,12 +68,8 @@ def test_a_local_instance_answers_its_own_state_api_beside_another_cluster():
     # Another cluster's address file, as `ray start --head` writes it (nothing listens there).
     (default / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
     env = {**os.environ, "RAY_TMPDIR": str(default), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=240
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    (line,) = [line for line in result.stdout.splitlines() if line.startswith("PROBE ")]
+    stdout, _, _ = run_script(PROBE, env)
+    (line,) = [line for line in stdout.splitlines() if line.startswith("PROBE ")]
     report = json.loads(line.removeprefix("PROBE "))
     assert report["seen"] == report["own"], report
     assert report["gcs"] != "127.0.0.1:9" and report["env"] is None  # the driver's env is as it was
@@ -91,13 +98,9 @@ print("KEEPERS", [t.name for t in threading.enumerate() if t.name == "lsf-ray-ke
 
 def test_a_local_instance_started_from_a_thread_outlives_the_thread():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", THREAD], env=env, capture_output=True, text=True, timeout=240
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    assert "ANSWER 42 None" in result.stdout, output[-3000:]  # the raylet still runs
-    assert "KEEPERS []" in result.stdout, output[-3000:]  # and its keeper ends with it
+    stdout, _, output = run_script(THREAD, env)
+    assert "ANSWER 42 None" in stdout, output  # the raylet still runs
+    assert "KEEPERS []" in stdout, output  # and its keeper ends with it
 
 
 # Ray gives up on its raylet after a fixed 30 s. Here its clock jumps past that while the GCS
@@ -138,18 +141,14 @@ ray.shutdown()
 
 def test_a_local_start_that_timed_out_is_cleaned_up_and_tried_once_more():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", TIMED_OUT_ONCE], env=env, capture_output=True, text=True, timeout=240
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
+    stdout, stderr, output = run_script(TIMED_OUT_ONCE, env)
     # two starts, the second answers, and only its GCS is left (the first one's was killed)
-    assert "ATTEMPTS 2 ANSWER 42 GCS 1" in result.stdout, output[-3000:]
-    assert "starting Ray once more" in result.stderr, output[-3000:]
+    assert "ATTEMPTS 2 ANSWER 42 GCS 1" in stdout, output
+    assert "[ray] start 1 of 3 failed" in stderr and "starting Ray again" in stderr, output
 
 
 def test_only_a_start_that_timed_out_is_tried_again():
-    from lsf.core.runtime import start_with_one_retry
+    from lsf.core.runtime import start_with_retries
 
     calls, shutdowns = [], []
 
@@ -158,7 +157,7 @@ def test_only_a_start_that_timed_out_is_tried_again():
         raise ValueError("bad address")
 
     with pytest.raises(ValueError, match="bad address"):
-        start_with_one_retry(fails_otherwise, lambda: shutdowns.append(1))
+        start_with_retries(fails_otherwise, lambda: shutdowns.append(1))
     assert calls == [1] and shutdowns == []
 
     def always_times_out():
@@ -166,6 +165,26 @@ def test_only_a_start_that_timed_out_is_tried_again():
         raise Exception("The current node timed out during startup. This could happen ...")
 
     calls.clear()
-    with pytest.raises(Exception, match="timed out during startup"):
-        start_with_one_retry(always_times_out, lambda: shutdowns.append(1))
-    assert calls == [1, 1] and shutdowns == [1]  # once more, not again and again
+    with pytest.raises(RuntimeError, match="did not start in 3 attempts"):
+        start_with_retries(always_times_out, lambda: shutdowns.append(1))
+    assert calls == [1, 1, 1] and shutdowns == [1, 1]  # a bounded number of attempts
+
+
+def test_the_reason_of_a_failed_start_is_the_raylets_fatal_line(tmp_path, monkeypatch):
+    from lsf.core.runtime import raylet_failure
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    logs = tmp_path / "ray" / "session_latest" / "logs"
+    assert raylet_failure() == "no raylet.err"
+    logs.mkdir(parents=True)
+    (logs / "raylet.err").write_text(
+        "[2026-12-03 19:41:43,653 C 13041 13041] (raylet) node_manager.cc:3576:  An unexpected "
+        "system state has occurred. Check failed: statussetor3576.has_value() Timed out waiting "
+        "for file /tmp/s/metrics_agent_port_5188\n*** StackTrace Information ***\n"
+        "/ray/raylet(+0xff770a) [0x55acd264870a] ray::operator<<()\n"
+    )
+    assert raylet_failure() == (
+        "statussetor3576.has_value() Timed out waiting for file /tmp/s/metrics_agent_port_5188"
+    )
+    (logs / "raylet.err").write_text("first\n\nthe last line\n\n")
+    assert raylet_failure() == "the last line"
