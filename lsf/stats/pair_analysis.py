@@ -26,19 +26,8 @@ from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
 from lsf.stats.quadratic import pair_covariance
+from lsf.stats.results import PairResults
 from lsf.stats.selection import PairChoice, choose_pairs
-
-
-@dataclass
-class PairResults:
-    coordinates: str  # "original" or "pca"
-    pairs: np.ndarray  # [P, 2]
-    edges: np.ndarray  # [D, B+1] per-component grid
-    counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
-    rows: int  # finite rows counted (the KDE's n)
-    table: dict  # column name -> [P] values (the rows of pairs.parquet)
-    selection: str = ""  # which pairs and why (`lsf.stats.selection.choose_pairs`)
-    kde_cov: np.ndarray | None = None  # [D, D] whose 2x2 blocks shape the KDE kernels
 
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
