@@ -5,6 +5,11 @@ validation, 2 test), all chunked by `rows_per_chunk` rows. A chunk is done when 
 chunk holds the expected ids: encode writes `split` (`write_split`), then `write_chunk`
 writes `z` and `id` last, so a chunk interrupted mid-write is simply redone on resume. `complete` is
 set only after `finalize` has verified every chunk. Readers use `open_latents`.
+
+`open_latents` and `open_split` are the store's reading edge and its only Dask: they hand
+out lazy arrays, so the one function that turns Zarr chunks into tasks lives with the
+contract it reads (`lsf.core` imports nothing above it, so not `lsf.stats.graph`, where
+every other graph is built; `tests/core/test_layout.py` holds both to that).
 """
 
 from __future__ import annotations

@@ -32,7 +32,6 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import dask
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -70,7 +69,18 @@ from lsf.stats.fact_sweep import (
     sweep_summary,
 )
 from lsf.stats.fits import fit_histograms, select_dominant
-from lsf.stats.graph import chain_reduce, map_reduce, map_reduce_rows, row_starts, tree_reduce
+from lsf.stats.graph import (
+    chain_reduce,
+    compute_graphs,
+    compute_here,
+    map_chunks,
+    map_reduce,
+    map_reduce_rows,
+    row_blocks,
+    row_starts,
+    task,
+    tree_reduce,
+)
 from lsf.stats.histograms import chunk_histograms, combine_histograms, edges_of, robust_range
 from lsf.stats.moments import chunk_moments, combine_moments, finish_moments
 from lsf.stats.normality import (
@@ -133,7 +143,7 @@ class Chunks:
     def compute(self, label: str, *graphs):
         """One read of the store (BLAS single-threaded: see `analyze_latents`)."""
         self.reads.append(label)
-        return dask.compute(*graphs, scheduler=self.scheduler)
+        return compute_graphs(*graphs, scheduler=self.scheduler)
 
     def run(self, name: str, label: str, compute):
         """A pass's reduced value, resumed from a checkpoint when an earlier run saved it."""
@@ -148,23 +158,17 @@ def selected_chunks(z, split, config: AnalyzeConfig, scheduler, checkpoints, log
             f"split {config.split!r} selects no rows: the store records no split (a store "
             "written before splits holds training rows only); use split: all or train"
         )
-    blocks = list(z.to_delayed().ravel())
-    starts, sizes = row_starts(z.chunks[0]), z.chunks[0]
-    parts = list(split.to_delayed().ravel()) if split is not None else [None] * len(blocks)
-    raw = {"raw": blocks, "parts": parts, "starts": [int(s) for s in starts]}
+    blocks = row_blocks(z)
+    starts = [int(s) for s in row_starts(z.chunks[0])]
+    sizes = [int(n) for n in z.chunks[0]]
+    parts = row_blocks(split) if split is not None else [None] * len(blocks)
+    raw = {"raw": blocks, "parts": parts, "starts": starts}
     if code is None:
-        rows = [
-            dask.delayed(np.arange, pure=True)(int(s), int(s + n))
-            for s, n in zip(starts, sizes, strict=True)
-        ]
+        stops = [s + n for s, n in zip(starts, sizes, strict=True)]
+        rows = map_chunks(np.arange, starts, stops)
         return Chunks(blocks, rows, scheduler, checkpoints, log, **raw)
-    chosen = [
-        dask.delayed(split_rows, pure=True)(b, p, code) for b, p in zip(blocks, parts, strict=True)
-    ]
-    rows = [
-        dask.delayed(split_indices, pure=True)(int(s), int(n), p, code)
-        for s, n, p in zip(starts, sizes, parts, strict=True)
-    ]
+    chosen = map_chunks(split_rows, blocks, parts, args=(code,))
+    rows = map_chunks(split_indices, starts, sizes, parts, args=(code,))
     return Chunks(chosen, rows, scheduler, checkpoints, log, **raw)
 
 
@@ -445,33 +449,32 @@ def projection_and_pairs(chunks, plan, spans, config, basis, full, sink, regions
     pair results)`; a resumed projection pass is not recomputed. With a `RegionsFit`, the
     same read labels every row of the store (`sums["regions"]`)."""
     if regions is None:
-        projected = [
-            dask.delayed(projected_chunk, pure=True)(b, r, plan)
-            for b, r in zip(chunks.blocks, chunks.rows, strict=True)
-        ]
+        projected = map_chunks(projected_chunk, chunks.blocks, chunks.rows, args=(plan,))
     else:
         # One task per chunk projects and labels it, so no raw block waits in memory for a
         # second consumer (that held every chunk of the store: +50 MiB at 128,000 x 96).
-        step = dask.delayed(projected_and_labelled, pure=True, nout=2)
-        both = [
-            step(b, r, raw, p, s, plan, regions.plan)
-            for b, r, raw, p, s in zip(
-                chunks.blocks, chunks.rows, chunks.raw, chunks.parts, chunks.starts, strict=True
-            )
-        ]
+        both = map_chunks(
+            projected_and_labelled,
+            chunks.blocks,
+            chunks.rows,
+            chunks.raw,
+            chunks.parts,
+            chunks.starts,
+            args=(plan, regions.plan),
+            nout=2,
+        )
         projected = [pair[0] for pair in both]
     # A tree, not `chain_reduce`: beside the pair counts' trees over the same chunks, Dask's
     # order lets chained partial sums wait far longer (150 data in memory against 65 at 49
     # chunks in dask.order's diagnostics; a 4.4 GB peak at 200,000 x 2,048 against 3.1).
     graph = tree_reduce(
-        [dask.delayed(projection_step, pure=True)(c, plan) for c in projected],
-        with_plan(combine_projection, plan),
+        map_chunks(projection_step, projected, args=(plan,)), with_plan(combine_projection, plan)
     )
     if regions is not None:
         labelled = regions_graph([pair[1] for pair in both], regions.plan)
-        graph = dask.delayed(with_regions, pure=True)(graph, labelled)
+        graph = task(with_regions, graph, labelled)
     pca, use_basis = plan.pca, plan.use_basis
-    pca_blocks = [dask.delayed(pair_scores, pure=True)(c, use_basis) for c in projected]
+    pca_blocks = map_chunks(pair_scores, projected, args=(use_basis,))
     kde = (
         np.diag(pca.explained_variance)
         if use_basis
@@ -557,7 +560,7 @@ def _analyze(z, config, split, scheduler, progress, checkpoints, sink) -> Analys
     n, d = z.shape
     check_settings(config, n, d)
     chunks = selected_chunks(z, split, config, scheduler, checkpoints, progress.log)
-    first = np.asarray(chunks.blocks[0].compute(scheduler="sync")) if n else np.zeros((0, d))
+    first = np.asarray(compute_here(chunks.blocks[0])) if n else np.zeros((0, d))
     first = first[np.isfinite(first).all(axis=1)]
     shift = first.mean(axis=0).astype(np.float64) if len(first) else np.zeros(d)
 

@@ -1,9 +1,12 @@
-"""Dask task graphs for the analysis: map a pure per-chunk function over the store's row
-chunks, reduce the partial results (a balanced tree, or a fixed number of chains where the
-partials are large), and pick the scheduler (threads or Dask-on-Ray).
+"""Dask task graphs for the analysis, and the only module that builds or runs them: the
+delayed row blocks of a lazy array, one pure task per call, a function mapped over the
+chunks, the partial results reduced (a balanced tree, or a fixed number of chains where the
+partials are large), the graphs computed, and the scheduler (threads or Dask-on-Ray).
 
-The statistics never import this module and it never imports them: a pass hands in its
-per-chunk function and its combine function (see `lsf.stats.analysis`).
+The statistics never import this module and it never imports them: a pass
+(`lsf.stats.analysis`, `pair_analysis`, `regions_pass`) hands in its per-chunk function and
+its combine function. Every task is `pure`: its key is a hash of the function and its
+arguments, so the same graph gets the same keys (and Dask's order) on every run.
 """
 
 from __future__ import annotations
@@ -12,13 +15,27 @@ import dask
 import numpy as np
 
 
+def row_blocks(array) -> list:
+    """The delayed blocks of a Dask array chunked by rows only, one per row chunk, in row
+    order (`z [n, D]` or a split `[n]`)."""
+    return list(array.to_delayed().ravel())
+
+
+def task(fn, *args, nout: int | None = None):
+    """One pure task `fn(*args)`; with `nout`, a result of that many values to index."""
+    return dask.delayed(fn, pure=True, nout=nout)(*args)
+
+
+def map_chunks(fn, *per_chunk: list, args: tuple = (), nout: int | None = None) -> list:
+    """One task per chunk: `fn(per_chunk[0][i], per_chunk[1][i], ..., *args)` for chunk i
+    (the lists of `per_chunk` are as long as each other)."""
+    return [task(fn, *items, *args, nout=nout) for items in zip(*per_chunk, strict=True)]
+
+
 def tree_reduce(parts: list, combine):
     """Pairwise reduction of delayed partial results (a balanced tree, fixed order)."""
     while len(parts) > 1:
-        paired = [
-            dask.delayed(combine, pure=True)(parts[i], parts[i + 1])
-            for i in range(0, len(parts) - 1, 2)
-        ]
+        paired = [task(combine, parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
 
@@ -37,14 +54,31 @@ def chain_reduce(parts: list, combine, chains: int = REDUCTION_CHAINS):
     for chain in range(min(chains, len(parts))):
         total = parts[chain]
         for part in parts[chain + chains :: chains]:
-            total = dask.delayed(combine, pure=True)(total, part)
+            total = task(combine, total, part)
         ends.append(total)
     return tree_reduce(ends, combine)
 
 
 def map_reduce(blocks: list, fn, combine, *args):
     """`fn(block, *args)` on every delayed row block, tree-reduced with `combine`."""
-    return tree_reduce([dask.delayed(fn, pure=True)(b, *args) for b in blocks], combine)
+    return tree_reduce(map_chunks(fn, blocks, args=args), combine)
+
+
+def map_reduce_rows(blocks: list, rows: list, fn, combine, *args, reduce=tree_reduce):
+    """`fn(block, rows, *args)` on every delayed row block, where `rows` are the store row
+    indices of the block's rows (delayed, for row selections), reduced by `reduce`
+    (`tree_reduce` or `chain_reduce`)."""
+    return reduce(map_chunks(fn, blocks, rows, args=args), combine)
+
+
+def compute_graphs(*graphs, scheduler) -> tuple:
+    """The values of `graphs`, computed together (shared tasks run once) on `scheduler`."""
+    return dask.compute(*graphs, scheduler=scheduler)
+
+
+def compute_here(graph):
+    """The value of one small graph, computed in this thread (Dask's synchronous scheduler)."""
+    return graph.compute(scheduler="sync")
 
 
 def ray_scheduler():
@@ -65,16 +99,6 @@ def scheduler_for(address: str | None):
 
     init_ray(address)
     return ray_scheduler()
-
-
-def map_reduce_rows(blocks: list, rows: list, fn, combine, *args, reduce=tree_reduce):
-    """`fn(block, rows, *args)` on every delayed row block, where `rows` are the store row
-    indices of the block's rows (delayed, for row selections), reduced by `reduce`
-    (`tree_reduce` or `chain_reduce`)."""
-    return reduce(
-        [dask.delayed(fn, pure=True)(b, r, *args) for b, r in zip(blocks, rows, strict=True)],
-        combine,
-    )
 
 
 def row_starts(chunks: tuple[int, ...]) -> np.ndarray:

@@ -17,28 +17,16 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-import dask
 import numpy as np
 
 from lsf.core.pair_spec import parse_pairs
-from lsf.stats.graph import tree_reduce
+from lsf.stats.graph import map_chunks, task, tree_reduce
 from lsf.stats.histograms import edges_of
 from lsf.stats.pair_counts import chunk_pair_counts, combine_pair_counts, select_pairs
 from lsf.stats.pairs import binned_kde_batch, pair_shapes
 from lsf.stats.quadratic import pair_covariance
+from lsf.stats.results import PairResults
 from lsf.stats.selection import PairChoice, choose_pairs
-
-
-@dataclass
-class PairResults:
-    coordinates: str  # "original" or "pca"
-    pairs: np.ndarray  # [P, 2]
-    edges: np.ndarray  # [D, B+1] per-component grid
-    counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
-    rows: int  # finite rows counted (the KDE's n)
-    table: dict  # column name -> [P] values (the rows of pairs.parquet)
-    selection: str = ""  # which pairs and why (`lsf.stats.selection.choose_pairs`)
-    kde_cov: np.ndarray | None = None  # [D, D] whose 2x2 blocks shape the KDE kernels
 
 
 def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
@@ -46,9 +34,7 @@ def pair_tasks(chunks: list, edges, pairs, mean, cov, block: int) -> list:
     results = []
     for start in range(0, len(pairs), block):
         part = pairs[start : start + block]
-        parts = [
-            dask.delayed(chunk_pair_counts, pure=True)(c, edges, part, mean, cov) for c in chunks
-        ]
+        parts = map_chunks(chunk_pair_counts, chunks, args=(edges, part, mean, cov))
         results.append(tree_reduce(parts, combine_pair_counts))
     return results
 
@@ -244,7 +230,8 @@ def analyse_pairs(
     for number, first in enumerate(range(0, len(jobs), wave or 1)):
         batch = jobs[first : first + (wave or 1)]
         graphs = [
-            dask.delayed(scored_block, pure=True)(
+            task(
+                scored_block,
                 pair_tasks(s.chunks, s.edges, s.pairs[a : a + b], s.mean, s.cov, b)[0],
                 s.name,
                 s.pairs[a : a + b],

@@ -11,7 +11,7 @@ import numpy as np
 from lsf.stats.fragmentation import COVERAGE_LEVELS, Fragmentation
 from lsf.stats.moments import finish_moments
 from lsf.stats.quadratic import projected_covariance
-from lsf.stats.regions_pass import RegionsFit
+from lsf.stats.results import RegionsFit
 
 
 def region_moments(sums: list, shift: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:

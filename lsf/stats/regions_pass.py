@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -39,6 +38,7 @@ from lsf.stats.regions import (
     ridgeline_ratios,
     squared_distances,
 )
+from lsf.stats.results import RegionsFit
 
 MAX_COMPONENTS = 32  # default K: the components for 90 % of the variance, at most this many
 MAP_ROWS = 5000  # rows of the labelled map sample
@@ -60,28 +60,6 @@ def check_settings(config, n: int, d: int) -> None:
             f"(min of regions_sample_rows, sample_rows and the {n} rows of the store); "
             "choose a smaller regions_max_k"
         )
-
-
-@dataclass
-class RegionsFit:
-    """Everything the regions pass knows before the third read."""
-
-    plan: RegionPlan
-    components: int
-    bic: np.ndarray
-    chosen_k: int
-    ratios: np.ndarray
-    merges: list
-    peaks: np.ndarray
-    gap: np.ndarray
-    separation: np.ndarray
-    hdbscan: dict
-    inside: dict
-    sample_scores: np.ndarray
-    sample_labels: np.ndarray
-    sample_rows: np.ndarray
-    parameters: dict
-    warnings: list = field(default_factory=list)
 
 
 def too_few_rows(sample: dict, config) -> str | None:

@@ -1,8 +1,9 @@
 """The result types of `lsf analyze` (`lsf.stats.analysis.analyze_latents` returns an
-`Analysis`): fits, trimming, PCA basis and result, normality, outliers, the fact sweep and
-the row selection, each as computed from the store's three reads. Plain dataclasses of NumPy
-arrays; `lsf.stats.summary` and `lsf.stats.analysis_store` turn them into summary.json and
-analysis.zarr.
+`Analysis`): fits, trimming, PCA basis and result, normality, outliers, the fact sweep, the
+pair results, the regions fit and the row selection, each as computed from the store's three
+reads. Plain dataclasses of NumPy arrays; `lsf.stats.summary` and `lsf.stats.analysis_store`
+turn them into summary.json and analysis.zarr. They sit below the passes and the graph code:
+this module imports only the statistics' own types.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from lsf.stats.fits import GaussianFits
 from lsf.stats.fragmentation import Fragmentation
 from lsf.stats.moments import Moments
 from lsf.stats.normality import Coverage, Mardia
-from lsf.stats.pair_analysis import PairResults
 from lsf.stats.pca import PCA
+from lsf.stats.region_steps import RegionPlan
 
 
 @dataclass
@@ -76,6 +77,41 @@ class Outliers:
     trim_radius: np.ndarray
     typical_rows: np.ndarray
     typical_d2: np.ndarray
+
+
+@dataclass
+class PairResults:
+    coordinates: str  # "original" or "pca"
+    pairs: np.ndarray  # [P, 2]
+    edges: np.ndarray  # [D, B+1] per-component grid
+    counts: object  # [P, B, B] uint32: an array, or the sink's (e.g. Zarr) array
+    rows: int  # finite rows counted (the KDE's n)
+    table: dict  # column name -> [P] values (the rows of pairs.parquet)
+    selection: str = ""  # which pairs and why (`lsf.stats.selection.choose_pairs`)
+    kde_cov: np.ndarray | None = None  # [D, D] whose 2x2 blocks shape the KDE kernels
+
+
+@dataclass
+class RegionsFit:
+    """Everything the regions pass (`lsf.stats.regions_pass`) knows before the third read;
+    `lsf.stats.region_results` turns it and the read's region sums into a `Fragmentation`."""
+
+    plan: RegionPlan
+    components: int
+    bic: np.ndarray
+    chosen_k: int
+    ratios: np.ndarray
+    merges: list
+    peaks: np.ndarray
+    gap: np.ndarray
+    separation: np.ndarray
+    hdbscan: dict
+    inside: dict
+    sample_scores: np.ndarray
+    sample_labels: np.ndarray
+    sample_rows: np.ndarray
+    parameters: dict
+    warnings: list = field(default_factory=list)
 
 
 @dataclass

@@ -12,9 +12,8 @@ from dataclasses import asdict
 import numpy as np
 
 from lsf.stats.fragmentation_store import fragmentation_summary
-from lsf.stats.pair_analysis import PairResults
 from lsf.stats.pca import VARIANCE_TARGETS
-from lsf.stats.results import Analysis
+from lsf.stats.results import Analysis, PairResults
 from lsf.stats.study_claims import study_comparison
 
 
