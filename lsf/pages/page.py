@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lsf.pages.tables import table
 
+MISSING = "not in this analysis"
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222}img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{color:#444;
 font-size:.92em;max-width:60em}table{border-collapse:collapse;margin:1em 0}td,th{border:1px
@@ -40,6 +41,10 @@ class Page:
     def note(self, text: str) -> None:
         """A line in italics: what a section lacks and why."""
         self.parts.append(f"<p><em>{html.escape(text)}</em></p>")
+
+    def missing(self, what: str) -> None:
+        """The line a section shows for inputs its analysis or samples folder lacks."""
+        self.note(f"{what}: {MISSING}.")
 
     def figure(self, name: str, figure, caption: str) -> None:
         figure.savefig(self.folder / f"{name}.png", dpi=110)

@@ -18,7 +18,6 @@ from PIL import Image
 
 from lsf.pages.numbers import number
 from lsf.pages.page import Page
-from lsf.pages.study_sections import missing
 from lsf.plots.pairs import path_projection
 from lsf.plots.study import labelled_rows, path_planes, plane_lines, split_strip
 from lsf.sampling.study import STUDY_PATHS
@@ -41,7 +40,7 @@ def faces(page: Page, samples: Path, metrics: dict) -> None:
     )
     entry = metrics.get("faces")
     if not entry:
-        missing(page, "the origin and centre faces (samples from an older lsf generate)")
+        page.missing("the origin and centre faces (samples from an older lsf generate)")
         return
     d2 = entry["squared_mahalanobis"]
     labels = [f"{n}: d2 {number(v, 4)}" for n, v in zip(entry["names"], d2, strict=True)]
@@ -67,7 +66,7 @@ def gallery(page: Page, samples: Path, metrics: dict) -> None:
         page.note("Outlier gallery switched off (generate.gallery: false).")
         return
     if not entry or "missing" in entry:
-        missing(page, f"the outlier gallery ({(entry or {}).get('missing', 'no entry')})")
+        page.missing(f"the outlier gallery ({(entry or {}).get('missing', 'no entry')})")
         return
     rows = []
     for name, row in entry.items():
@@ -77,7 +76,7 @@ def gallery(page: Page, samples: Path, metrics: dict) -> None:
         labels = [f"id {i}\n{v:.3g}" for i, v in zip(row["ids"], row["values"], strict=True)]
         rows.append((f"{name.replace('_', ' ')}: {row['measure']}", images, labels))
     if not rows:
-        missing(page, "gallery images (no id found in the shards)")
+        page.missing("gallery images (no id found in the shards)")
         return
     page.figure(
         "gallery",
@@ -216,7 +215,7 @@ def study_paths(
         page.note("Study paths switched off (generate.study_planes: 0).")
         return
     if not paths or not planes:
-        missing(page, "the study paths (samples from an older lsf generate)")
+        page.missing("the study paths (samples from an older lsf generate)")
         return
     _origin_path(page, samples, metrics, cloud, planes)
     beyond = sorted({tuple(p["components"]) for p in paths if p["beyond_core"]})

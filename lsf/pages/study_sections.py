@@ -32,14 +32,8 @@ from lsf.stats.analysis_store import (
 from lsf.stats.pca import PCA, project
 from lsf.stats.quadratic import pair_covariance, projected_covariance
 
-MISSING = "not in this analysis"
 SKEW_FLAG = 0.1  # |skewness| above which a PCA component is flagged asymmetric
 FLANK_FLAG = 0.25  # relative excess beyond mu +- 2 sigma above which flanks are heavy
-
-
-def missing(page: Page, what: str) -> None:
-    """The line a section shows for inputs its analysis or samples folder lacks."""
-    page.note(f"{what}: {MISSING}.")
 
 
 def _yes_no(value) -> str:
@@ -55,7 +49,7 @@ def study_comparison(page: Page, rows: list[StudyClaim]) -> None:
         "within the stated tolerance.",
     )
     if not rows:
-        missing(page, "the study comparison")
+        page.missing("the study comparison")
         return
     page.table(
         ["claim", "study", "this run", "tolerance", "agrees"],
@@ -191,7 +185,7 @@ def pca_study(page: Page, a: StoredAnalysis, config: ReportConfig, rows: np.ndar
     first = range(min(9, k))
     spread = [c for c in config.spread_components if k <= c < d]
     if not spread:
-        missing(page, f"components beyond {k - 1} (latent dimension {d})")
+        page.missing(f"components beyond {k - 1} (latent dimension {d})")
         return
     pairs = [(i, j) for i in first for j in spread]
     panels, bandwidth = _grid_panels(a, pairs, points, mean, cov)
@@ -209,7 +203,7 @@ def pair_coverage(page: Page, coverage: dict) -> None:
     (`StoredAnalysis.pair_coverage`), beside the study's claim (3 sigma >= 97 %, 2 sigma
     70-90 %)."""
     if not coverage:
-        missing(page, "the coverage range over all pairs")
+        page.missing("the coverage range over all pairs")
         return
     claims = {"1": "-", "2": "70 % to 90 %", "3": "at least 97 %"}
     page.table(
@@ -306,7 +300,7 @@ def origin(page: Page, measures: dict) -> None:
         "The study found the origin at the border of the bulk, not at its centre.",
     )
     if not measures:
-        missing(page, "the origin's position")
+        page.missing("the origin's position")
         return
     names = {
         "d2": "squared Mahalanobis distance of the origin",
