@@ -1,7 +1,7 @@
 """Figures of the study: pure functions, arrays in and a matplotlib `Figure` out.
 
 Every module uses `new_figure` (the one figure style: Agg backend, constrained layout);
-saving is the caller's business (`lsf.report`).
+saving is the caller's business (the page kit, `lsf.pages`). No HTML here.
 """
 
 from __future__ import annotations

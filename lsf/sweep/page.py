@@ -20,13 +20,15 @@ from PIL import Image
 from lsf import __version__
 from lsf.core.outputs import local_copy, staged_output_dir, write_json_atomic
 from lsf.data.shards import write_table
+from lsf.pages.numbers import mean_and_spread, measured
+from lsf.pages.page import Page, document
+from lsf.pages.tables import Cell, table
 from lsf.plots.comparison import (
     explained_variance_curves,
     image_grids,
     pair_histograms,
     qq_curves,
 )
-from lsf.report import STYLE
 from lsf.sweep.table import MEASURES, SAMPLER_MEASURES, VariantOutputs
 
 TABLE_JSON = "compare.json"
@@ -70,19 +72,8 @@ def table_of(rows: list[dict], axes: list[str], columns: list[str]) -> pa.Table:
     return pa.table(data)
 
 
-def _number(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.4g}"
-
-
 def _spread(group: dict, column: str) -> str:
-    mean, std = group["mean"].get(column), group["std"].get(column)
-    if mean is None:
-        return "–"
-    return _number(mean) if std is None else f"{_number(mean)} ± {std:.2g}"
+    return mean_and_spread(group["mean"].get(column), group["std"].get(column))
 
 
 def _describe(column: str) -> str:
@@ -95,13 +86,14 @@ def _describe(column: str) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]], titles: list[str] | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = []
-    for k, row in enumerate(rows):
-        title = f' title="{html.escape(titles[k])}"' if titles else ""
-        cells = "".join(f"<td>{html.escape(c)}</td>" for c in row[1:])
-        body.append(f"<tr><th{title}>{html.escape(row[0])}</th>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    """Rows headed by their first cell (hover text `titles[k]`)."""
+    return table(
+        header,
+        [
+            [Cell(row[0], header=True, title=titles[k] if titles else ""), *row[1:]]
+            for k, row in enumerate(rows)
+        ],
+    )
 
 
 def _measure_tables(columns: list[str], heads: list[str], cell) -> str:
@@ -122,20 +114,11 @@ def _measure_tables(columns: list[str], heads: list[str], cell) -> str:
     return "\n".join(parts)
 
 
-def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str, str]) -> list[str]:
-    """Save the side-by-side figures; return their HTML."""
-    parts = []
-
-    def save(name: str, figure, caption: str) -> None:
-        figure.savefig(folder / f"{name}.png", dpi=110)
-        parts.append(
-            f'<figure><img src="{name}.png" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
-
+def _figures(page: Page, outputs: dict[str, VariantOutputs], groups: dict[str, str]) -> None:
+    """The side-by-side figures, saved beside the page."""
     if not outputs:
-        return parts
-    save(
+        return
+    page.figure(
         "explained_variance",
         explained_variance_curves(
             {n: o.analysis.pca.model.cumulative_ratio for n, o in outputs.items()},
@@ -144,7 +127,7 @@ def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str,
         "Cumulative explained variance of the PCA components (log axis): one colour per seed "
         "group, one line style per seed.",
     )
-    save(
+    page.figure(
         "mahalanobis_qq",
         qq_curves(
             {
@@ -170,7 +153,7 @@ def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str,
         if o.worst_pair is not None
     ]
     if panels:
-        save(
+        page.figure(
             "worst_pairs",
             pair_histograms(panels),
             "The least elliptic component pair of each variant (highest non-ellipticity "
@@ -182,12 +165,11 @@ def _figures(folder: Path, outputs: dict[str, VariantOutputs], groups: dict[str,
             with local_copy(o.mvn_grid) as path:
                 grids[n] = np.asarray(Image.open(path).convert("RGB"))
     if grids:
-        save(
+        page.figure(
             "mvn_grids",
             image_grids(grids),
             "Faces decoded from the mvn sampler (full-covariance normal) of each variant.",
         )
-    return parts
 
 
 def write_comparison(
@@ -201,7 +183,7 @@ def write_comparison(
 ) -> None:
     """Write `out/` (compare.json, compare.parquet, index.html and figures) atomically,
     replacing an earlier comparison."""
-    document = {
+    compare_json = {
         "lsf_version": __version__,
         **header,
         "measures": {c: _describe(c) for c in columns},
@@ -212,7 +194,7 @@ def write_comparison(
     seed_of = {r["variant"]: r["group"] for r in rows}
     with staged_output_dir(out, overwrite=True) as tmp:
         folder = Path(tmp)
-        write_json_atomic(str(folder / TABLE_JSON), _plain(document))
+        write_json_atomic(str(folder / TABLE_JSON), _plain(compare_json))
         write_table(table_of(rows, axes, columns), str(folder / TABLE_PARQUET))
         ok = [r for r in rows if r["status"] == "ok"]
         failed = [r for r in rows if r["status"] != "ok"]
@@ -234,7 +216,7 @@ def write_comparison(
             parts.append(_measure_tables(columns, heads, lambda c, k: _spread(groups[k], c)))
         parts.append("<h2>Every variant</h2>")
         heads = [r["variant"] for r in ok]
-        parts.append(_measure_tables(columns, heads, lambda c, k: _number(ok[k].get(c))))
+        parts.append(_measure_tables(columns, heads, lambda c, k: measured(ok[k].get(c))))
         parts.append(
             _table(
                 ["variant", "status", "trials started by this run", "folder"],
@@ -253,10 +235,7 @@ def write_comparison(
                 )
             )
         parts.append("<h2>Side by side</h2>")
-        parts += _figures(folder, outputs, seed_of)
-        (folder / "index.html").write_text(
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<title>lsf compare</title><style>{STYLE}</style></head><body>"
-            + "\n".join(parts)
-            + "</body></html>\n"
-        )
+        figures = Page(folder)
+        _figures(figures, outputs, seed_of)
+        parts += figures.parts
+        (folder / "index.html").write_text(document("lsf compare", "\n".join(parts)))

@@ -6,12 +6,14 @@ import re
 import numpy as np
 import pytest
 
-import lsf.plots.study_sections
-import lsf.report
+import lsf.pages.pair_sections as pair_sections
+import lsf.pages.sample_sections as sample_sections
 from lsf.analyze import analyze
 from lsf.core.config import AnalyzeConfig, ReportConfig
 from lsf.core.progress import QUIET
-from lsf.report import report, top_correlated_pairs
+from lsf.pages.numbers import number
+from lsf.pages.pair_sections import ellipse_coverage, top_correlated_pairs
+from lsf.report import report
 from lsf.stats.analysis_store import read
 from lsf.stats.histograms import robust_edges
 from lsf.stats.pair_counts import select_pairs
@@ -34,8 +36,8 @@ def drawn(tmp_path_factory):
         figures.append((panels, title))
         return figure
 
-    real = lsf.report.pair_panels
-    lsf.report.pair_panels = recording
+    real = pair_sections.pair_panels
+    pair_sections.pair_panels = recording
     try:
         config = ReportConfig(
             pairs=[0, 1, 3, 0],
@@ -46,7 +48,7 @@ def drawn(tmp_path_factory):
         )
         report(config, str(folder / "analysis"), str(folder / "report"), progress=QUIET)
     finally:
-        lsf.report.pair_panels = real
+        pair_sections.pair_panels = real
     return folder, figures
 
 
@@ -330,7 +332,7 @@ def study_drawn(drawn, tmp_path_factory):
     generate = GenerateConfig(study_planes=2, study_angles=[0.0, 90.0], path_steps=5)
     fake_samples(out / "samples", read(str(out / "analysis")), generate)
     recorded = {"rows": [], "panels": []}
-    real_rows, real_panels = lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels
+    real_rows, real_panels = sample_sections.labelled_rows, pair_sections.pair_panels
 
     def rows(content):
         recorded["rows"].append(content)
@@ -340,7 +342,7 @@ def study_drawn(drawn, tmp_path_factory):
         recorded["panels"].append(content)
         return real_panels(content, columns, title)
 
-    lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels = rows, panels
+    sample_sections.labelled_rows, pair_sections.pair_panels = rows, panels
     try:
         config = ReportConfig(
             pairs=[0, 1],
@@ -360,7 +362,7 @@ def study_drawn(drawn, tmp_path_factory):
             progress=QUIET,
         )
     finally:
-        lsf.plots.study_sections.labelled_rows, lsf.report.pair_panels = real_rows, real_panels
+        sample_sections.labelled_rows, pair_sections.pair_panels = real_rows, real_panels
     return out, x, recorded
 
 
@@ -421,8 +423,6 @@ def test_every_study_section_renders_from_the_new_arrays(study_drawn):
 def test_study_strips_print_each_steps_squared_mahalanobis_distance(study_drawn):
     import json
 
-    from lsf.plots.study_sections import number
-
     out, _, recorded = study_drawn
     metrics = json.loads((out / "samples" / "metrics.json").read_text())
     strips = [row for content in recorded["rows"] for row in content]
@@ -445,7 +445,7 @@ def test_drawn_ellipses_are_the_fits_and_their_coverage_counts_the_points(study_
     sigma = a.fits.gaussians.sigma[:2]
     assert_close_to_scale(np.sqrt(np.diag(first["cov2"])), sigma, rtol=1e-7)
     assert first["cov2"][0, 1] == pytest.approx(a.moments.corr[0, 1] * sigma[0] * sigma[1])
-    (binned, counted), (exact, sampled) = lsf.report.ellipse_coverage(
+    (binned, counted), (exact, sampled) = ellipse_coverage(
         a.pairs("original"), 0, 1, first["mean2"], first["cov2"], x[:, :2]
     )
     assert counted == "stored pair counts (24 bins)" and sampled == "3000 sampled rows (exact)"
@@ -456,7 +456,7 @@ def test_drawn_ellipses_are_the_fits_and_their_coverage_counts_the_points(study_
 
 
 def test_fact_sweep_panels_are_each_facts_own_survivors(study_drawn):
-    from lsf.plots.study_sections import fact_pair_panels, worst_pair
+    from lsf.pages.study_sections import fact_pair_panels, worst_pair
 
     out, x, _ = study_drawn
     a = read(str(out / "analysis"))
@@ -502,7 +502,7 @@ def test_a_current_analysis_renders_its_own_study_sections(drawn):
 
 
 def test_a_fact_with_a_singular_survivor_covariance_still_draws(study_drawn):
-    from lsf.plots.study_sections import fact_pair_panels
+    from lsf.pages.study_sections import fact_pair_panels
 
     out, _, _ = study_drawn
     a = read(str(out / "analysis"))

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-import lsf.plots.fragmentation_sections as sections
+import lsf.pages.fragmentation_sections as sections
 from lsf.analyze import analyze
 from lsf.core.config import AnalyzeConfig, GenerateConfig, ModelConfig, ReportConfig
 from lsf.core.progress import QUIET
+from lsf.pages.numbers import number
 from lsf.plots.fragmentation import discriminant_directions, map_directions
 from lsf.report import report
 from lsf.sampling.region_images import write_region_images
@@ -122,10 +123,10 @@ def recording(run):
 
 def section(analysis, out):
     """The HTML of the Fragmentation section alone (no samples)."""
-    from lsf.report import _Page
+    from lsf.pages.page import Page
 
     out.mkdir()
-    page = _Page(out)
+    page = Page(out)
     stored = read(str(analysis))
 
     def run():
@@ -202,8 +203,8 @@ def test_region_table_and_gap_table_hold_the_analysis_numbers(page, built):
     for r in range(3):
         share = f"{100 * f.shares[r]:.1f} %"
         assert f"<td>{r}</td><td>{f.counts[r]}</td><td>{share}</td>" in html
-    gap = sections.number(float(f.gap[0, 1]))
-    separation = sections.number(float(f.separation[0, 1]))
+    gap = number(float(f.gap[0, 1]))
+    separation = number(float(f.separation[0, 1]))
     assert f"<td>0 - 1</td><td>{gap}</td><td>{separation}</td>" in html
 
 

@@ -1,4 +1,4 @@
-"""The table rows (lsf.sampling.evaluation, table, plots.sampler_sections) on generated data:
+"""The table rows (lsf.sampling.evaluation, table, pages.sampler_sections) on generated data:
 seeded draws reproduce, noise-floor sets stay outside the reference, intervals summarise the
 draws as scipy does, significance marks follow the intervals, and the report section shows
 them."""
@@ -135,8 +135,8 @@ def test_rows_of_an_older_samples_folder_read_without_intervals():
 
 
 def test_report_section_marks_significant_differences(tmp_path):
-    from lsf.plots.sampler_sections import samplers
-    from lsf.report import _Page
+    from lsf.pages.page import Page
+    from lsf.pages.sampler_sections import samplers
 
     metrics = {
         "feature_space": "pixel PCA, 8 dims",
@@ -144,7 +144,7 @@ def test_report_section_marks_significant_differences(tmp_path):
         "evaluation": {"reference_images": 100, "repeats": 3, "generated_per_draw": 100},
         "samplers": {"mvn": _row(12.4, 0.5), "gmm": _row(9.3, 0.4), "real": _row(3.0, 0.2)},
     }
-    page = _Page(tmp_path)
+    page = Page(tmp_path)
     samplers(page, tmp_path, json.loads(json.dumps(metrics)))
     text = "\n".join(page.parts)
     assert "<td><b>9.30±0.40</b></td>" in text and "<td>12.40±0.50</td>" in text
@@ -264,8 +264,8 @@ def test_gmm_states_its_bic_choice_and_gmm_k_keeps_k(table_run):
 
 
 def test_memorised_pairs_are_training_images_and_reach_the_report(table_run, tmp_path):
-    from lsf.plots.sampler_sections import samplers
-    from lsf.report import _Page
+    from lsf.pages.page import Page
+    from lsf.pages.sampler_sections import samplers
 
     base, _, metrics, _, splits = table_run
     for name in ("mvn", "gmm", "n01"):
@@ -274,7 +274,7 @@ def test_memorised_pairs_are_training_images_and_reach_the_report(table_run, tmp
         assert len(pairs["training_ids"]) == 4 and not splits[pairs["training_ids"]].any()
         assert pairs["distances"] == sorted(pairs["distances"])
         assert 0.0 <= metrics["samplers"][name]["memorised_share"] <= 1.0
-    page = _Page(tmp_path)
+    page = Page(tmp_path)
     samplers(page, base / "samples", metrics)
     assert (tmp_path / "memorised_gmm.png").is_file()
     assert "closest to a training image" in "\n".join(page.parts)

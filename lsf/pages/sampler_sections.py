@@ -3,7 +3,7 @@ which sampler differences are significant, each sampler's grid and its closest t
 
 Reads SAMPLES/metrics.json through `lsf.sampling.table` (typed rows); a samples folder of an
 older lsf (no intervals, no KID) shows its numbers without intervals. Called by
-`lsf.report.report` with the report's page.
+`lsf.report.report` with the report's `Page`.
 """
 
 from __future__ import annotations
@@ -12,42 +12,46 @@ import html
 import shutil
 from pathlib import Path
 
+from lsf.pages.page import Page
+from lsf.pages.tables import Cell, table
+from lsf.sampling.quality import Estimate
 from lsf.sampling.table import COLUMNS, TableRow, best_rows, cell, display_name, table_rows
 
 SIGNIFICANCE_COLUMN = COLUMNS[0]  # FD: the pairwise comparison shown as a matrix
+REFERENCE_ROW_STYLE = "background:#f7f7f7"  # grey: real, reconstruction, interpolations
 
 
 def _table_html(rows: list[TableRow]) -> str:
     marks = {c.key: best_rows(rows, c) for c in COLUMNS}
-    head = "".join(f"<th>{html.escape(t)}</th>" for t in ["row", *(c.title for c in COLUMNS)])
-    body = []
-    for r in rows:
-        cells = []
-        for c in COLUMNS:
-            text = html.escape(cell(r.values.get(c.key), c))
-            cells.append(
-                f"<td><b>{text}</b></td>" if r.name in marks[c.key] else f"<td>{text}</td>"
-            )
-        style = ' style="background:#f7f7f7"' if not r.is_sampler else ""
-        body.append(f"<tr{style}><td>{html.escape(display_name(r))}</td>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    body = [
+        [
+            display_name(r),
+            *(Cell(cell(r.values.get(c.key), c), bold=r.name in marks[c.key]) for c in COLUMNS),
+        ]
+        for r in rows
+    ]
+    styles = ["" if r.is_sampler else REFERENCE_ROW_STYLE for r in rows]
+    return table(["row", *(c.title for c in COLUMNS)], body, styles)
+
+
+def significance_mark(a: Estimate, b: Estimate) -> str:
+    """`<` where `a` is significantly lower than `b` (intervals apart), `>` where higher,
+    `~` where the intervals overlap."""
+    return "~" if not a.apart_from(b) else "<>"[a.value > b.value]
 
 
 def _significance_html(rows: list[TableRow]) -> str:
-    """Matrix of samplers: `<` where the row's FD is significantly lower than the column's
-    (intervals apart), `>` where higher, `~` where the intervals overlap."""
+    """Matrix of samplers: the row's FD against the column's (`significance_mark`)."""
     key = SIGNIFICANCE_COLUMN.key
     samplers = [r for r in rows if r.is_sampler and key in r.values]
-    head = "".join(f"<th>{html.escape(r.name)}</th>" for r in samplers)
-    body = []
-    for a in samplers:
-        cells = []
-        for b in samplers:
-            ea, eb = a.values[key], b.values[key]
-            mark = "" if a is b else ("~" if not ea.apart_from(eb) else "<>"[ea.value > eb.value])
-            cells.append(f"<td>{html.escape(mark)}</td>")
-        body.append(f"<tr><th>{html.escape(a.name)}</th>{''.join(cells)}</tr>")
-    return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    body = [
+        [
+            Cell(a.name, header=True),
+            *("" if a is b else significance_mark(a.values[key], b.values[key]) for b in samplers),
+        ]
+        for a in samplers
+    ]
+    return table(["", *(r.name for r in samplers)], body)
 
 
 def _intro(metrics: dict) -> str:
@@ -76,18 +80,20 @@ def _intro(metrics: dict) -> str:
     )
 
 
-def samplers(page, samples: Path, metrics: dict) -> None:
+def samplers(page: Page, samples: Path, metrics: dict) -> None:
+    """The sampler table, the FD significance matrix, and each sampler's grid and closest
+    training pairs (copied beside the page)."""
     rows = table_rows(metrics["samplers"])
     page.section("samplers", "Generation: which sampler makes faces", _intro(metrics))
-    page.parts.append(_table_html(rows))
+    page.add(_table_html(rows))
     key = SIGNIFICANCE_COLUMN.key
     if any(key in r.values and r.values[key].low is not None for r in rows):
-        page.parts.append(
+        page.add(
             "<p>Which FD differences are significant: <code>&lt;</code> where the row's "
             "sampler has a significantly lower FD than the column's (intervals apart), "
             "<code>&gt;</code> higher, <code>~</code> not distinguishable.</p>"
         )
-        page.parts.append(_significance_html(rows))
+        page.add(_significance_html(rows))
     for r in rows:
         if not r.is_sampler:
             continue

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lsf.pages.numbers import counted, number, percent
+from lsf.pages.page import Page
+from lsf.pages.sample_sections import strip
 from lsf.plots.fragmentation import bic_merges, gap_profiles, map_directions, region_maps
 from lsf.plots.study import labelled_rows
-from lsf.plots.study_sections import _strip, number
 from lsf.stats.analysis_store import StoredAnalysis
 
 WARNING_STYLE = (
@@ -34,45 +36,37 @@ def all_warnings(a: StoredAnalysis) -> list[str]:
     return list(dict.fromkeys(str(w) for w in found))
 
 
-def warnings(page, a: StoredAnalysis) -> None:
+def warnings(page: Page, a: StoredAnalysis) -> None:
     """A highlighted list of the analysis's warnings (nothing when it has none)."""
     found = all_warnings(a)
     if not found:
         return
     page.section("warnings", "Warnings", "The analysis flagged results to read with care.")
     items = "".join(f"<li>{html.escape(w)}</li>" for w in found)
-    page.parts.append(f'<div class="warnings" style="{WARNING_STYLE}"><ul>{items}</ul></div>')
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _percent(value) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.1f} %"
+    page.add(f'<div class="warnings" style="{WARNING_STYLE}"><ul>{items}</ul></div>')
 
 
 def _method_text(f) -> str:
     inside = f.inside or {}
     parts = [
         f"Gaussian mixture on the first {f.components} PCA components, k = 1 to {len(f.bic)}; "
-        f"BIC chose k = {f.chosen_k}; {_count(len(f.merges), 'merge')} where no density gap "
-        f"separates two components (ridgeline) leave {_count(f.regions, 'region')}.",
-        f"HDBSCAN cross-check: {_count(f.hdbscan_clusters, 'cluster')}, "
-        f"{_percent(f.hdbscan_noise_share)} noise, adjusted Rand index "
+        f"BIC chose k = {f.chosen_k}; {counted(len(f.merges), 'merge')} where no density gap "
+        f"separates two components (ridgeline) leave {counted(f.regions, 'region')}.",
+        f"HDBSCAN cross-check: {counted(f.hdbscan_clusters, 'cluster')}, "
+        f"{percent(f.hdbscan_noise_share)} noise, adjusted Rand index "
         f"{number(f.adjusted_rand)} against the regions.",
         "Inside some region's chi2 0.99 radius: "
         + ", ".join(
-            f"{name} {_percent(inside.get(name))}" for name in ("uniform-box", "mvn", "real")
+            f"{name} {percent(inside.get(name))}" for name in ("uniform-box", "mvn", "real")
         )
         + " (the share of random vectors that land where latents are).",
     ]
     if f.outside:
-        parts.append(f"{_count(f.outside, 'row')} outside every region.")
+        parts.append(f"{counted(f.outside, 'row')} outside every region.")
     return " ".join(html.escape(p) for p in parts)
 
 
-def _bic_figure(page, f) -> None:
+def _bic_figure(page: Page, f) -> None:
     threshold = (f.parameters or {}).get("merge_threshold")
     page.figure(
         "fragmentation_bic",
@@ -113,7 +107,7 @@ def map_panels(f) -> list[dict]:
     return panels
 
 
-def _region_table(page, f) -> None:
+def _region_table(page: Page, f) -> None:
     levels = [f"{level:g}" for level in f.coverage_levels]
     rows = []
     for r in range(f.regions):
@@ -122,7 +116,7 @@ def _region_table(page, f) -> None:
             [
                 r,
                 int(f.counts[r]),
-                _percent(float(f.shares[r])),
+                percent(float(f.shares[r])),
                 *(number(float(c)) for c in f.coverage[r]),
                 int(f.components_80[r]),
                 extent,
@@ -141,14 +135,14 @@ def _region_table(page, f) -> None:
     )
 
 
-def _cards(page, f, samples: Path | None, entry: dict | None) -> None:
+def _cards(page: Page, f, samples: Path | None, entry: dict | None) -> None:
     if samples is None or not entry or "off" in entry:
-        page.parts.append(
-            "<p><em>Centre faces and nearest source images: give --samples from "
-            "`lsf generate` of this analysis.</em></p>"
+        page.note(
+            "Centre faces and nearest source images: give --samples from "
+            "`lsf generate` of this analysis."
         )
         return
-    centres = _strip(samples, entry["centres"]["png"], entry["regions"])
+    centres = strip(samples, entry["centres"]["png"], entry["regions"])
     nearest = {row["region"]: row for row in entry.get("nearest", [])}
     decoded = entry["centres"].get("decoded") or [True] * entry["regions"]
     rows = []
@@ -156,10 +150,10 @@ def _cards(page, f, samples: Path | None, entry: dict | None) -> None:
         images, labels = [centres[r]], ["centre" if decoded[r] else "no centre (< 2 rows)"]
         row = nearest.get(r)
         if row and row["png"]:
-            images += _strip(samples, row["png"], len(row["ids"]))
+            images += strip(samples, row["png"], len(row["ids"]))
             labels += [f"id {i}" for i in row["ids"]]
         share = entry["centres"]["shares"][r]
-        rows.append((f"region {r}: {_percent(share)} of the latents", images, labels))
+        rows.append((f"region {r}: {percent(share)} of the latents", images, labels))
     page.figure(
         "fragmentation_cards",
         labelled_rows(rows),
@@ -169,7 +163,7 @@ def _cards(page, f, samples: Path | None, entry: dict | None) -> None:
     )
 
 
-def _gap_table(page, f) -> None:
+def _gap_table(page: Page, f) -> None:
     rows = [
         [f"{a} - {b}", number(float(f.gap[a, b])), number(float(f.separation[a, b]))]
         for a in range(f.regions)
@@ -186,7 +180,7 @@ def gap_labels(path: dict) -> list[str]:
     ]
 
 
-def _gap_paths(page, samples: Path | None, entry: dict | None) -> None:
+def _gap_paths(page: Page, samples: Path | None, entry: dict | None) -> None:
     paths = (entry or {}).get("gaps") or []
     if samples is None or not paths:
         return
@@ -194,7 +188,7 @@ def _gap_paths(page, samples: Path | None, entry: dict | None) -> None:
         (
             f"region {p['a']} to {p['b']}: gap {p['gap']:.2g}, separation "
             f"{number(p['separation'])}",
-            _strip(samples, p["png"], p["steps"]),
+            strip(samples, p["png"], p["steps"]),
             gap_labels(p),
         )
         for p in paths
@@ -217,7 +211,9 @@ def _gap_paths(page, samples: Path | None, entry: dict | None) -> None:
     )
 
 
-def fragmentation(page, a: StoredAnalysis, samples: Path | None, metrics: dict | None) -> None:
+def fragmentation(
+    page: Page, a: StoredAnalysis, samples: Path | None, metrics: dict | None
+) -> None:
     """The "Fragmentation" section (see the module docstring)."""
     f = a.fragmentation
     page.section(
@@ -227,18 +223,18 @@ def fragmentation(page, a: StoredAnalysis, samples: Path | None, metrics: dict |
         "several fragments with empty space between them?",
     )
     if f is None:
-        page.parts.append(
-            "<p><em>Not in this analysis: its regions pass was off or it predates regions "
-            "(rerun `lsf analyze` with analyze.regions: true).</em></p>"
+        page.note(
+            "Not in this analysis: its regions pass was off or it predates regions "
+            "(rerun `lsf analyze` with analyze.regions: true)."
         )
         return
-    page.parts.append(f'<p class="verdict"><strong>{html.escape(f.verdict)}</strong></p>')
-    page.parts.append(f"<p>{_method_text(f)}</p>")
+    page.add(f'<p class="verdict"><strong>{html.escape(f.verdict)}</strong></p>')
+    page.add(f"<p>{_method_text(f)}</p>")
     if f.regions == 1:
-        why = f"BIC chose {_count(f.chosen_k, 'component')}" + (
-            f" and {_count(len(f.merges), 'merge')} joined them" if f.merges else ""
+        why = f"BIC chose {counted(f.chosen_k, 'component')}" + (
+            f" and {counted(len(f.merges), 'merge')} joined them" if f.merges else ""
         )
-        page.parts.append(f"<p>One region: the latents fill one connected region ({why}).</p>")
+        page.add(f"<p>One region: the latents fill one connected region ({why}).</p>")
         _bic_figure(page, f)
         return
     _bic_figure(page, f)
