@@ -2,7 +2,7 @@
 steps, maps of the labelled sample coloured by region, and the projection those maps use
 (`discriminant_directions`: Fisher's linear discriminants, as scikit-learn's
 `LinearDiscriminantAnalysis(solver="eigen")` computes them). Arrays in, `Figure` out; drawn
-by `lsf.plots.fragmentation_sections` for `lsf report`.
+by `lsf.pages.fragmentation_sections` for `lsf report`.
 """
 
 from __future__ import annotations
