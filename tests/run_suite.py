@@ -7,7 +7,7 @@ that share the session's trained model and long encodes (`trained_run`, `long_sh
 once per process) and every module not named below; lane 2 runs `tests/sweep/test_compare.py`
 in a process of its own, then the modules of `LANE_2`. The "Tune teardown" that first kept
 compare apart is understood and fixed (Ray started from a thread, `lsf.core.runtime`), and
-compare then passes in one process with the rest of lane 2; but of three such runs on
+compare then passes in one process with the rest of lane 2; but of two such runs on
 2026-12-03, one process ended with SIGSEGV (exit -11) at interpreter exit, after its summary
 said 148 passed (compare alone always exits 0; a segfault after a Tune test has completed is
 ray-project/ray#34508, left there as a probable Ray Core issue). So compare keeps its process,

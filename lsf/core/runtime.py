@@ -239,18 +239,18 @@ def start_with_retries(start, shutdown, attempts: int = STARTUP_ATTEMPTS) -> Non
         except Exception as exc:
             if STARTUP_TIMED_OUT not in str(exc):
                 raise
-            reason = raylet_failure()
+            leftovers = [
+                c for c in psutil.Process().children(recursive=True) if c.pid not in before
+            ]
+            reason = raylet_failure(_session_dir(leftovers))
+            for process in leftovers:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+            psutil.wait_procs(leftovers, timeout=10)
             if attempt == attempts:
                 raise RuntimeError(
                     f"Ray did not start in {attempts} attempts; the last raylet said: {reason}"
                 ) from exc
-            leftovers = [
-                c for c in psutil.Process().children(recursive=True) if c.pid not in before
-            ]
-        for process in leftovers:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        psutil.wait_procs(leftovers, timeout=10)
         shutdown()
         print(
             f"[ray] start {attempt} of {attempts} failed (raylet: {reason}); starting Ray again",
@@ -259,12 +259,27 @@ def start_with_retries(start, shutdown, attempts: int = STARTUP_ATTEMPTS) -> Non
         )
 
 
-def raylet_failure() -> str:
-    """Why the newest local session's raylet stopped: its fatal line (`Check failed: ...`), or
-    the last line of raylet.err."""
+def _session_dir(processes) -> str | None:
+    """The session folder a failed start's processes were given (`--session-dir`), so its
+    reason is read from its own logs, not from whichever session `session_latest` names."""
+    import psutil
+
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            for arg in process.cmdline():
+                for flag in ("--session-dir=", "--session_dir="):
+                    if arg.startswith(flag):
+                        return arg[len(flag) :]
+    return None
+
+
+def raylet_failure(session_dir: str | None = None) -> str:
+    """Why a local session's raylet stopped (the newest session's when `session_dir` is None):
+    its fatal line (`Check failed: ...`), or the last line of raylet.err."""
     from ray._common.utils import get_default_ray_temp_dir
 
-    path = os.path.join(get_default_ray_temp_dir(), "session_latest", "logs", "raylet.err")
+    folder = session_dir or os.path.join(get_default_ray_temp_dir(), "session_latest")
+    path = os.path.join(folder, "logs", "raylet.err")
     try:
         with open(path, errors="replace") as log:
             lines = [line.strip() for line in log if line.strip()]
